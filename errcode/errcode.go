@@ -1,0 +1,129 @@
+// Package errcode is the one catalogue of IoT Hub's wire-visible errors.
+//
+// Every error the emulator returns to a client, over REST or MQTT, is an
+// *Error built from a Code in this catalogue, so the HTTP status, the numeric
+// code and the name the official SDKs parse always agree.
+package errcode
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is an IoT Hub error code: HTTP status × 1000 + sub-code.
+type Code int
+
+// The catalogue. Names are IoT Hub's own, as the SDKs map them to typed errors.
+const (
+	InvalidProtocolVersion                    Code = 400001
+	ArgumentInvalid                           Code = 400004
+	ArgumentNull                              Code = 400005
+	IotHubFormatError                         Code = 400006
+	DeviceDefinedMultipleTimes                Code = 400011
+	BulkRegistryOperationFailure              Code = 400013
+	ConnectionForcefullyClosedOnNewConnection Code = 400027
+	IotHubUnauthorized                        Code = 401003
+	IotHubQuotaExceeded                       Code = 403002
+	DeviceMaximumQueueDepthExceeded           Code = 403004
+	DeviceNotFound                            Code = 404001
+	JobNotFound                               Code = 404002
+	ModuleNotFound                            Code = 404010
+	DeviceNotOnline                           Code = 404103
+	DeviceConnectionClosedRemotely            Code = 404104
+	DeviceAlreadyExists                       Code = 409001
+	ModuleAlreadyExistsOnDevice               Code = 409301
+	PreconditionFailed                        Code = 412001
+	DeviceMessageLockLost                     Code = 412002
+	MessageTooLarge                           Code = 413001
+	TooManyDevices                            Code = 413002
+	TooManyModulesOnDevice                    Code = 413003
+	ThrottlingException                       Code = 429001
+	ServerError                               Code = 500001
+	ServiceUnavailable                        Code = 503001
+	GatewayTimeout                            Code = 504101
+)
+
+var names = map[Code]string{
+	InvalidProtocolVersion:                    "InvalidProtocolVersion",
+	ArgumentInvalid:                           "ArgumentInvalid",
+	ArgumentNull:                              "ArgumentNull",
+	IotHubFormatError:                         "IotHubFormatError",
+	DeviceDefinedMultipleTimes:                "DeviceDefinedMultipleTimes",
+	BulkRegistryOperationFailure:              "BulkRegistryOperationFailure",
+	ConnectionForcefullyClosedOnNewConnection: "ConnectionForcefullyClosedOnNewConnection",
+	IotHubUnauthorized:                        "IotHubUnauthorized",
+	IotHubQuotaExceeded:                       "IotHubQuotaExceeded",
+	DeviceMaximumQueueDepthExceeded:           "DeviceMaximumQueueDepthExceeded",
+	DeviceNotFound:                            "DeviceNotFound",
+	JobNotFound:                               "JobNotFound",
+	ModuleNotFound:                            "ModuleNotFound",
+	DeviceNotOnline:                           "DeviceNotOnline",
+	DeviceConnectionClosedRemotely:            "DeviceConnectionClosedRemotely",
+	DeviceAlreadyExists:                       "DeviceAlreadyExists",
+	ModuleAlreadyExistsOnDevice:               "ModuleAlreadyExistsOnDevice",
+	PreconditionFailed:                        "PreconditionFailed",
+	DeviceMessageLockLost:                     "DeviceMessageLockLost",
+	MessageTooLarge:                           "MessageTooLarge",
+	TooManyDevices:                            "TooManyDevices",
+	TooManyModulesOnDevice:                    "TooManyModulesOnDevice",
+	ThrottlingException:                       "ThrottlingException",
+	ServerError:                               "ServerError",
+	ServiceUnavailable:                        "ServiceUnavailable",
+	GatewayTimeout:                            "GatewayTimeout",
+}
+
+// Name is the code's IoT Hub name, as sent in "ErrorCode:{Name}" and the
+// iothub-errorcode header.
+func (c Code) Name() string {
+	if n, ok := names[c]; ok {
+		return n
+	}
+	return "ServerError"
+}
+
+// HTTPStatus is the HTTP status the code travels with.
+func (c Code) HTTPStatus() int { return int(c) / 1000 }
+
+func (c Code) String() string { return fmt.Sprintf("%d %s", int(c), c.Name()) }
+
+// Error is a wire-visible IoT Hub error.
+type Error struct {
+	Code    Code
+	Message string // human text, safe to show the client
+	Err     error  // optional cause, never shown on the wire
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code.Name(), e.Message, e.Err)
+	}
+	return e.Code.Name() + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an *Error with a formatted message.
+func New(c Code, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error carrying cause as its (hidden) reason.
+func Wrap(c Code, cause error, format string, args ...any) *Error {
+	return &Error{Code: c, Message: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// From finds the *Error in err's chain, or turns err into a ServerError whose
+// message does not leak internals.
+func From(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: ServerError, Message: "The server encountered an internal error.", Err: err}
+}
+
+// Is reports whether err carries code c.
+func Is(err error, c Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == c
+}

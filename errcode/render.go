@@ -1,0 +1,51 @@
+package errcode
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// restBody is the body shape the official SDKs parse: Node splits Message on
+// ';' and reads the name after "ErrorCode:", C# cross-checks it against the
+// iothub-errorcode header.
+type restBody struct {
+	Message          string `json:"Message"`
+	ExceptionMessage string `json:"ExceptionMessage"`
+}
+
+// RESTBody renders e as IoT Hub's REST error body.
+func (e *Error) RESTBody(now time.Time) []byte {
+	b, _ := json.Marshal(restBody{
+		Message:          "ErrorCode:" + e.Code.Name() + ";" + e.Message,
+		ExceptionMessage: "Tracking ID:" + trackingID() + "-G:0-TimeStamp:" + now.UTC().Format("01/02/2006 15:04:05"),
+	})
+	return b
+}
+
+// mqttBody is the JSON body of an MQTT twin error response; Node ignores the
+// status in the topic and fails the request only when errorCode is present.
+type mqttBody struct {
+	ErrorCode    int    `json:"errorCode"`
+	TrackingID   string `json:"trackingId"`
+	Message      string `json:"message"`
+	TimestampUTC string `json:"timestampUtc"`
+}
+
+// MQTTBody renders e as the JSON body of an MQTT error response.
+func (e *Error) MQTTBody(now time.Time) []byte {
+	b, _ := json.Marshal(mqttBody{
+		ErrorCode:    int(e.Code),
+		TrackingID:   trackingID(),
+		Message:      e.Message,
+		TimestampUTC: now.UTC().Format("2006-01-02T15:04:05.0000000Z"),
+	})
+	return b
+}
+
+func trackingID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
