@@ -38,7 +38,6 @@ const (
 	renewBefore = 30 * 24 * time.Hour
 )
 
-
 // Bundle is the TLS identity the listeners serve.
 type Bundle struct {
 	Certificate tls.Certificate // leaf followed by its CA, so clients get the full chain
