@@ -1,0 +1,207 @@
+// Package store persists the hub's records in one bbolt file.
+//
+// Writes are acknowledged only after their transaction has committed, and
+// concurrent writers share commits (group commit): while one transaction is
+// being synced, the writes that arrive queue up and go out together in the
+// next, so durability costs one fsync per batch instead of one per write.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets the hub uses. Values are JSON so the file can be inspected with
+// ordinary bbolt tools.
+const (
+	Devices = "devices"
+	Modules = "modules"
+	Twins   = "twins"
+)
+
+var buckets = []string{Devices, Modules, Twins}
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("store: closed")
+
+// maxBatch bounds one commit so a flood of writers cannot build an unbounded transaction.
+const maxBatch = 512
+
+// Op is one change: Value nil deletes Key.
+type Op struct {
+	Bucket string
+	Key    string
+	Value  []byte
+}
+
+type request struct {
+	ops  []Op
+	done chan error
+}
+
+// Store is the bbolt file and its committer.
+type Store struct {
+	db       *bolt.DB
+	requests chan request
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: another process holds the database (is an emulator already running on this data dir?)", path)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create buckets: %w", err)
+	}
+	s := &Store{
+		db:       db,
+		requests: make(chan request),
+		stop:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Apply commits ops atomically and returns once they are durable.
+func (s *Store) Apply(ctx context.Context, ops ...Op) error {
+	for _, op := range ops {
+		if !known(op.Bucket) || op.Key == "" {
+			return fmt.Errorf("store: bad op on bucket %q key %q", op.Bucket, op.Key)
+		}
+	}
+	r := request{ops: ops, done: make(chan error, 1)}
+	select {
+	case s.requests <- r:
+	case <-s.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write will commit or fail; waiting for the outcome
+	// (not ctx) keeps "acknowledged" meaning "durable".
+	return <-r.done
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	for {
+		var first request
+		select {
+		case first = <-s.requests:
+		case <-s.stop:
+			return
+		}
+		batch := []request{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.requests:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, r := range batch {
+				for _, op := range r.ops {
+					b := tx.Bucket([]byte(op.Bucket))
+					var err error
+					if op.Value == nil {
+						err = b.Delete([]byte(op.Key))
+					} else {
+						err = b.Put([]byte(op.Key), op.Value)
+					}
+					if err != nil {
+						return fmt.Errorf("%s/%s: %w", op.Bucket, op.Key, err)
+					}
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// ForEach calls fn for every record of bucket in key order.
+func (s *Store) ForEach(bucket string, fn func(key string, value []byte) error) error {
+	if !known(bucket) {
+		return fmt.Errorf("store: unknown bucket %q", bucket)
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucket)).ForEach(func(k, v []byte) error {
+			return fn(string(k), v)
+		})
+	})
+}
+
+// Get returns a copy of one record, or nil.
+func (s *Store) Get(bucket, key string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return fmt.Errorf("store: unknown bucket %q", bucket)
+		}
+		if v := b.Get([]byte(key)); v != nil {
+			out = append([]byte{}, v...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Check runs bbolt's consistency check.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// Close stops accepting writes, waits for the committer and closes the file.
+// Every write acknowledged before Close is on disk.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+		<-s.stopped
+		return nil
+	default:
+	}
+	close(s.stop)
+	<-s.stopped
+	return s.db.Close()
+}
+
+func known(bucket string) bool {
+	for _, b := range buckets {
+		if b == bucket {
+			return true
+		}
+	}
+	return false
+}
