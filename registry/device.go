@@ -1,0 +1,228 @@
+// Package registry holds IoT Hub identities: devices, their keys and status,
+// and the hub's shared access policies.
+package registry
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+)
+
+// TimeFormat is how IoT Hub writes identity timestamps.
+const TimeFormat = "2006-01-02T15:04:05.0000000Z"
+
+// NeverTime is what IoT Hub shows for a time that was never set.
+const NeverTime = "0001-01-01T00:00:00Z"
+
+// Status values.
+const (
+	StatusEnabled  = "enabled"
+	StatusDisabled = "disabled"
+)
+
+// Connection states.
+const (
+	Connected    = "Connected"
+	Disconnected = "Disconnected"
+)
+
+// Authentication types.
+const (
+	AuthSAS                  = "sas"
+	AuthSelfSigned           = "selfSigned"
+	AuthCertificateAuthority = "certificateAuthority"
+	AuthNone                 = "none"
+)
+
+// SymmetricKey is a pair of base64 keys.
+type SymmetricKey struct {
+	PrimaryKey   string `json:"primaryKey"`
+	SecondaryKey string `json:"secondaryKey"`
+}
+
+// X509Thumbprint is a pair of certificate thumbprints; unset ones are null.
+type X509Thumbprint struct {
+	PrimaryThumbprint   *string `json:"primaryThumbprint"`
+	SecondaryThumbprint *string `json:"secondaryThumbprint"`
+}
+
+// Authentication is an identity's credentials.
+type Authentication struct {
+	SymmetricKey   *SymmetricKey  `json:"symmetricKey"`
+	X509Thumbprint X509Thumbprint `json:"x509Thumbprint"`
+	Type           string         `json:"type"`
+}
+
+// Capabilities of a device.
+type Capabilities struct {
+	IotEdge bool `json:"iotEdge"`
+}
+
+// Device is a device identity as the REST API returns it.
+type Device struct {
+	DeviceID                   string         `json:"deviceId"`
+	GenerationID               string         `json:"generationId"`
+	ETag                       string         `json:"etag"`
+	ConnectionState            string         `json:"connectionState"`
+	Status                     string         `json:"status"`
+	StatusReason               *string        `json:"statusReason"`
+	ConnectionStateUpdatedTime string         `json:"connectionStateUpdatedTime"`
+	StatusUpdatedTime          string         `json:"statusUpdatedTime"`
+	LastActivityTime           string         `json:"lastActivityTime"`
+	CloudToDeviceMessageCount  int            `json:"cloudToDeviceMessageCount"`
+	Authentication             Authentication `json:"authentication"`
+	Capabilities               Capabilities   `json:"capabilities"`
+	DeviceScope                string         `json:"deviceScope,omitempty"`
+	ParentScopes               []string       `json:"parentScopes,omitempty"`
+}
+
+// maxIDLen is IoT Hub's limit on device and module ids.
+const maxIDLen = 128
+
+// ValidateID checks a device or module id against IoT Hub's rules: at most
+// 128 ASCII characters from letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '.
+func ValidateID(kind, id string) error {
+	if id == "" {
+		return errcode.New(errcode.ArgumentInvalid, "%s id must not be empty.", kind)
+	}
+	if len(id) > maxIDLen {
+		return errcode.New(errcode.ArgumentInvalid, "%s id is longer than %d characters.", kind, maxIDLen)
+	}
+	for _, r := range id {
+		if !validIDRune(r) {
+			return errcode.New(errcode.ArgumentInvalid,
+				"%s id %q is invalid: ids are case-sensitive strings of up to 128 ASCII letters, digits and the characters - : . + %% _ # * ? ! ( ) , = @ ; $ '.", kind, id)
+		}
+	}
+	return nil
+}
+
+func validIDRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-:.+%_#*?!(),=@;$'", r)
+}
+
+// NewKey returns a random 256-bit key in base64, like the hub generates.
+func NewKey() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// NewGenerationID returns an id that differs each time an identity is
+// (re)created: like the hub's, a decimal count of 100 ns ticks since year 1.
+func NewGenerationID(now time.Time) string {
+	const unixEpochTicks = 621355968000000000
+	return strconv.FormatInt(now.UnixNano()/100+unixEpochTicks, 10)
+}
+
+// ETag renders an identity etag from its change counter, like the hub's
+// base64 of a decimal number.
+func ETag(seq int64) string {
+	return base64.StdEncoding.EncodeToString([]byte(strconv.FormatInt(seq, 10)))
+}
+
+// DeviceInput is what a PUT /devices/{id} body may set.
+type DeviceInput struct {
+	DeviceID       string          `json:"deviceId"`
+	Status         string          `json:"status"`
+	StatusReason   *string         `json:"statusReason"`
+	Authentication *Authentication `json:"authentication"`
+	Capabilities   *Capabilities   `json:"capabilities"`
+	DeviceScope    string          `json:"deviceScope"`
+	ParentScopes   []string        `json:"parentScopes"`
+	ETag           string          `json:"etag"`
+}
+
+// ParseDeviceInput decodes and validates a PUT /devices/{id} body for id.
+func ParseDeviceInput(id string, body []byte) (DeviceInput, error) {
+	var in DeviceInput
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return in, errcode.New(errcode.ArgumentNull, "The request body is empty; a device identity is required.")
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return in, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body is not a valid device identity: %s", jsonProblem(err))
+	}
+	if in.DeviceID == "" {
+		in.DeviceID = id
+	}
+	if in.DeviceID != id {
+		return in, errcode.New(errcode.ArgumentInvalid, "The deviceId %q in the body does not match the deviceId %q in the URL.", in.DeviceID, id)
+	}
+	switch strings.ToLower(in.Status) {
+	case "":
+		in.Status = StatusEnabled
+	case StatusEnabled, StatusDisabled:
+		in.Status = strings.ToLower(in.Status)
+	default:
+		return in, errcode.New(errcode.ArgumentInvalid, "status must be 'enabled' or 'disabled', not %q.", in.Status)
+	}
+	if err := normalizeAuth(&in.Authentication); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// normalizeAuth fills generated keys and the type, as the hub does for a
+// request that carries none.
+func normalizeAuth(a **Authentication) error {
+	if *a == nil {
+		*a = &Authentication{}
+	}
+	auth := *a
+	hasThumb := auth.X509Thumbprint.PrimaryThumbprint != nil && *auth.X509Thumbprint.PrimaryThumbprint != ""
+	if auth.Type == "" {
+		if hasThumb {
+			auth.Type = AuthSelfSigned
+		} else {
+			auth.Type = AuthSAS
+		}
+	}
+	switch auth.Type {
+	case AuthSAS:
+		if auth.SymmetricKey == nil {
+			auth.SymmetricKey = &SymmetricKey{}
+		}
+		for _, k := range []*string{&auth.SymmetricKey.PrimaryKey, &auth.SymmetricKey.SecondaryKey} {
+			if *k == "" {
+				*k = NewKey()
+				continue
+			}
+			if _, err := decodeKey(*k); err != nil {
+				return errcode.New(errcode.ArgumentInvalid, "Symmetric keys must be base64 encoded and between 16 and 64 bytes long.")
+			}
+		}
+	case AuthSelfSigned:
+		if !hasThumb {
+			return errcode.New(errcode.ArgumentInvalid, "A selfSigned device needs a primary thumbprint.")
+		}
+		auth.SymmetricKey = nil
+	case AuthCertificateAuthority, AuthNone:
+		auth.SymmetricKey = nil
+	default:
+		return errcode.New(errcode.ArgumentInvalid, "authentication.type %q is not one of sas, selfSigned, certificateAuthority, none.", auth.Type)
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case asErr(err, &se):
+		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
+	case asErr(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	default:
+		return "invalid JSON"
+	}
+}

@@ -1,0 +1,144 @@
+package registry
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+)
+
+func TestValidateID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"myDevice", true},
+		{"dev-1:a.b+c%d_e#f*g?h!i(j)k,l=m@n;o$p'q", true},
+		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 129), false},
+		{"", false},
+		{"has space", false},
+		{"slash/inside", false},
+		{"ümlaut", false},
+		{"tab\t", false},
+		{"quote\"", false},
+	}
+	for _, tc := range tests {
+		err := ValidateID("Device", tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+		if err != nil && !errcode.Is(err, errcode.ArgumentInvalid) {
+			t.Errorf("ValidateID(%q) error %v is not ArgumentInvalid", tc.id, err)
+		}
+	}
+}
+
+func TestParseDeviceInput(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		wantCode errcode.Code
+		check    func(t *testing.T, in DeviceInput)
+	}{
+		{name: "minimal body gets sas keys", body: `{"deviceId":"d1"}`, check: func(t *testing.T, in DeviceInput) {
+			if in.Status != StatusEnabled || in.Authentication.Type != AuthSAS || len(in.Authentication.SymmetricKey.PrimaryKey) != 44 ||
+				in.Authentication.SymmetricKey.PrimaryKey == in.Authentication.SymmetricKey.SecondaryKey {
+				t.Fatalf("got %+v %+v", in, in.Authentication.SymmetricKey)
+			}
+		}},
+		{name: "node empty keys are generated", body: `{"deviceId":"d1","authentication":{"type":"sas","symmetricKey":{"primaryKey":"","secondaryKey":""}}}`, check: func(t *testing.T, in DeviceInput) {
+			if in.Authentication.SymmetricKey.PrimaryKey == "" || in.Authentication.SymmetricKey.SecondaryKey == "" {
+				t.Fatal("keys not generated")
+			}
+		}},
+		{name: "given keys kept", body: `{"deviceId":"d1","authentication":{"symmetricKey":{"primaryKey":"NB8od74PPD3jjNrlu0L12lab0PZAWIVQPizAZTQ0otw=","secondaryKey":"y/Zj70f+7jet605lDwhNIGB8soZa0ePIGld/jEjtp9s="}}}`, check: func(t *testing.T, in DeviceInput) {
+			if in.Authentication.SymmetricKey.PrimaryKey != "NB8od74PPD3jjNrlu0L12lab0PZAWIVQPizAZTQ0otw=" {
+				t.Fatal("given key replaced")
+			}
+		}},
+		{name: "missing id takes the URL's", body: `{"status":"Disabled"}`, check: func(t *testing.T, in DeviceInput) {
+			if in.DeviceID != "d1" || in.Status != StatusDisabled {
+				t.Fatalf("got %+v", in)
+			}
+		}},
+		{name: "thumbprint means selfSigned", body: `{"authentication":{"x509Thumbprint":{"primaryThumbprint":"ABCD"}}}`, check: func(t *testing.T, in DeviceInput) {
+			if in.Authentication.Type != AuthSelfSigned || in.Authentication.SymmetricKey != nil {
+				t.Fatalf("got %+v", in.Authentication)
+			}
+		}},
+		{name: "id mismatch", body: `{"deviceId":"other"}`, wantCode: errcode.ArgumentInvalid},
+		{name: "bad status", body: `{"status":"paused"}`, wantCode: errcode.ArgumentInvalid},
+		{name: "bad key", body: `{"authentication":{"symmetricKey":{"primaryKey":"short"}}}`, wantCode: errcode.ArgumentInvalid},
+		{name: "bad type", body: `{"authentication":{"type":"magic"}}`, wantCode: errcode.ArgumentInvalid},
+		{name: "not json", body: `{"deviceId":`, wantCode: errcode.ArgumentInvalid},
+		{name: "wrong field type", body: `{"status":5}`, wantCode: errcode.ArgumentInvalid},
+		{name: "empty", body: ``, wantCode: errcode.ArgumentNull},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in, err := ParseDeviceInput("d1", []byte(tc.body))
+			if tc.wantCode != 0 {
+				if !errcode.Is(err, tc.wantCode) {
+					t.Fatalf("err = %v, want %v", err, tc.wantCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, in)
+		})
+	}
+}
+
+func TestPolicies(t *testing.T) {
+	ps := WellKnownPolicies()
+	want := map[string]Permission{
+		"iothubowner":       RegistryRead | RegistryWrite | ServiceConnect | DeviceConnect,
+		"service":           ServiceConnect,
+		"device":            DeviceConnect,
+		"registryRead":      RegistryRead,
+		"registryReadWrite": RegistryRead | RegistryWrite,
+	}
+	for name, rights := range want {
+		p, ok := ps.Find(name)
+		if !ok || p.Rights != rights {
+			t.Errorf("policy %s = %+v, want rights %v", name, p, rights)
+		}
+		if _, err := decodeKey(p.PrimaryKey); err != nil {
+			t.Errorf("policy %s primary key: %v", name, err)
+		}
+	}
+	k := NewKey()
+	replaced, err := ps.WithKeys(map[string]string{"iothubowner": k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := replaced.Find("iothubowner"); p.PrimaryKey != k || p.SecondaryKey != k {
+		t.Fatalf("WithKeys did not replace: %+v", p)
+	}
+	if p, _ := ps.Find("iothubowner"); p.PrimaryKey == k {
+		t.Fatal("WithKeys changed the original")
+	}
+	if _, err := ps.WithKeys(map[string]string{"nope": k}); err == nil {
+		t.Fatal("unknown policy accepted")
+	}
+	if _, err := ps.WithKeys(map[string]string{"service": "abc"}); err == nil {
+		t.Fatal("bad key accepted")
+	}
+	if a, b := ps.RandomKeys(), ps.RandomKeys(); a[0].PrimaryKey == b[0].PrimaryKey {
+		t.Fatal("random keys repeat")
+	}
+}
+
+func TestGenerationIDAndETag(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if a, b := NewGenerationID(now), NewGenerationID(now.Add(time.Microsecond)); a == b || len(a) != 18 {
+		t.Fatalf("generation ids %q %q", a, b)
+	}
+	if ETag(1) != "MQ==" || ETag(498348339) != "NDk4MzQ4MzM5" {
+		t.Fatalf("ETag(1)=%s ETag(498348339)=%s", ETag(1), ETag(498348339))
+	}
+}
