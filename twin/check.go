@@ -1,0 +1,169 @@
+package twin
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+)
+
+// IoT Hub's limits on twin content.
+const (
+	MaxKeyBytes    = 1024 // a key, in UTF-8 bytes
+	MaxStringBytes = 4096 // a string value, in UTF-8 bytes
+	MaxDepth       = 10   // levels of nested objects inside a section
+
+	MaxTagsSize     = 8 * 1024  // tags, computed by sectionSize
+	MaxDesiredSize  = 32 * 1024 // properties.desired
+	MaxReportedSize = 32 * 1024 // properties.reported
+
+	// MaxInt and MinInt bound integral numbers (±2^52).
+	MaxInt = 1<<52 - 1
+	MinInt = -(1 << 52)
+)
+
+// Section names as they appear in error messages and the service view.
+const (
+	secTags     = "tags"
+	secDesired  = "properties.desired"
+	secReported = "properties.reported"
+)
+
+// invalid is the one error every rule violation becomes.
+func invalid(format string, args ...any) error {
+	return errcode.New(errcode.ArgumentInvalid, format, args...)
+}
+
+// checked validates a patch or document for one section and returns a deep
+// copy in which every number is a float64. Nulls are kept (a patch uses them
+// to delete; Replace drops them afterwards). It never modifies m.
+func checked(section string, m map[string]any) (map[string]any, error) {
+	return checkObject(section, m, 0)
+}
+
+// withoutReadOnly drops the top-level "$"-prefixed members ($metadata,
+// $version, ...) a service body may carry over from an earlier GET; they are
+// read-only and IoT Hub's SDKs send them back unchanged.
+func withoutReadOnly(m map[string]any) map[string]any {
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		if !strings.HasPrefix(k, "$") {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// checkObject validates an object whose own nesting level is depth (0 for a
+// section root).
+func checkObject(path string, m map[string]any, depth int) (map[string]any, error) {
+	if depth > MaxDepth {
+		return nil, invalid("%s: objects are nested more than %d levels deep inside the section", path, MaxDepth)
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if err := checkKey(k); err != nil {
+			return nil, invalid("invalid key %s in %s: %v", quoteShort(k), path, err)
+		}
+		cv, err := checkValue(path+"."+k, v, depth)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = cv
+	}
+	return out, nil
+}
+
+// checkValue validates one value; depth is the level of the enclosing object.
+func checkValue(path string, v any, depth int) (any, error) {
+	switch x := v.(type) {
+	case nil, bool:
+		return x, nil
+	case string:
+		if len(x) > MaxStringBytes {
+			return nil, invalid("value of %s is %d bytes; a string value must not exceed %d bytes", path, len(x), MaxStringBytes)
+		}
+		return x, nil
+	case float64:
+		return checkNumber(path, x)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, invalid("value of %s (%s) is not a representable number", path, quoteShort(string(x)))
+		}
+		return checkNumber(path, f)
+	case map[string]any:
+		return checkObject(path, x, depth+1)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			ce, err := checkValue(fmt.Sprintf("%s[%d]", path, i), e, depth)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ce
+		}
+		return out, nil
+	default:
+		return nil, invalid("value of %s has unsupported type %T", path, v)
+	}
+}
+
+// checkNumber rejects numbers JSON cannot carry and integral numbers outside
+// ±2^52. The integer rule is applied to the value, not to how it was written,
+// so 1e20 is refused like 100000000000000000000: everything stored can be
+// read back and written again.
+func checkNumber(path string, f float64) (any, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, invalid("value of %s is not a finite number", path)
+	}
+	if f == math.Trunc(f) && (f > MaxInt || f < MinInt) {
+		return nil, invalid("value of %s (%s) is an integer outside the supported range %d to %d",
+			path, strconv.FormatFloat(f, 'g', -1, 64), int64(MinInt), int64(MaxInt))
+	}
+	return f, nil
+}
+
+// checkKey applies IoT Hub's key rules and says which one a key breaks.
+func checkKey(k string) error {
+	switch {
+	case k == "":
+		return fmt.Errorf("a key must not be empty")
+	case len(k) > MaxKeyBytes:
+		return fmt.Errorf("a key must not exceed %d bytes of UTF-8 (it has %d)", MaxKeyBytes, len(k))
+	}
+	for _, r := range k {
+		switch {
+		case r == '.':
+			return fmt.Errorf("a key must not contain '.'")
+		case r == '$':
+			return fmt.Errorf("a key must not contain '$'")
+		case r == ' ':
+			return fmt.Errorf("a key must not contain a space")
+		case isControl(r):
+			return fmt.Errorf("a key must not contain control character U+%04X", r)
+		}
+	}
+	return nil
+}
+
+// isControl reports whether r is in the C0 (U+0000–U+001F) or C1
+// (U+0080–U+009F) control block, the two blocks IoT Hub's rules name.
+func isControl(r rune) bool {
+	return r <= 0x1F || (r >= 0x80 && r <= 0x9F)
+}
+
+// quoteShort quotes a key for an error message, eliding the middle of keys
+// too long to be useful in full.
+func quoteShort(s string) string {
+	const keep = 64
+	if utf8.RuneCountInString(s) <= keep {
+		return strconv.Quote(s)
+	}
+	r := []rune(s)
+	return strconv.Quote(string(r[:keep/2])+"…"+string(r[len(r)-keep/2:])) + fmt.Sprintf(" (%d bytes)", len(s))
+}

@@ -1,0 +1,170 @@
+package twin
+
+import "time"
+
+// DesiredChange describes what a service write did to desired properties,
+// for the notification the hub pushes to a connected device on
+// $iothub/twin/PATCH/properties/desired/?$version=N.
+type DesiredChange struct {
+	Changed bool
+	Version int64 // new desired $version
+	// Patch is the notification body: for Patch the applied patch (nulls kept
+	// to signal deletion), for Replace the full new desired document plus a
+	// null for every key it removed. It always has "$version": Version.
+	Patch map[string]any
+}
+
+// Patch applies a service PATCH: a JSON merge-patch of tags and desired
+// properties (objects merge recursively, scalars and arrays replace, null
+// deletes, untouched keys stay). Top-level "$" members are ignored.
+//
+// Any accepted write bumps the twin version and ETag. A write that carries
+// desired properties bumps desired $version and reports Changed, even when
+// the desired patch is empty: the SDKs send the desired section with every
+// update and IoT Hub bumps the version for it. On error the twin is unchanged.
+func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
+	tags, desired, err := serviceSections(u)
+	if err != nil {
+		return DesiredChange{}, err
+	}
+	next := t.Clone()
+	if u.HasTags {
+		if next.tags == nil {
+			next.tags = map[string]any{}
+		}
+		mergePlain(next.tags, tags)
+	}
+	var change DesiredChange
+	if u.HasDesired {
+		next.desired.version++
+		next.desired.rootNode().merge(desired, stamp{at: stampTime(now), version: next.desired.version})
+		change = desiredChange(next.desired.version, desired)
+	}
+	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
+		return DesiredChange{}, err
+	}
+	next.written()
+	*t = *next
+	return change, nil
+}
+
+// Replace applies a service PUT: tags and desired properties present in the
+// body replace the current ones wholesale; a null member inside them means
+// absent. A section the body does not carry (ServiceUpdate.HasTags or
+// HasDesired false) is kept as it is, not cleared: IoT Hub's behaviour here
+// is unverified, and keeping data a caller never mentioned is the choice a
+// caller cannot regret. Every node of a replaced desired section is stamped
+// with the new $version and now.
+//
+// Versions, ETag and the all-or-nothing rule are as for Patch.
+func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {
+	tags, desired, err := serviceSections(u)
+	if err != nil {
+		return DesiredChange{}, err
+	}
+	next := t.Clone()
+	if u.HasTags {
+		next.tags = dropNulls(tags)
+	}
+	var change DesiredChange
+	if u.HasDesired {
+		doc := dropNulls(desired)
+		old := next.desired.rootNode().plain().(map[string]any)
+		next.desired.version++
+		next.desired.root = newTree(doc, stamp{at: stampTime(now), version: next.desired.version})
+		change = desiredChange(next.desired.version, withRemovals(doc, old))
+	}
+	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
+		return DesiredChange{}, err
+	}
+	next.written()
+	*t = *next
+	return change, nil
+}
+
+// PatchReported applies a device's reported-properties patch (the raw MQTT
+// payload): a JSON merge-patch of properties.reported. The body must be a
+// JSON object; any key containing "$" is refused. It returns the new reported
+// $version; on error the twin is unchanged.
+func (t *Twin) PatchReported(body []byte, now time.Time) (int64, error) {
+	raw, err := decodeObject("reported properties patch", body)
+	if err != nil {
+		return 0, err
+	}
+	patch, err := checked(secReported, raw)
+	if err != nil {
+		return 0, err
+	}
+	next := t.Clone()
+	next.reported.version++
+	next.reported.rootNode().merge(patch, stamp{at: stampTime(now)})
+	if err := next.checkSizes(false, false, true); err != nil {
+		return 0, err
+	}
+	next.written()
+	*t = *next
+	return next.reported.version, nil
+}
+
+// serviceSections validates the sections an update carries. The update may
+// come from ParseServiceBody or be built by the caller, so it is checked (and
+// copied) again here: the twin must never share a map with its caller.
+func serviceSections(u ServiceUpdate) (tags, desired map[string]any, err error) {
+	if u.HasTags {
+		if tags, err = checked(secTags, withoutReadOnly(u.Tags)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if u.HasDesired {
+		if desired, err = checked(secDesired, withoutReadOnly(u.Desired)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return tags, desired, nil
+}
+
+// checkSizes enforces the size limits of the sections a write touched (only
+// those, so that a twin loaded over a limit can still take other writes).
+func (t *Twin) checkSizes(tags, desired, reported bool) error {
+	if tags {
+		if err := checkSize(secTags, sectionSize(t.tags), MaxTagsSize); err != nil {
+			return err
+		}
+	}
+	if desired {
+		if err := checkSize(secDesired, nodeSize(t.desired.root), MaxDesiredSize); err != nil {
+			return err
+		}
+	}
+	if reported {
+		return checkSize(secReported, nodeSize(t.reported.root), MaxReportedSize)
+	}
+	return nil
+}
+
+func desiredChange(version int64, body map[string]any) DesiredChange {
+	p := copyMap(body)
+	p["$version"] = float64(version)
+	return DesiredChange{Changed: true, Version: version, Patch: p}
+}
+
+// withRemovals returns doc plus a null for every key of old that doc no
+// longer has, recursing where both hold an object: the notification for a
+// replace then tells a device which properties disappeared (IoT Hub sends
+// the same, per its team's description of PUT notifications).
+func withRemovals(doc, old map[string]any) map[string]any {
+	out := copyMap(doc)
+	for k, ov := range old {
+		nv, ok := doc[k]
+		if !ok {
+			out[k] = nil
+			continue
+		}
+		om, oldObj := ov.(map[string]any)
+		nm, newObj := nv.(map[string]any)
+		if oldObj && newObj {
+			out[k] = withRemovals(nm, om)
+		}
+	}
+	return out
+}
