@@ -25,6 +25,7 @@ const (
 	IotHubUnauthorized                        Code = 401003
 	IotHubQuotaExceeded                       Code = 403002
 	DeviceMaximumQueueDepthExceeded           Code = 403004
+	IotHubNotFound                            Code = 404000
 	DeviceNotFound                            Code = 404001
 	JobNotFound                               Code = 404002
 	ModuleNotFound                            Code = 404010
@@ -54,6 +55,7 @@ var names = map[Code]string{
 	IotHubUnauthorized:                        "IotHubUnauthorized",
 	IotHubQuotaExceeded:                       "IotHubQuotaExceeded",
 	DeviceMaximumQueueDepthExceeded:           "DeviceMaximumQueueDepthExceeded",
+	IotHubNotFound:                            "IotHubNotFound",
 	DeviceNotFound:                            "DeviceNotFound",
 	JobNotFound:                               "JobNotFound",
 	ModuleNotFound:                            "ModuleNotFound",
