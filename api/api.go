@@ -1,0 +1,205 @@
+// Package api serves IoT Hub's service REST API (registry, twins, queries,
+// statistics) on chi, with SAS authentication and IoT Hub's error bodies.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/registry"
+)
+
+// maxBody bounds a request body; the largest legitimate one (a twin with
+// full tags and desired sections) is far smaller.
+const maxBody = 1 << 20
+
+// Options configure the API.
+type Options struct {
+	Logger *slog.Logger
+	// Ready reports whether every listener is up; /healthz answers 503 until then.
+	Ready func() bool
+	Now   func() time.Time
+}
+
+type server struct {
+	hub   *hub.Hub
+	log   *slog.Logger
+	ready func() bool
+	now   func() time.Time
+}
+
+// New returns the REST API handler.
+func New(h *hub.Hub, opts Options) http.Handler {
+	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.ready == nil {
+		s.ready = func() bool { return true }
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+
+	r := chi.NewRouter()
+	r.Use(s.rawPathRouting, s.recoverer, s.logRequests)
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.notFound)
+	r.Get("/healthz", s.healthz)
+
+	read, write := registry.RegistryRead, registry.RegistryWrite
+	svc := registry.ServiceConnect
+	r.Group(func(r chi.Router) {
+		r.With(s.auth(read)).Get("/devices", s.listDevices)
+		r.With(s.auth(read)).Get("/devices/", s.listDevices)
+		r.With(s.auth(svc|read)).Post("/devices/query", s.query)
+		r.With(s.auth(read)).Get("/devices/{id}", s.getDevice)
+		r.With(s.auth(write)).Put("/devices/{id}", s.putDevice)
+		r.With(s.auth(write)).Delete("/devices/{id}", s.deleteDevice)
+		r.With(s.auth(read)).Get("/statistics/devices", s.registryStatistics)
+		r.With(s.auth(svc)).Get("/statistics/service", s.serviceStatistics)
+		r.With(s.auth(svc|read)).Get("/twins/{id}", s.getTwin)
+		r.With(s.auth(svc)).Patch("/twins/{id}", s.updateTwin(false))
+		r.With(s.auth(svc)).Put("/twins/{id}", s.updateTwin(true))
+	})
+	return r
+}
+
+// rawPathRouting routes on the escaped path, so an id holding '%', '#' or
+// '?' (sent percent-encoded) is one path segment; handlers unescape params.
+func (s *server) rawPathRouting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			rctx.RoutePath = r.URL.EscapedPath()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.writeError(w, errcode.New(errcode.ServerError, "The server encountered an internal error."))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	sr.status = code
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.EscapedPath(), "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+func (s *server) auth(need registry.Permission) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := s.hub.AuthorizeService(r.Header.Get("Authorization"), need); err != nil {
+				s.writeError(w, err)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !s.ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "starting\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.writeError(w, errcode.New(errcode.IotHubNotFound, "%s %s is not an operation of this hub.", r.Method, r.URL.Path))
+}
+
+// writeError renders err as IoT Hub's REST error: the body the SDKs parse
+// and the iothub-errorcode header.
+func (s *server) writeError(w http.ResponseWriter, err error) {
+	e := errcode.From(err)
+	if e.Code == errcode.ServerError && e.Err != nil {
+		s.log.Error("internal error", "err", e.Err)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("iothub-errorcode", e.Code.Name())
+	w.WriteHeader(e.Code.HTTPStatus())
+	w.Write(e.RESTBody(s.now()))
+}
+
+func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.writeError(w, errcode.Wrap(errcode.ServerError, err, "could not encode the response"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// readBody reads a bounded request body.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errcode.New(errcode.MessageTooLarge, "The request body is larger than %d bytes.", maxBody)
+	}
+	if err != nil {
+		return nil, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body could not be read.")
+	}
+	return b, nil
+}
+
+// pathParam returns a URL parameter, percent-decoded.
+func pathParam(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(chi.URLParam(r, name))
+	if err != nil {
+		return "", errcode.New(errcode.ArgumentInvalid, "The %s in the URL is not validly percent-encoded.", name)
+	}
+	return v, nil
+}
+
+func intHeader(r *http.Request, name string) (int, error) {
+	v := r.Header.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errcode.New(errcode.ArgumentInvalid, "Header %s must be a non-negative integer, not %q.", name, v)
+	}
+	return n, nil
+}

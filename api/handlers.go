@@ -1,0 +1,160 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/query"
+)
+
+func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
+	id, err := pathParam(r, "id")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	d, err := s.hub.GetDevice(r.Context(), id)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, d)
+}
+
+func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
+	id, err := pathParam(r, "id")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	d, err := s.hub.PutDevice(r.Context(), id, body, r.Header.Get("If-Match"))
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, d)
+}
+
+func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	id, err := pathParam(r, "id")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if err := s.hub.DeleteDevice(r.Context(), id, r.Header.Get("If-Match")); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
+	top := 0
+	if v := r.URL.Query().Get("top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			s.writeError(w, errcode.New(errcode.ArgumentInvalid, "top must be an integer, not %q.", v))
+			return
+		}
+		top = n
+	}
+	s.writeJSON(w, http.StatusOK, s.hub.ListDevices(r.Context(), top))
+}
+
+func (s *server) registryStatistics(w http.ResponseWriter, _ *http.Request) {
+	rs, _ := s.hub.Statistics()
+	s.writeJSON(w, http.StatusOK, rs)
+}
+
+func (s *server) serviceStatistics(w http.ResponseWriter, _ *http.Request) {
+	_, ss := s.hub.Statistics()
+	s.writeJSON(w, http.StatusOK, ss)
+}
+
+func (s *server) getTwin(w http.ResponseWriter, r *http.Request) {
+	id, err := pathParam(r, "id")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	t, err := s.hub.GetTwin(r.Context(), id)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, t)
+}
+
+func (s *server) updateTwin(replace bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathParam(r, "id")
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		body, err := readBody(r)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		t, err := s.hub.UpdateTwin(r.Context(), id, body, r.Header.Get("If-Match"), replace)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, t)
+	}
+}
+
+// querySpec is the body of POST /devices/query.
+type querySpec struct {
+	Query *string `json:"query"`
+}
+
+func (s *server) query(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	var spec querySpec
+	if err := json.Unmarshal(body, &spec); err != nil {
+		s.writeError(w, errcode.New(errcode.ArgumentInvalid, "The request body must be {\"query\": \"SELECT ...\"}."))
+		return
+	}
+	if spec.Query == nil || strings.TrimSpace(*spec.Query) == "" {
+		s.writeError(w, errcode.New(errcode.ArgumentNull, "The query text is missing."))
+		return
+	}
+	maxItems, err := intHeader(r, "x-ms-max-item-count")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	page, err := s.hub.Query(r.Context(), *spec.Query, query.PageOptions{
+		MaxItemCount: maxItems,
+		Continuation: r.Header.Get("x-ms-continuation"),
+	})
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.Header().Set("x-ms-item-type", page.ItemType)
+	// The header is omitted on the last page: the Node SDK loops while it is present.
+	if page.Continuation != "" {
+		w.Header().Set("x-ms-continuation", page.Continuation)
+	}
+	items := page.Items
+	if items == nil {
+		items = []any{}
+	}
+	s.writeJSON(w, http.StatusOK, items)
+}

@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/query"
+	"github.com/iothub-emulator/iothub-emulator/twin"
+)
+
+// GetTwin returns the service view of a device twin. The map is shared and
+// must not be modified.
+func (h *Hub) GetTwin(_ context.Context, id string) (map[string]any, error) {
+	e := h.get(id)
+	if e == nil {
+		return nil, deviceNotFound(id)
+	}
+	return e.view, nil
+}
+
+// UpdateTwin applies a REST twin body: a merge (PATCH) or a replacement
+// (PUT) of tags and desired properties, conditional on If-Match.
+func (h *Hub) UpdateTwin(ctx context.Context, id string, body []byte, ifMatch string, replace bool) (map[string]any, error) {
+	u, err := twin.ParseServiceBody(body)
+	if err != nil {
+		return nil, err
+	}
+	unlock := h.locks.Lock(id)
+	defer unlock()
+	cur := h.get(id)
+	if cur == nil {
+		return nil, deviceNotFound(id)
+	}
+	if !etagMatches(ifMatch, cur.twin.ETag()) {
+		return nil, errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the twin's current etag %s.", ifMatch, cur.twin.ETag())
+	}
+	next := &entry{record: cur.record, twin: cur.twin.Clone()}
+	var change twin.DesiredChange
+	if replace {
+		change, err = next.twin.Replace(u, h.now())
+	} else {
+		change, err = next.twin.Patch(u, h.now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.persist(ctx, id, next); err != nil {
+		return nil, err
+	}
+	h.publish(id, next)
+	if change.Changed {
+		h.sendDesired(id, change)
+	}
+	h.log.Debug("twin updated", "device", id, "replace", replace, "version", next.twin.Version())
+	return next.view, nil
+}
+
+// sendDesired hands a desired change to the device protocol. It runs under
+// the device's key lock, so notifications leave in version order.
+func (h *Hub) sendDesired(id string, change twin.DesiredChange) {
+	n := h.notify()
+	if n == nil {
+		return
+	}
+	body, err := json.Marshal(change.Patch)
+	if err != nil {
+		h.log.Error("encode desired notification", "device", id, "err", err)
+		return
+	}
+	n.DesiredChanged(id, "", change.Version, body)
+}
+
+// Query runs a query text over the twins and returns one page.
+func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (query.Page, error) {
+	q, err := query.Parse(text)
+	if err != nil {
+		return query.Page{}, queryError(err)
+	}
+	page, err := h.index.Execute(q, opts)
+	if err != nil {
+		return query.Page{}, queryError(err)
+	}
+	return page, nil
+}
+
+func queryError(err error) error {
+	if qe, ok := err.(*query.Error); ok {
+		return errcode.Wrap(errcode.ArgumentInvalid, err, "The query is invalid: %s", qe.Error())
+	}
+	return errcode.From(err)
+}
