@@ -257,3 +257,12 @@ func short(s string) string {
 	}
 	return s[:200] + fmt.Sprintf("…(%d bytes)", len(s))
 }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
