@@ -9,8 +9,10 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
-func desiredMeta(tw *twin.Twin) any  { return tw.Properties()["desired"].(map[string]any)["$metadata"] }
-func reportedMeta(tw *twin.Twin) any { return tw.Properties()["reported"].(map[string]any)["$metadata"] }
+func desiredMeta(tw *twin.Twin) any { return tw.Properties()["desired"].(map[string]any)["$metadata"] }
+func reportedMeta(tw *twin.Twin) any {
+	return tw.Properties()["reported"].(map[string]any)["$metadata"]
+}
 
 // The metadata of desired properties after each step of one history.
 func TestDesiredMetadata(t *testing.T) {
