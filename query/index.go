@@ -1,0 +1,89 @@
+package query
+
+import "sync"
+
+// Index holds the current twin documents of both collections. Writers call
+// Put and Delete after each committed write; Execute runs under a read lock
+// for the whole page, so it sees one consistent snapshot.
+type Index struct {
+	mu    sync.RWMutex
+	colls [2]*docSet // Devices, Modules
+}
+
+// docSet is one collection: documents in key order plus the tag equality
+// index. Later indexes hang off this struct.
+type docSet struct {
+	docs sortedList[map[string]any]
+	tags *tagIndex // nil when disabled
+}
+
+type indexOptions struct {
+	noTagIndex bool // tests and benchmarks compare indexed and plain scans
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index { return newIndex(indexOptions{}) }
+
+func newIndex(o indexOptions) *Index {
+	ix := &Index{}
+	for i := range ix.colls {
+		ds := &docSet{}
+		if !o.noTagIndex {
+			ds.tags = newTagIndex()
+		}
+		ix.colls[i] = ds
+	}
+	return ix
+}
+
+func (ix *Index) set(c Collection) *docSet {
+	if c < Devices || c > Modules {
+		return nil
+	}
+	return ix.colls[c]
+}
+
+// Put stores doc under key (deviceId, or deviceId+"/"+moduleId), replacing
+// any previous document. The index keeps doc and never modifies it; the
+// caller must not modify it either. A nil doc, or a collection other than
+// Devices or Modules, is ignored.
+func (ix *Index) Put(c Collection, key string, doc map[string]any) {
+	ds := ix.set(c)
+	if ds == nil || doc == nil {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ds.tags != nil {
+		old, _ := ds.docs.get(key)
+		ds.tags.update(key, old, doc)
+	}
+	ds.docs.set(key, doc)
+}
+
+// Delete removes the document stored under key, if any.
+func (ix *Index) Delete(c Collection, key string) {
+	ds := ix.set(c)
+	if ds == nil {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ds.tags != nil {
+		if old, ok := ds.docs.get(key); ok {
+			ds.tags.update(key, old, nil)
+		}
+	}
+	ds.docs.remove(key)
+}
+
+// Len is the number of documents in the collection.
+func (ix *Index) Len(c Collection) int {
+	ds := ix.set(c)
+	if ds == nil {
+		return 0
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ds.docs.len()
+}
