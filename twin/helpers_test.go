@@ -139,7 +139,7 @@ func checkLimits(tw *twin.Twin) error {
 	}
 	for _, s := range sections {
 		c := content(s.doc)
-		size, err := oracleObject(s.name, c, 0)
+		size, err := oracleObject(s.name, c, 0, false)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,9 @@ func checkLimits(tw *twin.Twin) error {
 	return nil
 }
 
-func oracleObject(path string, m map[string]any, depth int) (int, error) {
+// inArray is set below an array, whose elements are stored verbatim, so an
+// object there may keep null members.
+func oracleObject(path string, m map[string]any, depth int, inArray bool) (int, error) {
 	if depth > 10 {
 		return 0, fmt.Errorf("%s: depth %d", path, depth)
 	}
@@ -173,10 +175,10 @@ func oracleObject(path string, m map[string]any, depth int) (int, error) {
 				return 0, fmt.Errorf("%s: control char in key %q", path, k)
 			}
 		}
-		if v == nil {
+		if v == nil && !inArray {
 			return 0, fmt.Errorf("%s.%s: stored null", path, k)
 		}
-		n, err := oracleValue(path+"."+k, v, depth)
+		n, err := oracleValue(path+"."+k, v, depth, inArray)
 		if err != nil {
 			return 0, err
 		}
@@ -185,7 +187,7 @@ func oracleObject(path string, m map[string]any, depth int) (int, error) {
 	return size, nil
 }
 
-func oracleValue(path string, v any, depth int) (int, error) {
+func oracleValue(path string, v any, depth int, inArray bool) (int, error) {
 	switch x := v.(type) {
 	case string:
 		if len(x) > 4096 {
@@ -208,11 +210,11 @@ func oracleValue(path string, v any, depth int) (int, error) {
 	case nil:
 		return 0, nil
 	case map[string]any:
-		return oracleObject(path, x, depth+1)
+		return oracleObject(path, x, depth+1, inArray)
 	case []any:
 		total := 0
 		for i, e := range x {
-			n, err := oracleValue(fmt.Sprintf("%s[%d]", path, i), e, depth)
+			n, err := oracleValue(fmt.Sprintf("%s[%d]", path, i), e, depth, true)
 			if err != nil {
 				return 0, err
 			}

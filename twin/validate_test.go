@@ -193,7 +193,7 @@ func sized(total int) string {
 func TestSizedHelper(t *testing.T) {
 	for _, n := range []int{3, 4, 8192, 8193, 32768, 32769} {
 		m := decode(t, sized(n)).(map[string]any)
-		if got, err := oracleObject("x", m, 0); err != nil || got != n {
+		if got, err := oracleObject("x", m, 0, false); err != nil || got != n {
 			t.Errorf("sized(%d) has size %d (%v)", n, got, err)
 		}
 	}
