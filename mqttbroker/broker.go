@@ -1,0 +1,264 @@
+package mqttbroker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+const (
+	// hubTimeout bounds every call into the Hub.
+	hubTimeout = 30 * time.Second
+	// connectTimeout bounds the time from accept to a complete CONNECT
+	// (TLS handshake and authentication included); mochi has no such limit.
+	connectTimeout = 30 * time.Second
+	// maxKeepalive is the largest client keep-alive honoured; 1.5 times it is
+	// IoT Hub's 1767 s idle cap. A client asking for 0 (none) gets it too.
+	maxKeepalive = 1178
+	// maxPacketSize bounds one inbound packet. IoT Hub's largest message is
+	// 256 KB; the margin leaves room for topic and property bag.
+	maxPacketSize = 1 << 20
+	// sessionQueue is how many asynchronous notifications may wait for one
+	// connection before it counts as stuck and is closed.
+	sessionQueue = 64
+)
+
+// ErrClosed is returned by Serve and ServeConn after Close.
+var ErrClosed = errors.New("mqttbroker: broker closed")
+
+// Options configure a Broker.
+type Options struct {
+	Logger *slog.Logger     // nil = discard
+	Now    func() time.Time // nil = time.Now
+}
+
+// Broker serves IoT Hub's MQTT device protocol for a Hub.
+type Broker struct {
+	hub    Hub
+	log    *slog.Logger
+	now    func() time.Time
+	server *mqtt.Server
+
+	ctx    context.Context // cancelled by Close; parent of hub calls
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[*trackedConn]struct{} // every connection being served
+	listeners []*netListener
+	slots     map[string]*slot // by identity key; see connections.go
+	wg        sync.WaitGroup   // served connections and their writers
+
+	live      atomic.Int64 // identities with an established connection
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns a broker serving hub. It serves nothing until Serve or ServeConn.
+func New(hub Hub, opts Options) (*Broker, error) {
+	if hub == nil {
+		return nil, errors.New("mqttbroker: nil Hub")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MinimumProtocolVersion = 4 // MQTT 3.1.1; version 5 is refused in the connect hook
+	caps.MaximumQos = 1             // a QoS 2 subscription is granted QoS 1
+	caps.MaximumPacketSize = maxPacketSize
+	caps.SharedSubAvailable = 0
+	caps.MaximumClientWritesPending = 16 // mochi's routing queue, which is never used
+	server := mqtt.New(&mqtt.Options{
+		Capabilities:           caps,
+		Logger:                 slog.New(demoteHandler{log.Handler()}).With("component", "mochi"),
+		SysTopicResendInterval: 24 * 60 * 60, // nobody may read $SYS; don't compute it every second
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		hub:    hub,
+		log:    log,
+		now:    now,
+		server: server,
+		ctx:    ctx,
+		cancel: cancel,
+		conns:  map[*trackedConn]struct{}{},
+		slots:  map[string]*slot{},
+	}
+	if err := server.AddHook(&hook{b: b}, nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqttbroker: add hook: %w", err)
+	}
+	if err := server.Serve(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqttbroker: start: %w", err)
+	}
+	return b, nil
+}
+
+// Serve starts serving MQTT on an already-bound listener (plain TCP, or
+// already wrapped by tls.NewListener by the caller); name identifies it in
+// logs. It returns once the listener is registered; serving continues until
+// Close, which also closes ln.
+func (b *Broker) Serve(name string, ln net.Listener) error {
+	if ln == nil {
+		return errors.New("mqttbroker: nil listener")
+	}
+	if b.isClosed() {
+		return ErrClosed
+	}
+	l := &netListener{id: name, ln: ln, b: b, done: make(chan struct{})}
+	if err := b.server.AddListener(l); err != nil {
+		return fmt.Errorf("mqttbroker: listener %q: %w", name, err)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		l.closeListener()
+		return ErrClosed
+	}
+	b.listeners = append(b.listeners, l)
+	b.mu.Unlock()
+
+	b.server.Listeners.Serve(name, b.server.EstablishConnection)
+	b.log.Info("mqtt listening", "listener", name, "address", ln.Addr().String())
+	return nil
+}
+
+// ServeConn serves one already-accepted connection (MQTT over WebSockets, for
+// one); it returns when the connection ends: nil after a clean DISCONNECT,
+// otherwise why it ended. The connection is closed on return.
+func (b *Broker) ServeConn(listenerName string, conn net.Conn) error {
+	tc, err := b.track(conn)
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	return b.serve(listenerName, tc, b.server.EstablishConnection)
+}
+
+// track registers a connection so Close can end it.
+func (b *Broker) track(conn net.Conn) (*trackedConn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	tc := &trackedConn{Conn: conn}
+	b.conns[tc] = struct{}{}
+	b.wg.Add(1)
+	return tc, nil
+}
+
+// serve runs one connection through mochi and settles its state afterwards,
+// whichever way mochi ended it (some of its failure paths skip its
+// OnDisconnect hook, so the broker does not rely on that hook).
+func (b *Broker) serve(listener string, tc *trackedConn, establish listeners.EstablishFn) error {
+	defer b.wg.Done()
+	_ = tc.SetDeadline(time.Now().Add(connectTimeout))
+	err := establish(listener, tc)
+	_ = tc.Close()
+	b.finish(tc, err)
+	b.mu.Lock()
+	delete(b.conns, tc)
+	b.mu.Unlock()
+	return err
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// NotifyDesired pushes a desired-properties change to the identity's current
+// connection, if it is connected and subscribed to
+// $iothub/twin/PATCH/properties/desired/#, on topic
+// $iothub/twin/PATCH/properties/desired/?$version={version} with body
+// (already containing "$version"). Nothing is queued for offline devices.
+// It does not wait for the network: a connection that cannot keep up is closed,
+// and the device re-reads its twin when it reconnects.
+func (b *Broker) NotifyDesired(deviceID, moduleID string, version int64, body []byte) {
+	key := identityKey(deviceID, moduleID)
+	s := b.current(key)
+	if s == nil {
+		b.log.Debug("desired notification not sent: not connected", "client", key, "version", version)
+		return
+	}
+	if !s.subscribed(filterDesired) {
+		s.log.Debug("desired notification not sent: not subscribed", "version", version)
+		return
+	}
+	if s.push(publishPacket(desiredTopic(version), bytes.Clone(body))) {
+		s.log.Debug("desired notification", "version", version)
+	}
+}
+
+// Disconnect closes the identity's connection if any (device deleted,
+// disabled, keys changed), including one still being authenticated.
+func (b *Broker) Disconnect(deviceID, moduleID string) {
+	key := identityKey(deviceID, moduleID)
+	for _, s := range b.revoke(key) {
+		s.log.Info("mqtt connection closed by the hub")
+		s.close(errDisconnectedByHub)
+	}
+}
+
+// IsConnected reports whether the identity has a live connection.
+func (b *Broker) IsConnected(deviceID, moduleID string) bool {
+	return b.current(identityKey(deviceID, moduleID)) != nil
+}
+
+// ConnectedCount is the number of identities with a live connection.
+func (b *Broker) ConnectedCount() int { return int(b.live.Load()) }
+
+// Close closes the listeners and every connection, waits for them to end, and
+// stops the broker. It is idempotent.
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		ls := slices.Clone(b.listeners)
+		conns := slices.Collect(maps.Keys(b.conns))
+		b.mu.Unlock()
+
+		b.cancel()
+		for _, l := range ls {
+			l.closeListener()
+		}
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		for _, l := range ls {
+			<-l.done
+		}
+		b.wg.Wait()
+		if err := b.server.Close(); err != nil {
+			b.closeErr = fmt.Errorf("mqttbroker: close: %w", err)
+		}
+		b.log.Info("mqtt broker closed")
+	})
+	return b.closeErr
+}
+
+// hubContext bounds one hub call and ends it when the broker closes.
+func (b *Broker) hubContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, hubTimeout)
+}

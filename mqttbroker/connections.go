@@ -1,0 +1,183 @@
+package mqttbroker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// slot orders the connections of one identity. IoT Hub keeps one connection
+// per identity: a newer one takes over, and the hub must see Connected and
+// Disconnected in the order they really happened, never a late Disconnected
+// from a connection that was already replaced.
+//
+// Slots are created only for identities that authenticated (or were
+// disconnected by the hub) and are kept for the broker's life: one small
+// struct per identity, like mochi's own session per client id.
+type slot struct {
+	mu           sync.Mutex // held across Hub.Connected/Disconnected
+	gen          atomic.Uint64
+	pending      map[*session]struct{}
+	hubConnected bool                    // the hub was last told Connected
+	cur          atomic.Pointer[session] // the live connection; written under mu
+}
+
+func (b *Broker) lookupSlot(key string) *slot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.slots[key]
+}
+
+func (b *Broker) slotFor(key string) *slot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	sl := b.slots[key]
+	if sl == nil {
+		sl = &slot{pending: map[*session]struct{}{}}
+		b.slots[key] = sl
+	}
+	return sl
+}
+
+// generation is read before authenticating; Disconnect bumps it, so an
+// authentication that straddles a Disconnect (device disabled meanwhile) is
+// refused by admit.
+func (b *Broker) generation(key string) uint64 {
+	if sl := b.lookupSlot(key); sl != nil {
+		return sl.gen.Load()
+	}
+	return 0
+}
+
+// current is the identity's live session, or nil.
+func (b *Broker) current(key string) *session {
+	if sl := b.lookupSlot(key); sl != nil {
+		return sl.cur.Load()
+	}
+	return nil
+}
+
+// admit records an authenticated session before its CONNACK.
+func (b *Broker) admit(s *session, gen uint64) bool {
+	sl := b.slotFor(s.key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.gen.Load() != gen {
+		return false
+	}
+	s.state = statePending
+	sl.pending[s] = struct{}{}
+	return true
+}
+
+// establish makes s the identity's current connection. It runs just before
+// mochi takes over any previous session and sends the CONNACK, so the
+// identity is connected by the time the device learns it is, and the
+// replaced connection's end is never mistaken for the identity's.
+func (b *Broker) establish(s *session) {
+	sl := b.slotFor(s.key)
+	sl.mu.Lock()
+	if s.state != statePending {
+		sl.mu.Unlock()
+		return
+	}
+	delete(sl.pending, s)
+	s.state = stateLive
+	s.replaced = sl.cur.Swap(s)
+	if s.replaced == nil {
+		b.live.Add(1)
+	}
+	ctx, cancel := b.hubContext()
+	b.hub.Connected(ctx, s.id, s.modelID)
+	cancel()
+	sl.hubConnected = true
+	sl.mu.Unlock()
+
+	if !s.id.ExpiresAt.IsZero() {
+		s.timer = time.AfterFunc(s.id.ExpiresAt.Sub(b.now()), func() {
+			s.log.Info("closing mqtt connection: SAS token expired")
+			s.close(errTokenExpired)
+		})
+	}
+}
+
+// started runs once the CONNACK is out and the session (inherited
+// subscriptions included) is settled.
+func (b *Broker) started(s *session) {
+	if prev := s.replaced; prev != nil && !prev.cl.Closed() {
+		// mochi closes the session it takes over; this one was not yet
+		// known to mochi (two connects racing each other). Closing it any
+		// earlier would race mochi's own cleanup of that session.
+		prev.close(errTakenOver)
+	}
+	b.wg.Add(1) // the connection's own count is held, so this cannot race Close's Wait
+	go func() {
+		defer b.wg.Done()
+		s.writeLoop()
+	}()
+	s.log.Info("mqtt connected", "model_id", s.modelID, "took_over", s.replaced != nil)
+}
+
+// finish settles a connection after mochi has ended it. The hub is told
+// Disconnected only when no connection of the identity is live or on its way.
+func (b *Broker) finish(tc *trackedConn, reason error) {
+	s := tc.sess.Load()
+	if s == nil {
+		return // never authenticated
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	close(s.done)
+
+	sl := b.slotFor(s.key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	wasCurrent := false
+	switch s.state {
+	case statePending:
+		delete(sl.pending, s)
+	case stateLive:
+		if sl.cur.CompareAndSwap(s, nil) {
+			wasCurrent = true
+			b.live.Add(-1)
+		}
+	}
+	s.state = stateDone
+	if cause := s.cl.StopCause(); cause != nil {
+		reason = cause
+	}
+	if sl.cur.Load() == nil && len(sl.pending) == 0 && sl.hubConnected {
+		// Even while the broker closes: the hub should still record it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), hubTimeout)
+		b.hub.Disconnected(ctx, s.id)
+		cancel()
+		sl.hubConnected = false
+	}
+	s.log.Info("mqtt disconnected", "reason", reasonText(reason), "was_current", wasCurrent)
+}
+
+// revoke bumps the identity's generation and returns its live and pending
+// sessions, for Disconnect to close.
+func (b *Broker) revoke(key string) []*session {
+	sl := b.slotFor(key)
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.gen.Add(1)
+	var out []*session
+	if s := sl.cur.Load(); s != nil {
+		out = append(out, s)
+	}
+	for s := range sl.pending {
+		out = append(out, s)
+	}
+	return out
+}
+
+func reasonText(err error) string {
+	if err == nil {
+		return "client disconnected"
+	}
+	return err.Error()
+}

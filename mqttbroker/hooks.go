@@ -1,0 +1,283 @@
+package mqttbroker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// hook plugs IoT Hub's rules into mochi. Every hook runs on the connection's
+// own goroutine.
+type hook struct {
+	mqtt.HookBase
+	b *Broker
+}
+
+func (h *hook) ID() string { return "iothub" }
+
+func (h *hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished,
+		mqtt.OnACLCheck, mqtt.OnPacketRead, mqtt.OnPacketProcessed,
+		mqtt.OnPublish, mqtt.OnPublished, mqtt.OnWill, mqtt.OnPacketEncode:
+		return true
+	}
+	return false
+}
+
+func sessionOf(cl *mqtt.Client) *session {
+	if tc, ok := cl.Net.Conn.(*trackedConn); ok {
+		return tc.sess.Load()
+	}
+	return nil
+}
+
+// OnConnect refuses MQTT 5 (mochi itself refuses 3.1) and caps the keep-alive
+// as IoT Hub does.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if pk.ProtocolVersion != 4 {
+		h.b.log.Info("mqtt connection refused", "client", pk.Connect.ClientIdentifier,
+			"remote", cl.Net.Remote, "reason", "only MQTT 3.1.1 is supported", "protocol_version", pk.ProtocolVersion)
+		_ = h.b.server.SendConnack(cl, packets.ErrUnsupportedProtocolVersion, false, nil)
+		return packets.ErrUnsupportedProtocolVersion
+	}
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > maxKeepalive {
+		cl.State.Keepalive = maxKeepalive
+	}
+	return nil
+}
+
+// OnPacketEncode keeps CONNACKs valid for MQTT 3.1.1: mochi passes its MQTT 5
+// reason codes (a malformed CONNECT, say) through unchanged, and 3.1.1 knows
+// only 0 to 5. Any refusal without a 3.1.1 code becomes "not authorized".
+func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion < 5 && pk.ReasonCode > packets.Err3NotAuthorized.Code {
+		pk.ReasonCode = packets.Err3NotAuthorized.Code
+	}
+	return pk
+}
+
+// OnConnectAuthenticate parses the CONNECT and asks the hub. Returning false
+// makes mochi answer CONNACK 5 (not authorized) and close.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	b := h.b
+	tc, ok := cl.Net.Conn.(*trackedConn)
+	if !ok {
+		return false
+	}
+	req, err := connectRequest(pk, cl.Net.Remote)
+	log := b.log.With("client", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote, "listener", cl.Net.Listener)
+	if err != nil {
+		log.Info("mqtt connection refused", "reason", err.Error())
+		return false
+	}
+	key := identityKey(req.DeviceID, req.ModuleID)
+	gen := b.generation(key)
+
+	ctx, cancel := b.hubContext()
+	id, err := b.hub.Authenticate(ctx, req)
+	cancel()
+	if err != nil {
+		log.Info("mqtt connection refused", "reason", err.Error())
+		return false
+	}
+	if id.DeviceID != req.DeviceID || id.ModuleID != req.ModuleID {
+		log.Info("mqtt connection refused", "reason", "hub authenticated a different identity",
+			"device_id", id.DeviceID, "module_id", id.ModuleID)
+		return false
+	}
+	if pk.Connect.WillFlag {
+		if err := checkWillTopic(id, pk.Connect.WillTopic); err != nil {
+			log.Info("mqtt connection refused", "reason", err.Error())
+			return false
+		}
+	}
+	s := newSession(id, req.ModelID, cl, log)
+	if !b.admit(s, gen) {
+		log.Info("mqtt connection refused", "reason", "identity disconnected by the hub during authentication")
+		return false
+	}
+	tc.sess.Store(s)
+	return true
+}
+
+func connectRequest(pk packets.Packet, remote string) (ConnectRequest, error) {
+	clientID := pk.Connect.ClientIdentifier
+	deviceID, moduleID, err := parseClientID(clientID)
+	if err != nil {
+		return ConnectRequest{}, err
+	}
+	username := string(pk.Connect.Username)
+	info, err := parseUsername(username, clientID)
+	if err != nil {
+		return ConnectRequest{}, err
+	}
+	return ConnectRequest{
+		ClientID:   clientID,
+		Username:   username,
+		Password:   pk.Connect.Password,
+		Host:       info.Host,
+		DeviceID:   deviceID,
+		ModuleID:   moduleID,
+		APIVersion: info.APIVersion,
+		ModelID:    info.ModelID,
+		RemoteAddr: remote,
+	}, nil
+}
+
+// checkWillTopic: a Will is telemetry, so it must name the identity's own
+// telemetry topic.
+func checkWillTopic(id Identity, topic string) error {
+	t, err := checkPublish(id, topic)
+	if err == nil && t.Kind != kindTelemetry {
+		err = errors.New("not a telemetry topic")
+	}
+	if err != nil {
+		return fmt.Errorf("will topic %q: %w", topic, err)
+	}
+	return nil
+}
+
+// OnSessionEstablish runs after authentication, before mochi takes over an
+// existing session and sends the CONNACK.
+func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	if s := sessionOf(cl); s != nil {
+		h.b.establish(s)
+	}
+}
+
+// OnSessionEstablished runs after the CONNACK, with any clean-session=0
+// subscriptions already inherited.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	if s := sessionOf(cl); s != nil {
+		h.b.started(s)
+	}
+}
+
+// OnACLCheck is mochi's topic ACL. Writes: the identity's own device-to-hub
+// topics. Reads: the documented subscribe filters only. mochi also asks here
+// (write=false, with a topic name) before routing any publish to a
+// subscriber; no topic name equals an allowed filter, so nothing published by
+// one client can ever reach another.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	s := sessionOf(cl)
+	if s == nil {
+		return false
+	}
+	if write {
+		_, err := checkPublish(s.id, topic)
+		return err == nil
+	}
+	return allowedFilter(s.id, topic)
+}
+
+// OnPacketRead sees every inbound packet first. A forbidden publish closes the
+// connection here, as IoT Hub does: past this point mochi would silently drop a
+// QoS 0 publish the ACL refuses, or one whose topic has a wildcard.
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type != packets.Publish {
+		return pk, nil
+	}
+	s := sessionOf(cl)
+	if s == nil {
+		return pk, packets.ErrRejectPacket
+	}
+	if pk.FixedHeader.Qos > 1 {
+		s.log.Info("closing mqtt connection: QoS 2 publish", "topic", pk.TopicName)
+		return pk, packets.ErrRejectPacket
+	}
+	if _, err := checkPublish(s.id, pk.TopicName); err != nil {
+		s.log.Info("closing mqtt connection: publish refused", "topic", pk.TopicName, "reason", err.Error())
+		return pk, packets.ErrRejectPacket
+	}
+	return pk, nil
+}
+
+// OnPacketProcessed closes a connection that asked for a forbidden filter,
+// once mochi has answered its SUBSCRIBE (0x80 for that filter).
+func (h *hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
+	if pk.FixedHeader.Type != packets.Subscribe {
+		return
+	}
+	s := sessionOf(cl)
+	if s == nil {
+		return
+	}
+	for _, sub := range pk.Filters {
+		if !allowedFilter(s.id, sub.Filter) {
+			s.log.Info("closing mqtt connection: subscribe refused", "filter", sub.Filter)
+			s.close(errForbiddenSubscribe)
+			return
+		}
+	}
+	s.log.Debug("mqtt subscribe", "filters", len(pk.Filters))
+}
+
+// OnPublish runs before mochi acknowledges a publish. Telemetry and method
+// responses are handed to the hub here, so a QoS 1 PUBACK means the hub took
+// the message. Every publish is then marked ignored: mochi acknowledges it but
+// never routes or retains it.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	s := sessionOf(cl)
+	if s == nil {
+		return pk, packets.ErrRejectPacket
+	}
+	t, err := checkPublish(s.id, pk.TopicName)
+	if err != nil { // OnPacketRead has closed the connection already
+		s.close(errRejectedPublish)
+		return pk, packets.ErrRejectPacket
+	}
+	switch t.Kind {
+	case kindTelemetry:
+		if err := h.b.telemetry(s, t, pk.Payload, pk.FixedHeader.Retain, false); err != nil {
+			s.log.Info("closing mqtt connection: telemetry refused", "reason", err.Error())
+			s.close(fmt.Errorf("%w: %w", errRejectedPublish, err))
+			return pk, packets.ErrRejectPacket
+		}
+	case kindMethodResponse:
+		h.b.methodResponse(s, t, pk.Payload)
+	}
+	return pk, packets.CodeSuccessIgnore
+}
+
+// OnPublished runs after the PUBACK: twin requests are answered here, so the
+// response never overtakes the acknowledgement of its request.
+func (h *hook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+	s := sessionOf(cl)
+	if s == nil {
+		return
+	}
+	t, err := checkPublish(s.id, pk.TopicName)
+	if err != nil {
+		return
+	}
+	switch t.Kind {
+	case kindTwinGet:
+		h.b.twinGet(s, t.RID)
+	case kindTwinPatchReported:
+		h.b.twinPatchReported(s, t.RID, pk.Payload)
+	}
+}
+
+// OnWill hands a Will (sent when the connection is lost without DISCONNECT)
+// to the hub as telemetry. The Will mochi then publishes is never retained,
+// and the ACL keeps it from every subscriber.
+func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	retain := will.Retain
+	will.Retain = false
+	s := sessionOf(cl)
+	if s == nil {
+		return will, nil
+	}
+	t, err := checkPublish(s.id, will.TopicName)
+	if err != nil || t.Kind != kindTelemetry {
+		return will, nil
+	}
+	if err := h.b.telemetry(s, t, bytes.Clone(will.Payload), retain, true); err != nil {
+		s.log.Info("will message refused", "reason", err.Error())
+	}
+	return will, nil
+}

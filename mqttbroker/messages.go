@@ -1,0 +1,42 @@
+package mqttbroker
+
+// telemetry hands a device-to-cloud message to the hub, if the hub takes
+// telemetry; otherwise the message is dropped.
+func (b *Broker) telemetry(s *session, t deviceTopic, body []byte, retain, will bool) error {
+	system, props, err := parsePropertyBag(t.PropertyBag)
+	if err != nil {
+		return err
+	}
+	r, ok := b.hub.(TelemetryReceiver)
+	if !ok {
+		s.log.Debug("telemetry dropped: the hub takes no telemetry", "bytes", len(body), "will", will)
+		return nil
+	}
+	ctx, cancel := b.hubContext()
+	defer cancel()
+	err = r.ReceiveTelemetry(ctx, s.id, Telemetry{
+		SystemProperties: system,
+		Properties:       props,
+		Body:             body,
+		Retain:           retain,
+		Will:             will,
+	})
+	if err == nil {
+		s.log.Debug("telemetry", "bytes", len(body), "will", will)
+	}
+	return err
+}
+
+// methodResponse hands a direct-method response to the hub, if the hub
+// invokes methods; otherwise it is dropped.
+func (b *Broker) methodResponse(s *session, t deviceTopic, body []byte) {
+	r, ok := b.hub.(MethodResponseReceiver)
+	if !ok {
+		s.log.Debug("method response dropped: the hub invokes no methods", "rid", t.RID, "status", t.Status)
+		return
+	}
+	ctx, cancel := b.hubContext()
+	defer cancel()
+	r.ReceiveMethodResponse(ctx, s.id, t.RID, t.Status, body)
+	s.log.Debug("method response", "rid", t.RID, "status", t.Status)
+}

@@ -1,0 +1,191 @@
+package mqttbroker
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+func TestTelemetryReachesTheHub(t *testing.T) {
+	hub := newReceivingHub()
+	devKey, modKey := hub.add("dev1"), hub.add("dev1/mod1")
+	_, addr := startBroker(t, hub)
+	dev := mustDial(t, addr, deviceConfig("dev1", devKey))
+	mod := mustDial(t, addr, deviceConfig("dev1/mod1", modKey))
+
+	tests := []struct {
+		name       string
+		c          *testClient
+		topic      string
+		wantID     Identity
+		wantSystem map[string]string
+		wantProps  map[string]string
+	}{
+		{
+			"device, Python-style bag", dev,
+			"devices/dev1/messages/events/%24.mid=m1&%24.ct=application%2Fjson&%24.ce=utf-8&k=v%20w",
+			Identity{DeviceID: "dev1"},
+			map[string]string{"mid": "m1", "ct": "application/json", "ce": "utf-8"},
+			map[string]string{"k": "v w"},
+		},
+		{
+			"module output", mod,
+			"devices/dev1/modules/mod1/messages/events/$.on=out1",
+			Identity{DeviceID: "dev1", ModuleID: "mod1"},
+			map[string]string{"on": "out1"},
+			map[string]string{},
+		},
+		{"no bag", dev, "devices/dev1/messages/events/", Identity{DeviceID: "dev1"}, map[string]string{}, map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.publish(t, tt.topic, 1, "payload")
+			select {
+			case got := <-hub.telemetry:
+				if got.ID.DeviceID != tt.wantID.DeviceID || got.ID.ModuleID != tt.wantID.ModuleID {
+					t.Errorf("identity = %+v, want %+v", got.ID, tt.wantID)
+				}
+				if !maps.Equal(got.Msg.SystemProperties, tt.wantSystem) || !maps.Equal(got.Msg.Properties, tt.wantProps) {
+					t.Errorf("properties = %v %v, want %v %v", got.Msg.SystemProperties, got.Msg.Properties, tt.wantSystem, tt.wantProps)
+				}
+				if string(got.Msg.Body) != "payload" || got.Msg.Retain || got.Msg.Will {
+					t.Errorf("message = %+v", got.Msg)
+				}
+			case <-time.After(waitFor):
+				t.Fatal("telemetry not received")
+			}
+		})
+	}
+}
+
+func TestTelemetryWithoutReceiverIsAcceptedAndDropped(t *testing.T) {
+	hub := newFakeHub()
+	key := hub.add("dev1")
+	_, addr := startBroker(t, hub)
+	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.publish(t, "devices/dev1/messages/events/a=b", 1, "x") // acknowledged
+	c.publish(t, "$iothub/methods/res/200/?$rid=1", 1, "{}")
+	c.stillUp(t)
+}
+
+func TestTelemetryRefusedByHubClosesWithoutPuback(t *testing.T) {
+	hub := newReceivingHub()
+	hub.rejectTelemetry = errcode.New(errcode.IotHubQuotaExceeded, "quota")
+	key := hub.add("dev1")
+	_, addr := startBroker(t, hub)
+	c := dialRaw(t, addr)
+	c.connectDevice("dev1", key)
+	c.publish("devices/dev1/messages/events/", 1, 3, "x")
+	pk, err := c.read(waitFor)
+	if err == nil {
+		t.Fatalf("got packet type %d, want the connection closed", pk.FixedHeader.Type)
+	}
+}
+
+func TestRetainedMessagesAreNeverStored(t *testing.T) {
+	hub := newReceivingHub()
+	key := hub.add("dev1")
+	b, addr := startBroker(t, hub)
+	c := mustDial(t, addr, deviceConfig("dev1", key))
+	tok := c.Publish("devices/dev1/messages/events/", 1, true, "kept?")
+	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	select {
+	case got := <-hub.telemetry:
+		if !got.Msg.Retain {
+			t.Error("Retain flag not passed on")
+		}
+	case <-time.After(waitFor):
+		t.Fatal("telemetry not received")
+	}
+	if msgs := b.server.Topics.Messages("#"); len(msgs) != 0 {
+		t.Fatalf("retained messages stored: %v", msgs)
+	}
+}
+
+func TestMethodResponseReachesTheHub(t *testing.T) {
+	hub := newReceivingHub()
+	key := hub.add("dev1")
+	_, addr := startBroker(t, hub)
+	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.publish(t, "$iothub/methods/res/404/?$rid=abc", 0, `{"why":"no"}`)
+	select {
+	case got := <-hub.methods:
+		want := receivedMethod{ID: got.ID, RID: "abc", Status: 404, Body: `{"why":"no"}`}
+		if got != want || got.ID.DeviceID != "dev1" {
+			t.Fatalf("method response = %+v", got)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("method response not received")
+	}
+}
+
+// PUBACKs come in publish order, and a twin response only after the PUBACK
+// of its request.
+func TestPubackOrder(t *testing.T) {
+	hub := newReceivingHub()
+	key := hub.add("dev1")
+	_, addr := startBroker(t, hub)
+	c := dialRaw(t, addr)
+	c.connectDevice("dev1", key)
+	c.subscribe(1, "$iothub/twin/res/#")
+	c.mustRead(packets.Suback)
+
+	const n = 30
+	for i := uint16(1); i <= n; i++ {
+		rid := strconv.Itoa(int(i))
+		switch i % 3 {
+		case 0:
+			c.publish("$iothub/twin/GET/?$rid="+rid, 1, i, " ")
+		case 1:
+			c.publish("$iothub/twin/PATCH/properties/reported/?$rid="+rid, 1, i, `{"n":`+rid+`}`)
+		default:
+			c.publish("devices/dev1/messages/events/", 1, i, rid)
+		}
+	}
+	var acks []uint16
+	acked := map[string]bool{}
+	for len(acks) < n || len(acked) < 2*n/3 {
+		pk, err := c.read(waitFor)
+		if err != nil {
+			t.Fatalf("after %d PUBACKs: %v", len(acks), err)
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Puback:
+			acks = append(acks, pk.PacketID)
+		case packets.Publish:
+			_, query, _ := strings.Cut(pk.TopicName, "/?")
+			rid, err := requestID(query)
+			if err != nil {
+				t.Fatalf("response topic %q: %v", pk.TopicName, err)
+			}
+			id, err := strconv.Atoi(rid)
+			if err != nil {
+				t.Fatalf("rid %q: %v", rid, err)
+			}
+			if !slices.Contains(acks, uint16(id)) {
+				t.Fatalf("response %q before the PUBACK of its request (acks so far %v)", pk.TopicName, acks)
+			}
+			acked[rid] = true
+		}
+	}
+	for i, id := range acks {
+		if id != uint16(i+1) {
+			t.Fatalf("PUBACK order = %v", acks)
+		}
+	}
+	for range n / 3 {
+		select {
+		case <-hub.telemetry:
+		case <-time.After(waitFor):
+			t.Fatal("telemetry missing")
+		}
+	}
+}
