@@ -21,9 +21,9 @@ const (
 	MaxDesiredSize  = 32 * 1024 // properties.desired
 	MaxReportedSize = 32 * 1024 // properties.reported
 
-	// MaxInt and MinInt bound integral numbers (±2^52).
-	MaxInt = 1<<52 - 1
-	MinInt = -(1 << 52)
+	// MaxInteger and MinInteger bound integral numbers (±2^52).
+	MaxInteger = 1<<52 - 1
+	MinInteger = -(1 << 52)
 )
 
 // Section names as they appear in error messages and the service view.
@@ -121,11 +121,19 @@ func checkNumber(path string, f float64) (any, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, invalid("value of %s is not a finite number", path)
 	}
-	if f == math.Trunc(f) && (f > MaxInt || f < MinInt) {
+	if f == math.Trunc(f) && (f > MaxInteger || f < MinInteger) {
 		return nil, invalid("value of %s (%s) is an integer outside the supported range %d to %d",
-			path, strconv.FormatFloat(f, 'g', -1, 64), int64(MinInt), int64(MaxInt))
+			path, formatNumber(f), int64(MinInteger), int64(MaxInteger))
 	}
 	return f, nil
+}
+
+// formatNumber writes an integral number in full unless it is too long to read.
+func formatNumber(f float64) string {
+	if math.Abs(f) < 1e21 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // checkKey applies IoT Hub's key rules and says which one a key breaks.

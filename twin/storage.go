@@ -154,7 +154,7 @@ func noNulls(path string, v any) error {
 
 func loadInt(path string, v any) (int64, error) {
 	f, ok := v.(float64)
-	if !ok || f != math.Trunc(f) || f < 0 || f > MaxInt {
+	if !ok || f != math.Trunc(f) || f < 0 || f > MaxInteger {
 		return 0, fmt.Errorf("twin: decode: %s must be a non-negative integer, got %v", path, v)
 	}
 	return int64(f), nil

@@ -19,9 +19,10 @@ type DesiredChange struct {
 // deletes, untouched keys stay). Top-level "$" members are ignored.
 //
 // Any accepted write bumps the twin version and ETag. A write that carries
-// desired properties bumps desired $version and reports Changed, even when
-// the desired patch is empty: the SDKs send the desired section with every
-// update and IoT Hub bumps the version for it. On error the twin is unchanged.
+// desired properties bumps desired $version and reports Changed even when the
+// desired patch is empty (users report IoT Hub doing so for tag updates from
+// an SDK that always sends the desired section). On error the twin is
+// unchanged.
 func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 	tags, desired, err := serviceSections(u)
 	if err != nil {
@@ -52,9 +53,9 @@ func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 // body replace the current ones wholesale; a null member inside them means
 // absent. A section the body does not carry (ServiceUpdate.HasTags or
 // HasDesired false) is kept as it is, not cleared: IoT Hub's behaviour here
-// is unverified, and keeping data a caller never mentioned is the choice a
-// caller cannot regret. Every node of a replaced desired section is stamped
-// with the new $version and now.
+// is unverified, and keeping what the caller did not mention cannot lose
+// data. Every node of a replaced desired section is stamped with the new
+// $version and now, changed or not.
 //
 // Versions, ETag and the all-or-nothing rule are as for Patch.
 func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {

@@ -131,9 +131,9 @@ func TestValidationRules(t *testing.T) {
 		// numbers
 		{"max integer", `{"i":4503599627370495}`, true, ""},
 		{"min integer", `{"i":-4503599627370496}`, true, ""},
-		{"integer 2^52", `{"i":4503599627370496}`, false, "integer outside the supported range"},
+		{"integer 2^52", `{"i":4503599627370496}`, false, "value of %s.i (4503599627370496) is an integer outside the supported range -4503599627370496 to 4503599627370495"},
 		{"integer below -2^52", `{"i":-4503599627370497}`, false, "integer outside the supported range"},
-		{"huge integer literal", `{"i":123456789012345678901234567890}`, false, "integer outside the supported range"},
+		{"huge integer literal", `{"i":123456789012345678901234567890}`, false, "(1.2345678901234568e+29) is an integer outside"},
 		{"integral exponent literal", `{"i":1e20}`, false, "integer outside the supported range"},
 		{"integer in array", `{"a":[4503599627370496]}`, false, "value of %s.a[0]"},
 		{"fraction near the limit", `{"f":4503599627370495.5}`, true, ""},
