@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/iothub-emulator/iothub-emulator/emulator"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := emulator.DefaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "IP address every listener binds to")
+	fs.Var(portFlag{&cfg.MQTTSPort}, "mqtts-port", "MQTT 3.1.1 over TLS, the port device SDKs dial (0 = any free port, off = disabled)")
+	fs.Var(portFlag{&cfg.HTTPSPort}, "https-port", "service REST API over TLS, the port service SDKs dial (0 = any free port, off = disabled)")
+	fs.Var(portFlag{&cfg.MQTTPort}, "mqtt-port", "plain MQTT, for debugging (0 = any free port, off = disabled)")
+	fs.Var(portFlag{&cfg.HTTPPort}, "http-port", "plain REST API, for debugging with curl (0 = any free port, off = disabled)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database and the generated certificates")
+	fs.BoolVar(&cfg.InMemory, "in-memory", false, "keep nothing on disk")
+	fs.Var(listFlag{&cfg.HostNames}, "hostname", "host name clients use for the hub, covered by the generated certificate (repeatable; the first is printed in connection strings)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve instead of the generated one")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	printBanner(stdout, cfg, emu)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "Stopping: closing listeners and flushing the store.")
+	return emu.Close()
+}
+
+func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
+	fmt.Fprintln(w, "iothub-emulator is running.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Service connection string (policy iothubowner):")
+	fmt.Fprintln(w, "  "+emu.ConnectionString("iothubowner"))
+	fmt.Fprintln(w)
+	if p := emu.CAPath(); p != "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		fmt.Fprintln(w, "CA certificate to trust:")
+		fmt.Fprintln(w, "  "+p)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "Listening on:")
+	for _, l := range []struct{ name, scheme, what string }{
+		{emulator.MQTTS, "mqtts", "MQTT over TLS (device SDKs)"},
+		{emulator.HTTPS, "https", "REST API over TLS (service SDKs)"},
+		{emulator.MQTT, "mqtt", "MQTT, plain (debugging)"},
+		{emulator.HTTP, "http", "REST API, plain (debugging)"},
+	} {
+		if a := emu.Addr(l.name); a != "" {
+			fmt.Fprintf(w, "  %-36s %s://%s\n", l.what, l.scheme, a)
+		}
+	}
+	for _, warn := range emu.Warnings() {
+		fmt.Fprintln(w, "  warning: "+warn)
+	}
+	fmt.Fprintln(w)
+	if cfg.InMemory {
+		fmt.Fprintln(w, "Data: in memory only (nothing is kept after exit).")
+	} else {
+		dir := cfg.DataDir
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		fmt.Fprintln(w, "Data: "+filepath.Join(dir, emulator.DatabaseFile))
+	}
+	fmt.Fprintln(w, "Create a device: iothub-emulator device create <id>"+endpointHint(emu))
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+func endpointHint(emu *emulator.Emulator) string {
+	a := emu.Addr(emulator.HTTP)
+	if a == "" || strings.HasSuffix(a, fmt.Sprintf(":%d", emulator.DefaultHTTPPort)) {
+		return ""
+	}
+	return " --endpoint http://" + a
+}

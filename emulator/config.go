@@ -1,0 +1,128 @@
+// Package emulator wires the hub, its store, the MQTT broker and the REST
+// API into one running IoT Hub emulator and owns its lifecycle.
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Off disables a listener.
+const Off = -1
+
+// Default ports: the ones the official SDKs dial, and two plain ones for
+// debugging with mosquitto clients and curl.
+const (
+	DefaultMQTTSPort = 8883
+	DefaultHTTPSPort = 443
+	DefaultMQTTPort  = 1883
+	DefaultHTTPPort  = 8080
+	DefaultDataDir   = ".iothub-emulator"
+	DefaultBind      = "127.0.0.1"
+	DefaultHostName  = "localhost"
+)
+
+// Config is the emulator's whole configuration. Zero values are not
+// defaults: start from DefaultConfig.
+type Config struct {
+	Bind string
+	// Ports: 0 picks a free port, Off disables the listener.
+	MQTTSPort, HTTPSPort, MQTTPort, HTTPPort int
+	// DataDir holds the database and the generated certificates.
+	DataDir string
+	// InMemory keeps nothing on disk: no database, and a CA that lives only
+	// as long as the process (written to a temporary file for clients).
+	InMemory bool
+	// HostNames are extra names clients may use for the hub; the generated
+	// certificate covers them. The canonical host name is HostNames[0] if
+	// set, else localhost.
+	HostNames []string
+	// TLSCert and TLSKey replace the generated certificate.
+	TLSCert, TLSKey string
+	// PolicyKeys replaces the well-known keys of built-in policies (name → base64 key).
+	PolicyKeys map[string]string
+	// Logger receives the emulator's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig is the configuration `iothub-emulator` runs with.
+func DefaultConfig() Config {
+	return Config{
+		Bind:      DefaultBind,
+		MQTTSPort: DefaultMQTTSPort,
+		HTTPSPort: DefaultHTTPSPort,
+		MQTTPort:  DefaultMQTTPort,
+		HTTPPort:  DefaultHTTPPort,
+		DataDir:   DefaultDataDir,
+	}
+}
+
+// Validate checks the configuration once, with messages that say how to fix it.
+func (c Config) Validate() error {
+	var errs []error
+	if net.ParseIP(c.Bind) == nil && c.Bind != "localhost" {
+		errs = append(errs, fmt.Errorf("--bind %q is not an IP address", c.Bind))
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"--mqtts-port", c.MQTTSPort}, {"--https-port", c.HTTPSPort}, {"--mqtt-port", c.MQTTPort}, {"--http-port", c.HTTPPort}} {
+		if p.port != Off && (p.port < 0 || p.port > 65535) {
+			errs = append(errs, fmt.Errorf("%s %d is not a port (0-65535, or off)", p.name, p.port))
+		}
+	}
+	if c.MQTTSPort == Off && c.HTTPSPort == Off && c.MQTTPort == Off && c.HTTPPort == Off {
+		errs = append(errs, errors.New("every listener is off; enable at least one port"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if !c.InMemory && c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is empty; give a folder, or use --in-memory"))
+	}
+	for _, h := range c.HostNames {
+		if h == "" || strings.ContainsAny(h, "/ ;") {
+			errs = append(errs, fmt.Errorf("--hostname %q is not a host name", h))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostName is the canonical host name of the hub.
+func (c Config) hostName() string {
+	if len(c.HostNames) > 0 {
+		return c.HostNames[0]
+	}
+	return DefaultHostName
+}
+
+// acceptedHosts are the names SAS tokens may carry.
+func (c Config) acceptedHosts() []string {
+	out := []string{c.hostName()}
+	for _, h := range append([]string{DefaultHostName, "127.0.0.1", "::1"}, c.HostNames...) {
+		dup := false
+		for _, o := range out {
+			dup = dup || strings.EqualFold(o, h)
+		}
+		if !dup {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// ParsePort reads a port flag value: a number, or "off".
+func ParsePort(s string) (int, error) {
+	if strings.EqualFold(s, "off") {
+		return Off, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("%q is not a port (0-65535, or off)", s)
+	}
+	return n, nil
+}

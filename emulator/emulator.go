@@ -1,0 +1,261 @@
+package emulator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/api"
+	"github.com/iothub-emulator/iothub-emulator/certs"
+	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
+	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/sas"
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// Listener names.
+const (
+	MQTTS = "mqtts"
+	HTTPS = "https"
+	MQTT  = "mqtt"
+	HTTP  = "http"
+)
+
+// DatabaseFile is the bbolt file under the data dir.
+const DatabaseFile = "iothub.db"
+
+// Emulator is a running hub with its listeners.
+type Emulator struct {
+	cfg    Config
+	log    *slog.Logger
+	hub    *hub.Hub
+	store  *store.Store
+	broker *mqttbroker.Broker
+	tls    *certs.Bundle
+	tmpCA  string // temporary CA file of an in-memory emulator
+
+	addrs    map[string]string
+	warnings []string
+	servers  []*http.Server
+	ready    atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts an emulator: it opens the store, loads the hub, binds every
+// enabled listener and serves until Close.
+func New(cfg Config) (*Emulator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Emulator{cfg: cfg, log: cfg.Logger, addrs: make(map[string]string)}
+	if e.log == nil {
+		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := e.start(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Emulator) start() error {
+	cfg := e.cfg
+	policies := registry.WellKnownPolicies()
+	if len(cfg.PolicyKeys) > 0 {
+		var err error
+		if policies, err = policies.WithKeys(cfg.PolicyKeys); err != nil {
+			return err
+		}
+	}
+	if !cfg.InMemory {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		st, err := store.Open(filepath.Join(cfg.DataDir, DatabaseFile))
+		if err != nil {
+			return err
+		}
+		e.store = st
+	}
+	if err := e.loadTLS(); err != nil {
+		return err
+	}
+	h, err := hub.Open(hub.Options{
+		HostNames: cfg.acceptedHosts(),
+		Store:     e.store,
+		Policies:  policies,
+		Logger:    e.log.With("component", "hub"),
+	})
+	if err != nil {
+		return err
+	}
+	e.hub = h
+	b, err := mqttbroker.New(deviceSide{h}, mqttbroker.Options{Logger: e.log.With("component", "mqtt")})
+	if err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	e.broker = b
+	h.SetNotifier(notifier{b})
+
+	handler := api.New(h, api.Options{Logger: e.log.With("component", "api"), Ready: e.ready.Load})
+	tlsConf := e.tls.TLSConfig()
+	for _, l := range []struct {
+		name string
+		port int
+		def  int
+		tls  bool
+		mqtt bool
+	}{
+		{MQTTS, cfg.MQTTSPort, DefaultMQTTSPort, true, true},
+		{HTTPS, cfg.HTTPSPort, DefaultHTTPSPort, true, false},
+		{MQTT, cfg.MQTTPort, DefaultMQTTPort, false, true},
+		{HTTP, cfg.HTTPPort, DefaultHTTPPort, false, false},
+	} {
+		if l.port == Off {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(l.port)))
+		if err != nil {
+			if errors.Is(err, syscall.EACCES) && l.port < 1024 {
+				// A privileged port needs root or CAP_NET_BIND_SERVICE; keep the others serving.
+				msg := fmt.Sprintf("%s: cannot bind port %d (permission denied): run with CAP_NET_BIND_SERVICE (sudo setcap cap_net_bind_service=+ep <binary>) or pick another port with --%s-port", l.name, l.port, l.name)
+				e.warnings = append(e.warnings, msg)
+				e.log.Warn(msg)
+				continue
+			}
+			return fmt.Errorf("%s listener: %w", l.name, err)
+		}
+		e.addrs[l.name] = ln.Addr().String()
+		if l.tls {
+			ln = tls.NewListener(ln, tlsConf)
+		}
+		if l.mqtt {
+			if err := b.Serve(l.name, ln); err != nil {
+				ln.Close()
+				return fmt.Errorf("%s listener: %w", l.name, err)
+			}
+			continue
+		}
+		srv := &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		}
+		e.servers = append(e.servers, srv)
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				e.log.Error("http server stopped", "listener", l.name, "err", err)
+			}
+		}()
+	}
+	if len(e.addrs) == 0 {
+		return errors.New("no listener could be started")
+	}
+	e.ready.Store(true)
+	e.log.Info("emulator ready", "listeners", e.addrs)
+	return nil
+}
+
+func (e *Emulator) loadTLS() error {
+	cfg := e.cfg
+	var err error
+	switch {
+	case cfg.TLSCert != "":
+		e.tls, err = certs.Load(cfg.TLSCert, cfg.TLSKey)
+	case cfg.InMemory:
+		e.tls, err = certs.LoadOrCreate("", cfg.HostNames, time.Now())
+		if err == nil {
+			err = e.writeTempCA()
+		}
+	default:
+		e.tls, err = certs.LoadOrCreate(filepath.Join(cfg.DataDir, "certs"), cfg.HostNames, time.Now())
+	}
+	return err
+}
+
+// writeTempCA gives clients of an in-memory emulator a CA file to trust; it
+// is removed on Close.
+func (e *Emulator) writeTempCA() error {
+	dir, err := os.MkdirTemp("", "iothub-emulator-ca-")
+	if err != nil {
+		return fmt.Errorf("temporary CA file: %w", err)
+	}
+	path := filepath.Join(dir, certs.CAFile)
+	if err := os.WriteFile(path, e.tls.CAPEM, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("temporary CA file: %w", err)
+	}
+	e.tmpCA, e.tls.CAPath = dir, path
+	return nil
+}
+
+// Close stops the listeners, closes every connection, flushes the store and
+// removes temporary files. It is safe to call more than once.
+func (e *Emulator) Close() error {
+	e.closeOnce.Do(func() {
+		e.ready.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var errs []error
+		for _, srv := range e.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+			}
+		}
+		if e.broker != nil {
+			errs = append(errs, e.broker.Close())
+		}
+		if e.store != nil {
+			errs = append(errs, e.store.Close())
+		}
+		if e.tmpCA != "" {
+			os.RemoveAll(e.tmpCA)
+		}
+		e.closeErr = errors.Join(errs...)
+		e.log.Info("emulator stopped")
+	})
+	return e.closeErr
+}
+
+// Hub is the running hub.
+func (e *Emulator) Hub() *hub.Hub { return e.hub }
+
+// Addr is the address a listener is bound to ("" if it is off).
+func (e *Emulator) Addr(name string) string { return e.addrs[name] }
+
+// Warnings are the problems met at start that did not stop it (a privileged port that could not be bound).
+func (e *Emulator) Warnings() []string { return e.warnings }
+
+// CAPath is the CA certificate clients should trust ("" with a user-supplied certificate).
+func (e *Emulator) CAPath() string { return e.tls.CAPath }
+
+// CAPEM is the CA certificate in PEM (nil with a user-supplied certificate).
+func (e *Emulator) CAPEM() []byte { return e.tls.CAPEM }
+
+// HostName is the hub's canonical host name.
+func (e *Emulator) HostName() string { return e.cfg.hostName() }
+
+// ConnectionString is the service connection string of a built-in policy.
+func (e *Emulator) ConnectionString(policy string) string {
+	p, ok := e.hub.Policies().Find(policy)
+	if !ok {
+		return ""
+	}
+	return sas.ConnectionString{HostName: e.HostName(), SharedAccessKeyName: p.Name, SharedAccessKey: p.PrimaryKey}.String()
+}

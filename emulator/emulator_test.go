@@ -1,0 +1,445 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/iothub-emulator/iothub-emulator/sas"
+)
+
+const wait = 5 * time.Second
+
+// start runs an emulator on free loopback ports with its data in dir.
+func start(t *testing.T, dir string, inMemory bool) *Emulator {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, 0, 0
+	cfg.DataDir, cfg.InMemory = dir, inMemory
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// service is a REST client that trusts the emulator's CA and signs with iothubowner.
+type service struct {
+	t    *testing.T
+	e    *Emulator
+	http *http.Client
+}
+
+func newService(t *testing.T, e *Emulator) *service {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(e.CAPEM()) {
+		t.Fatal("no CA")
+	}
+	return &service{t: t, e: e, http: &http.Client{Timeout: wait, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"},
+	}}}
+}
+
+func (s *service) do(method, path string, body any, out any, headers ...string) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "https://"+s.e.Addr(HTTPS)+path+"?api-version=2021-04-12", rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cs, _ := sas.ParseConnectionString(s.e.ConnectionString("iothubowner"))
+	tok, _ := sas.NewToken(cs.HostName, cs.SharedAccessKey, cs.SharedAccessKeyName, time.Now().Add(time.Hour))
+	req.Header.Set("Authorization", tok)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+// createDevice creates a device and returns its primary key.
+func (s *service) createDevice(id string) string {
+	s.t.Helper()
+	var d struct {
+		Authentication struct {
+			SymmetricKey struct{ PrimaryKey string }
+		}
+	}
+	if st := s.do("PUT", "/devices/"+id, map[string]string{"deviceId": id}, &d); st != 200 {
+		s.t.Fatalf("create %s: %d", id, st)
+	}
+	return d.Authentication.SymmetricKey.PrimaryKey
+}
+
+func (s *service) twin(id string) map[string]any {
+	s.t.Helper()
+	var tw map[string]any
+	if st := s.do("GET", "/twins/"+id, nil, &tw); st != 200 {
+		s.t.Fatalf("get twin %s: %d", id, st)
+	}
+	return tw
+}
+
+// device is an MQTT device client over TLS, recording everything it receives.
+type device struct {
+	t      *testing.T
+	id     string
+	client paho.Client
+	mu     sync.Mutex
+	got    []paho.Message
+	lost   chan struct{}
+}
+
+func dialDevice(t *testing.T, e *Emulator, id, key string, clean bool) (*device, error) {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CAPEM())
+	tok, err := sas.NewToken("localhost/devices/"+id, key, "", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &device{t: t, id: id, lost: make(chan struct{}, 1)}
+	opts := paho.NewClientOptions().
+		AddBroker("ssl://" + e.Addr(MQTTS)).
+		SetClientID(id).
+		SetUsername("localhost/" + id + "/?api-version=2021-04-12").
+		SetPassword(tok).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost", MaxVersion: tls.VersionTLS12}).
+		SetCleanSession(clean).
+		SetProtocolVersion(4).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(wait).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
+			d.mu.Lock()
+			d.got = append(d.got, m)
+			d.mu.Unlock()
+		}).
+		SetConnectionLostHandler(func(paho.Client, error) {
+			select {
+			case d.lost <- struct{}{}:
+			default:
+			}
+		})
+	d.client = paho.NewClient(opts)
+	tk := d.client.Connect()
+	if !tk.WaitTimeout(wait) {
+		return nil, fmt.Errorf("connect timed out")
+	}
+	if tk.Error() != nil {
+		return nil, tk.Error()
+	}
+	t.Cleanup(func() { d.client.Disconnect(50) })
+	return d, nil
+}
+
+func (d *device) subscribe(filter string) {
+	d.t.Helper()
+	tk := d.client.Subscribe(filter, 1, nil)
+	if !tk.WaitTimeout(wait) || tk.Error() != nil {
+		d.t.Fatalf("%s subscribe %s: %v", d.id, filter, tk.Error())
+	}
+}
+
+func (d *device) publish(topic, payload string) {
+	d.t.Helper()
+	tk := d.client.Publish(topic, 1, false, payload)
+	if !tk.WaitTimeout(wait) {
+		d.t.Fatalf("%s publish %s timed out", d.id, topic)
+	}
+}
+
+// await waits for a message whose topic starts with prefix.
+func (d *device) await(prefix string) paho.Message {
+	d.t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		d.mu.Lock()
+		for i, m := range d.got {
+			if strings.HasPrefix(m.Topic(), prefix) {
+				d.got = append(d.got[:i], d.got[i+1:]...)
+				d.mu.Unlock()
+				return m
+			}
+		}
+		d.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.t.Fatalf("%s: no message on %s within %v", d.id, prefix, wait)
+	return nil
+}
+
+func (d *device) received() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, m := range d.got {
+		out = append(out, m.Topic())
+	}
+	return out
+}
+
+func TestTwinRoundTripOverTLS(t *testing.T) {
+	e := start(t, t.TempDir(), false)
+	svc := newService(t, e)
+	key := svc.createDevice("myDeviceId")
+	if tw := svc.twin("myDeviceId"); tw["connectionState"] != "Disconnected" {
+		t.Fatalf("fresh twin: %v", tw)
+	}
+	d, err := dialDevice(t, e, "myDeviceId", key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tw := svc.twin("myDeviceId"); tw["connectionState"] != "Connected" {
+		t.Fatalf("connected twin: %v", tw["connectionState"])
+	}
+	d.subscribe("$iothub/twin/res/#")
+	d.subscribe("$iothub/twin/PATCH/properties/desired/#")
+
+	d.publish("$iothub/twin/GET/?$rid=1", " ")
+	m := d.await("$iothub/twin/res/200/?$rid=1")
+	var body map[string]map[string]any
+	if err := json.Unmarshal(m.Payload(), &body); err != nil || body["desired"]["$version"] != float64(1) || body["reported"]["$version"] != float64(1) {
+		t.Fatalf("GET body %s: %v", m.Payload(), err)
+	}
+
+	d.publish("$iothub/twin/PATCH/properties/reported/?$rid=2", `{"connectivity":{"type":"cellular"}}`)
+	m = d.await("$iothub/twin/res/204/?$rid=2")
+	if !strings.Contains(m.Topic(), "$version=2") {
+		t.Fatalf("reported response topic %s", m.Topic())
+	}
+	// Read-your-writes: the query sees the reported change at once.
+	var rows []map[string]any
+	svc.do("POST", "/devices/query", map[string]string{"query": "SELECT * FROM devices WHERE properties.reported.connectivity.type = 'cellular'"}, &rows)
+	if len(rows) != 1 || rows[0]["deviceId"] != "myDeviceId" {
+		t.Fatalf("query rows %v", rows)
+	}
+
+	// A bad patch gets an error response with errorCode, and changes nothing.
+	d.publish("$iothub/twin/PATCH/properties/reported/?$rid=3", `{"bad.key":1}`)
+	m = d.await("$iothub/twin/res/400/?$rid=3")
+	if !strings.Contains(string(m.Payload()), `"errorCode":400004`) {
+		t.Fatalf("error body %s", m.Payload())
+	}
+
+	if st := svc.do("PATCH", "/twins/myDeviceId", map[string]any{"properties": map[string]any{"desired": map[string]any{"interval": 5}}}, nil, "If-Match", `"*"`); st != 200 {
+		t.Fatalf("patch desired: %d", st)
+	}
+	m = d.await("$iothub/twin/PATCH/properties/desired/?$version=2")
+	var patch map[string]any
+	if err := json.Unmarshal(m.Payload(), &patch); err != nil || patch["$version"] != float64(2) || patch["interval"] != float64(5) {
+		t.Fatalf("desired notification %s", m.Payload())
+	}
+
+	d.client.Disconnect(100)
+	deadline := time.Now().Add(wait)
+	for svc.twin("myDeviceId")["connectionState"] != "Disconnected" {
+		if time.Now().After(deadline) {
+			t.Fatal("connectionState did not return to Disconnected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConnectRefusals(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	other := svc.createDevice("d2")
+	svc.do("PUT", "/devices/off", map[string]string{"deviceId": "off", "status": "disabled"}, nil)
+	for _, tc := range []struct{ name, id, key string }{
+		{"wrong key", "d1", other},
+		{"unknown device", "ghost", key},
+		{"disabled device", "off", key},
+	} {
+		if _, err := dialDevice(t, e, tc.id, tc.key, true); err == nil {
+			t.Errorf("%s: connection accepted", tc.name)
+		}
+	}
+}
+
+func TestTwoDevicesAreIsolated(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	a, err := dialDevice(t, e, "devA", svc.createDevice("devA"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dialDevice(t, e, "devB", svc.createDevice("devB"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*device{a, b} {
+		d.subscribe("$iothub/twin/res/#")
+		d.subscribe("$iothub/twin/PATCH/properties/desired/#")
+	}
+	a.publish("$iothub/twin/GET/?$rid=a1", "")
+	a.publish("$iothub/twin/PATCH/properties/reported/?$rid=a2", `{"x":1}`)
+	svc.do("PATCH", "/twins/devA", map[string]any{"properties": map[string]any{"desired": map[string]any{"onlyA": true}}}, nil)
+	a.await("$iothub/twin/res/200/?$rid=a1")
+	a.await("$iothub/twin/res/204/?$rid=a2")
+	a.await("$iothub/twin/PATCH/properties/desired/")
+	// B asks for its own twin last; once that answer arrives, anything of
+	// A's that leaked would have arrived before it.
+	b.publish("$iothub/twin/GET/?$rid=b1", "")
+	b.await("$iothub/twin/res/200/?$rid=b1")
+	time.Sleep(200 * time.Millisecond)
+	if got := b.received(); len(got) != 0 {
+		t.Fatalf("device B received A's traffic: %v", got)
+	}
+	if got := a.received(); len(got) != 0 {
+		t.Fatalf("device A received unexpected messages: %v", got)
+	}
+
+	// A cannot subscribe to or publish on B's topics: the hub closes the connection.
+	a.client.Subscribe("devices/devB/messages/devicebound/#", 1, nil).WaitTimeout(wait)
+	select {
+	case <-a.lost:
+	case <-time.After(wait):
+		t.Fatal("subscribing to another device's topic did not close the connection")
+	}
+	a2, err := dialDevice(t, e, "devA", svc.deviceKey("devA"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.client.Publish("devices/devB/messages/events/", 1, false, "spoof").WaitTimeout(wait)
+	select {
+	case <-a2.lost:
+	case <-time.After(wait):
+		t.Fatal("publishing on another device's topic did not close the connection")
+	}
+	if got := b.received(); len(got) != 0 {
+		t.Fatalf("device B received: %v", got)
+	}
+}
+
+// deviceKey returns the primary key of an existing device.
+func (s *service) deviceKey(id string) string {
+	var d struct {
+		Authentication struct {
+			SymmetricKey struct{ PrimaryKey string }
+		}
+	}
+	if st := s.do("GET", "/devices/"+id, nil, &d); st != 200 {
+		s.t.Fatalf("get %s: %d", id, st)
+	}
+	return d.Authentication.SymmetricKey.PrimaryKey
+}
+
+func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, false)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	svc.do("PATCH", "/twins/d1", map[string]any{"tags": map[string]any{"plant": "Redmond43"}, "properties": map[string]any{"desired": map[string]any{"fw": "1.2"}}}, nil)
+	d, err := dialDevice(t, e, "d1", key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.subscribe("$iothub/twin/res/#")
+	d.publish("$iothub/twin/PATCH/properties/reported/?$rid=1", `{"fw":"1.2","battery":80}`)
+	d.await("$iothub/twin/res/204/")
+	before := svc.twin("d1")
+	caBefore := string(e.CAPEM())
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	e2 := start(t, dir, false)
+	if string(e2.CAPEM()) != caBefore {
+		t.Fatal("the CA changed across a restart")
+	}
+	svc2 := newService(t, e2)
+	after := svc2.twin("d1")
+	before["connectionState"], after["connectionState"] = nil, nil
+	before["lastActivityTime"], after["lastActivityTime"] = nil, nil
+	bj, _ := json.Marshal(before)
+	aj, _ := json.Marshal(after)
+	if string(bj) != string(aj) {
+		t.Fatalf("twin changed across restart:\nbefore %s\nafter  %s", bj, aj)
+	}
+	// The device's key still works.
+	if _, err := dialDevice(t, e2, "d1", key, true); err != nil {
+		t.Fatalf("reconnect after restart: %v", err)
+	}
+}
+
+func TestInMemoryLeavesNothingBehind(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "unused")
+	e := start(t, dir, true)
+	ca := e.CAPath()
+	if _, err := os.Stat(ca); err != nil {
+		t.Fatalf("in-memory CA file: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(ca); !os.IsNotExist(err) {
+		t.Fatalf("temporary CA still there after Close: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("in-memory emulator created its data dir: %v", err)
+	}
+}
+
+func TestHealthzOnBothPorts(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	for _, u := range []string{"https://" + e.Addr(HTTPS) + "/healthz", "http://" + e.Addr(HTTP) + "/healthz"} {
+		resp, err := svc.http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", u, resp.StatusCode)
+		}
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, mut := range []func(*Config){
+		func(c *Config) { c.Bind = "not-an-ip" },
+		func(c *Config) { c.MQTTSPort = 70000 },
+		func(c *Config) { c.MQTTSPort, c.HTTPSPort, c.MQTTPort, c.HTTPPort = Off, Off, Off, Off },
+		func(c *Config) { c.TLSCert = "x.pem" },
+		func(c *Config) { c.DataDir = "" },
+		func(c *Config) { c.HostNames = []string{"a b"} },
+	} {
+		c := DefaultConfig()
+		mut(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("config %+v passed validation", c)
+		}
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
