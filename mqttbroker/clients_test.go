@@ -371,3 +371,6 @@ func (c *rawClient) expectClosed() {
 	}
 	c.t.Fatalf("connection still open after %v", waitFor)
 }
+
+// hourAhead is a token expiry an hour ahead.
+func hourAhead() time.Time { return time.Now().Add(time.Hour) }

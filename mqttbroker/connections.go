@@ -16,11 +16,16 @@ import (
 // disconnected by the hub) and are kept for the broker's life: one small
 // struct per identity, like mochi's own session per client id.
 type slot struct {
-	mu           sync.Mutex // held across Hub.Connected/Disconnected
-	gen          atomic.Uint64
-	pending      map[*session]struct{}
-	hubConnected bool                    // the hub was last told Connected
-	cur          atomic.Pointer[session] // the live connection; written under mu
+	// hubMu orders Hub.Connected and Disconnected for the identity and is
+	// held across those calls. mu guards the state and is never held across
+	// a hub call, so a hub may call back into the broker (Disconnect, say).
+	hubMu        sync.Mutex
+	hubConnected bool // the hub was last told Connected; guarded by hubMu
+
+	mu      sync.Mutex
+	gen     uint64                  // bumped by Disconnect
+	pending map[*session]struct{}   // authenticated, not yet established
+	cur     atomic.Pointer[session] // the live connection; written under mu
 }
 
 func (b *Broker) lookupSlot(key string) *slot {
@@ -44,10 +49,13 @@ func (b *Broker) slotFor(key string) *slot {
 // authentication that straddles a Disconnect (device disabled meanwhile) is
 // refused by admit.
 func (b *Broker) generation(key string) uint64 {
-	if sl := b.lookupSlot(key); sl != nil {
-		return sl.gen.Load()
+	sl := b.lookupSlot(key)
+	if sl == nil {
+		return 0
 	}
-	return 0
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	return sl.gen
 }
 
 // current is the identity's live session, or nil.
@@ -63,7 +71,7 @@ func (b *Broker) admit(s *session, gen uint64) bool {
 	sl := b.slotFor(s.key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.gen.Load() != gen {
+	if sl.gen != gen {
 		return false
 	}
 	s.state = statePending
@@ -77,8 +85,10 @@ func (b *Broker) admit(s *session, gen uint64) bool {
 // replaced connection's end is never mistaken for the identity's.
 func (b *Broker) establish(s *session) {
 	sl := b.slotFor(s.key)
+	sl.hubMu.Lock()
+	defer sl.hubMu.Unlock()
 	sl.mu.Lock()
-	if s.state != statePending {
+	if s.state != statePending || s.cl.Closed() { // closed by Disconnect meanwhile: finish settles it
 		sl.mu.Unlock()
 		return
 	}
@@ -88,11 +98,12 @@ func (b *Broker) establish(s *session) {
 	if s.replaced == nil {
 		b.live.Add(1)
 	}
+	sl.mu.Unlock()
+
 	ctx, cancel := b.hubContext()
 	b.hub.Connected(ctx, s.id, s.modelID)
 	cancel()
 	sl.hubConnected = true
-	sl.mu.Unlock()
 
 	if !s.id.ExpiresAt.IsZero() {
 		s.timer = time.AfterFunc(s.id.ExpiresAt.Sub(b.now()), func() {
@@ -132,8 +143,9 @@ func (b *Broker) finish(tc *trackedConn, reason error) {
 	close(s.done)
 
 	sl := b.slotFor(s.key)
+	sl.hubMu.Lock()
+	defer sl.hubMu.Unlock()
 	sl.mu.Lock()
-	defer sl.mu.Unlock()
 	wasCurrent := false
 	switch s.state {
 	case statePending:
@@ -145,15 +157,18 @@ func (b *Broker) finish(tc *trackedConn, reason error) {
 		}
 	}
 	s.state = stateDone
-	if cause := s.cl.StopCause(); cause != nil {
-		reason = cause
-	}
-	if sl.cur.Load() == nil && len(sl.pending) == 0 && sl.hubConnected {
+	idle := sl.cur.Load() == nil && len(sl.pending) == 0
+	sl.mu.Unlock()
+
+	if idle && sl.hubConnected {
 		// Even while the broker closes: the hub should still record it.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), hubTimeout)
 		b.hub.Disconnected(ctx, s.id)
 		cancel()
 		sl.hubConnected = false
+	}
+	if cause := s.cl.StopCause(); cause != nil {
+		reason = cause
 	}
 	s.log.Info("mqtt disconnected", "reason", reasonText(reason), "was_current", wasCurrent)
 }
@@ -164,7 +179,7 @@ func (b *Broker) revoke(key string) []*session {
 	sl := b.slotFor(key)
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	sl.gen.Add(1)
+	sl.gen++
 	var out []*session
 	if s := sl.cur.Load(); s != nil {
 		out = append(out, s)
