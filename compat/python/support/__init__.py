@@ -1,0 +1,1 @@
+"""Helpers shared by the compatibility tests: the emulator process and the hub's well-known identity."""

@@ -1,0 +1,113 @@
+"""Device side over MQTT/TLS with azure-iot-device's IoTHubDeviceClient."""
+
+import base64
+import queue
+
+import pytest
+from azure.iot.device.exceptions import CredentialError
+from azure.iot.hub.models import Twin, TwinProperties
+
+from support.hub import bounded, device_connection_string, unique_id, wait_until
+
+
+def connected(make_client, conn_str):
+    client = make_client(conn_str)
+    bounded(client.connect, timeout=30, what="connect")
+    return client
+
+
+def test_get_twin(registry, make_device, make_client):
+    device, conn_str = make_device("dc-get")
+    registry.update_twin(device.device_id, Twin(tags={"t": 1}, properties=TwinProperties(desired={"mode": "eco"})))
+    client = connected(make_client, conn_str)
+    twin = bounded(client.get_twin, what="get_twin")
+    # The device view has desired and reported at the top level, nothing else.
+    assert set(twin) == {"desired", "reported"}
+    assert twin["desired"]["mode"] == "eco"
+    assert twin["desired"]["$version"] == 2
+    assert twin["reported"]["$version"] == 1
+
+
+def test_patch_reported(registry, make_device, make_client):
+    device, conn_str = make_device("dc-rep")
+    before = registry.get_twin(device.device_id)
+    client = connected(make_client, conn_str)
+    patch = {"firmware": "1.2.3", "connectivity": {"type": "cellular"}}
+    bounded(client.patch_twin_reported_properties, patch, what="patch_twin_reported_properties")
+
+    after = registry.get_twin(device.device_id)
+    reported = after.properties.reported
+    assert reported["firmware"] == "1.2.3"
+    assert reported["connectivity"] == {"type": "cellular"}
+    assert reported["$version"] == before.properties.reported["$version"] + 1
+    assert "$lastUpdated" in reported["$metadata"]["connectivity"]["type"]
+    assert after.version > before.version
+
+    # A second patch merges, and null deletes.
+    bounded(client.patch_twin_reported_properties, {"firmware": None, "battery": 80}, what="second patch")
+    twin = bounded(client.get_twin, what="get_twin")
+    user = {k: v for k, v in twin["reported"].items() if not k.startswith("$")}
+    assert user == {"connectivity": {"type": "cellular"}, "battery": 80}
+    assert twin["reported"]["$version"] == before.properties.reported["$version"] + 2
+
+
+def test_desired_patch_notification(registry, make_device, make_client):
+    device, conn_str = make_device("dc-des")
+    client = connected(make_client, conn_str)
+    received = queue.Queue()
+    client.on_twin_desired_properties_patch_received = received.put
+    # Setting the handler subscribes; make sure that round trip is over before the change.
+    bounded(client.get_twin, what="get_twin")
+
+    updated = registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"fan": {"speed": 3}})))
+    patch = received.get(timeout=15)
+    assert patch["fan"] == {"speed": 3}
+    assert patch["$version"] == updated.properties.desired["$version"]
+
+    updated = registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"fan": {"speed": None}})))
+    patch = received.get(timeout=15)
+    assert patch["fan"] == {"speed": None}
+    assert patch["$version"] == updated.properties.desired["$version"]
+
+    # Tag changes are not sent to the device.
+    registry.update_twin(device.device_id, Twin(tags={"only": "tags"}))
+    bounded(client.get_twin, what="get_twin")
+    assert received.empty()
+
+
+def test_connection_state_tracks_device(registry, make_device, make_client):
+    device, conn_str = make_device("dc-conn")
+    client = connected(make_client, conn_str)
+    wait_until(
+        lambda: registry.get_device(device.device_id).connection_state == "Connected",
+        what="device shows Connected",
+    )
+    assert registry.get_twin(device.device_id).connection_state == "Connected"
+    assert registry.get_service_statistics().connected_device_count >= 1
+    bounded(client.disconnect, what="disconnect")
+    wait_until(
+        lambda: registry.get_device(device.device_id).connection_state == "Disconnected",
+        what="device shows Disconnected",
+    )
+
+
+def test_wrong_key_rejected(make_device, make_client):
+    device, _ = make_device("dc-badkey")
+    wrong = base64.b64encode(b"not-the-key-of-this-device-0123").decode()
+    client = make_client(device_connection_string(device.device_id, wrong), connection_retry=False)
+    with pytest.raises(CredentialError):
+        bounded(client.connect, timeout=30, what="connect with a wrong key")
+
+
+def test_unknown_device_rejected(make_client):
+    key = base64.b64encode(b"k" * 32).decode()
+    client = make_client(device_connection_string(unique_id("dc-nobody"), key), connection_retry=False)
+    with pytest.raises(CredentialError):
+        bounded(client.connect, timeout=30, what="connect as an unknown device")
+
+
+def test_disabled_device_rejected(make_device, make_client):
+    _, conn_str = make_device("dc-off", status="disabled")
+    client = make_client(conn_str, connection_retry=False)
+    with pytest.raises(CredentialError):
+        bounded(client.connect, timeout=30, what="connect as a disabled device")
