@@ -18,12 +18,15 @@ import (
 // Buckets the hub uses. Values are JSON so the file can be inspected with
 // ordinary bbolt tools.
 const (
-	Devices = "devices"
-	Modules = "modules"
-	Twins   = "twins"
+	Devices   = "devices"
+	Modules   = "modules"
+	Twins     = "twins"
+	Telemetry = "telemetry" // device-to-cloud message log
+	C2D       = "c2d"       // cloud-to-device queues
+	Feedback  = "feedback"  // cloud-to-device delivery feedback
 )
 
-var buckets = []string{Devices, Modules, Twins}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback}
 
 // ErrClosed is returned for writes after Close.
 var ErrClosed = errors.New("store: closed")
