@@ -110,9 +110,12 @@ async function stopEmulator(proc) {
   const timeout = sleep(STOP_TIMEOUT_MS).then(() => null);
   const status = await Promise.race([proc.exited, timeout]);
   if (status === null) {
-    proc.kill('SIGKILL');
+    // A Go program dumps every goroutine's stack on SIGQUIT: keep that in
+    // the log to show where it is stuck.
+    proc.kill('SIGQUIT');
+    if (await Promise.race([proc.exited, sleep(5_000).then(() => null)]) === null) proc.kill('SIGKILL');
     await proc.exited;
-    return { code: null, signal: 'SIGKILL (did not stop within 15s)' };
+    return { code: null, signal: `none: it did not stop within ${STOP_TIMEOUT_MS / 1000}s` };
   }
   return status;
 }
