@@ -68,9 +68,16 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Delete("/devices/{id}", s.deleteDevice)
 		r.With(s.auth(read)).Get("/statistics/devices", s.registryStatistics)
 		r.With(s.auth(svc)).Get("/statistics/service", s.serviceStatistics)
-		r.With(s.auth(svc|read)).Get("/twins/{id}", s.getTwin)
-		r.With(s.auth(svc)).Patch("/twins/{id}", s.updateTwin(false))
-		r.With(s.auth(svc)).Put("/twins/{id}", s.updateTwin(true))
+		r.With(s.auth(read)).Get("/devices/{id}/modules", s.listModules)
+		r.With(s.auth(read)).Get("/devices/{id}/modules/", s.listModules)
+		r.With(s.auth(read)).Get("/devices/{id}/modules/{mid}", s.getModule)
+		r.With(s.auth(write)).Put("/devices/{id}/modules/{mid}", s.putModule)
+		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
+		for _, p := range []string{"/twins/{id}", "/twins/{id}/modules/{mid}"} {
+			r.With(s.auth(svc|read)).Get(p, s.getTwin)
+			r.With(s.auth(svc)).Patch(p, s.updateTwin(false))
+			r.With(s.auth(svc)).Put(p, s.updateTwin(true))
+		}
 	})
 	return r
 }
@@ -183,13 +190,17 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// pathParam returns a URL parameter, percent-decoded.
-func pathParam(r *http.Request, name string) (string, error) {
-	v, err := url.PathUnescape(chi.URLParam(r, name))
-	if err != nil {
-		return "", errcode.New(errcode.ArgumentInvalid, "The %s in the URL is not validly percent-encoded.", name)
+// ids returns the device id and (on module routes) the module id of the
+// URL, percent-decoded.
+func ids(r *http.Request) (deviceID, moduleID string, err error) {
+	deviceID, err = url.PathUnescape(chi.URLParam(r, "id"))
+	if err == nil {
+		moduleID, err = url.PathUnescape(chi.URLParam(r, "mid"))
 	}
-	return v, nil
+	if err != nil {
+		return "", "", errcode.New(errcode.ArgumentInvalid, "An id in the URL is not validly percent-encoded.")
+	}
+	return deviceID, moduleID, nil
 }
 
 func intHeader(r *http.Request, name string) (int, error) {

@@ -206,3 +206,32 @@ func TestQueryPagingHeaders(t *testing.T) {
 	wantError(t, f.do("POST", "/devices/query", `{}`), 400, "ArgumentNull")
 	wantError(t, f.do("POST", "/devices/query", `{"query":"SELECT * FROM devices"}`, "x-ms-max-item-count", "lots"), 400, "ArgumentInvalid")
 }
+
+func TestModulesOverREST(t *testing.T) {
+	f := newFixture(t)
+	wantError(t, f.do("PUT", "/devices/d1/modules/m1", `{}`), 404, "DeviceNotFound")
+	f.do("PUT", "/devices/d1", `{}`)
+	r := f.do("PUT", "/devices/d1/modules/m1", `{"moduleId":"m1","deviceId":"d1"}`)
+	if r.status != 200 || !strings.Contains(r.body, `"moduleId":"m1"`) || !strings.Contains(r.body, `"primaryKey"`) {
+		t.Fatalf("create module: %d %s", r.status, r.body)
+	}
+	wantError(t, f.do("PUT", "/devices/d1/modules/m1", `{}`), 409, "ModuleAlreadyExistsOnDevice")
+	wantError(t, f.do("GET", "/devices/d1/modules/nope", ""), 404, "ModuleNotFound")
+	for _, path := range []string{"/devices/d1/modules", "/devices/d1/modules/"} {
+		if r := f.do("GET", path, ""); r.status != 200 || !strings.HasPrefix(r.body, `[{"moduleId":"m1"`) {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+	}
+	r = f.do("PATCH", "/twins/d1/modules/m1", `{"tags":{"role":"scanner"}}`, "If-Match", `"*"`)
+	if r.status != 200 || !strings.Contains(r.body, `"moduleId":"m1"`) || !strings.Contains(r.body, "scanner") {
+		t.Fatalf("patch module twin: %d %s", r.status, r.body)
+	}
+	r = f.do("POST", "/devices/query", `{"query":"SELECT * FROM devices.modules WHERE tags.role = 'scanner'"}`)
+	if r.status != 200 || !strings.Contains(r.body, `"moduleId":"m1"`) {
+		t.Fatalf("module query: %s", r.body)
+	}
+	if r := f.do("DELETE", "/devices/d1/modules/m1", "", "If-Match", `"*"`); r.status != 204 {
+		t.Fatalf("delete module: %d %s", r.status, r.body)
+	}
+	wantError(t, f.do("GET", "/twins/d1/modules/m1", ""), 404, "ModuleNotFound")
+}

@@ -10,50 +10,45 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/query"
 )
 
+// handle adapts a handler that returns its result or error: a nil result
+// with no error answers 204.
+func (s *server) handle(fn func(r *http.Request, deviceID, moduleID string) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		deviceID, moduleID, err := ids(r)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		out, err := fn(r, deviceID, moduleID)
+		switch {
+		case err != nil:
+			s.writeError(w, err)
+		case out == nil:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			s.writeJSON(w, http.StatusOK, out)
+		}
+	}
+}
+
 func (s *server) getDevice(w http.ResponseWriter, r *http.Request) {
-	id, err := pathParam(r, "id")
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	d, err := s.hub.GetDevice(r.Context(), id)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, d)
+	s.handle(func(r *http.Request, id, _ string) (any, error) { return s.hub.GetDevice(r.Context(), id) })(w, r)
 }
 
 func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
-	id, err := pathParam(r, "id")
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	d, err := s.hub.PutDevice(r.Context(), id, body, r.Header.Get("If-Match"))
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, d)
+	s.handle(func(r *http.Request, id, _ string) (any, error) {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.hub.PutDevice(r.Context(), id, body, r.Header.Get("If-Match"))
+	})(w, r)
 }
 
 func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	id, err := pathParam(r, "id")
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	if err := s.hub.DeleteDevice(r.Context(), id, r.Header.Get("If-Match")); err != nil {
-		s.writeError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.handle(func(r *http.Request, id, _ string) (any, error) {
+		return nil, s.hub.DeleteDevice(r.Context(), id, r.Header.Get("If-Match"))
+	})(w, r)
 }
 
 func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
@@ -69,6 +64,30 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, s.hub.ListDevices(r.Context(), top))
 }
 
+func (s *server) getModule(w http.ResponseWriter, r *http.Request) {
+	s.handle(func(r *http.Request, id, mid string) (any, error) { return s.hub.GetModule(r.Context(), id, mid) })(w, r)
+}
+
+func (s *server) listModules(w http.ResponseWriter, r *http.Request) {
+	s.handle(func(r *http.Request, id, _ string) (any, error) { return s.hub.ListModules(r.Context(), id) })(w, r)
+}
+
+func (s *server) putModule(w http.ResponseWriter, r *http.Request) {
+	s.handle(func(r *http.Request, id, mid string) (any, error) {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.hub.PutModule(r.Context(), id, mid, body, r.Header.Get("If-Match"))
+	})(w, r)
+}
+
+func (s *server) deleteModule(w http.ResponseWriter, r *http.Request) {
+	s.handle(func(r *http.Request, id, mid string) (any, error) {
+		return nil, s.hub.DeleteModule(r.Context(), id, mid, r.Header.Get("If-Match"))
+	})(w, r)
+}
+
 func (s *server) registryStatistics(w http.ResponseWriter, _ *http.Request) {
 	rs, _ := s.hub.Statistics()
 	s.writeJSON(w, http.StatusOK, rs)
@@ -80,38 +99,17 @@ func (s *server) serviceStatistics(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) getTwin(w http.ResponseWriter, r *http.Request) {
-	id, err := pathParam(r, "id")
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	t, err := s.hub.GetTwin(r.Context(), id)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, t)
+	s.handle(func(r *http.Request, id, mid string) (any, error) { return s.hub.GetTwin(r.Context(), id, mid) })(w, r)
 }
 
 func (s *server) updateTwin(replace bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathParam(r, "id")
-		if err != nil {
-			s.writeError(w, err)
-			return
-		}
+	return s.handle(func(r *http.Request, id, mid string) (any, error) {
 		body, err := readBody(r)
 		if err != nil {
-			s.writeError(w, err)
-			return
+			return nil, err
 		}
-		t, err := s.hub.UpdateTwin(r.Context(), id, body, r.Header.Get("If-Match"), replace)
-		if err != nil {
-			s.writeError(w, err)
-			return
-		}
-		s.writeJSON(w, http.StatusOK, t)
-	}
+		return s.hub.UpdateTwin(r.Context(), id, mid, body, r.Header.Get("If-Match"), replace)
+	})
 }
 
 // querySpec is the body of POST /devices/query.

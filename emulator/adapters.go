@@ -19,19 +19,19 @@ func (d deviceSide) Authenticate(_ context.Context, req mqttbroker.ConnectReques
 }
 
 func (d deviceSide) Connected(ctx context.Context, id mqttbroker.Identity, modelID string) {
-	d.h.SetConnected(ctx, id.DeviceID, true, modelID)
+	d.h.SetConnected(ctx, id.DeviceID, id.ModuleID, true, modelID)
 }
 
 func (d deviceSide) Disconnected(ctx context.Context, id mqttbroker.Identity) {
-	d.h.SetConnected(ctx, id.DeviceID, false, "")
+	d.h.SetConnected(ctx, id.DeviceID, id.ModuleID, false, "")
 }
 
 func (d deviceSide) GetTwin(ctx context.Context, id mqttbroker.Identity) ([]byte, error) {
-	return d.h.DeviceTwin(ctx, id.DeviceID)
+	return d.h.DeviceTwin(ctx, id.DeviceID, id.ModuleID)
 }
 
 func (d deviceSide) PatchReported(ctx context.Context, id mqttbroker.Identity, patch []byte) (int64, error) {
-	return d.h.PatchReported(ctx, id.DeviceID, patch)
+	return d.h.PatchReported(ctx, id.DeviceID, id.ModuleID, patch)
 }
 
 // notifier delivers hub events to device connections.

@@ -50,13 +50,10 @@ func (h *Hub) checkToken(tok sas.Token) error {
 	return nil
 }
 
-// AuthenticateDevice checks the SAS token a device (or module) presents on
+// AuthenticateDevice checks the SAS token a device or module presents on
 // connect and returns when it expires. It accepts a token signed with the
 // identity's own key, or with a policy that grants DeviceConnect.
 func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time, error) {
-	if moduleID != "" {
-		return time.Time{}, unauthorized("Module identities are not supported yet.")
-	}
 	tok, err := sas.ParseToken(password)
 	if err != nil {
 		return time.Time{}, unauthorized("The SharedAccessSignature is malformed: %v", err)
@@ -65,16 +62,27 @@ func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time
 		return time.Time{}, err
 	}
 	host, _, _ := strings.Cut(tok.Resource, "/")
-	if !tok.Covers(host + "/devices/" + deviceID) {
-		return time.Time{}, unauthorized("The SharedAccessSignature does not cover device '%s'.", deviceID)
+	resource := host + "/devices/" + deviceID
+	if moduleID != "" {
+		resource += "/modules/" + moduleID
 	}
-	e := h.get(deviceID)
-	if e == nil {
+	if !tok.Covers(resource) {
+		return time.Time{}, unauthorized("The SharedAccessSignature does not cover '%s'.", resource)
+	}
+	dev := h.get(deviceID)
+	if dev == nil || dev.device == nil {
 		return time.Time{}, deviceNotFound(deviceID)
 	}
-	d := e.record.Device
-	if d.Status != registry.StatusEnabled {
+	if dev.device.Device.Status != registry.StatusEnabled {
 		return time.Time{}, unauthorized("Device '%s' is disabled.", deviceID)
+	}
+	auth := dev.device.Device.Authentication
+	if moduleID != "" {
+		mod := h.get(identityKey(deviceID, moduleID))
+		if mod == nil {
+			return time.Time{}, moduleNotFound(deviceID, moduleID)
+		}
+		auth = mod.module.Module.Authentication
 	}
 	if tok.KeyName != "" {
 		p, ok := h.policies.Find(tok.KeyName)
@@ -86,12 +94,12 @@ func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time
 		}
 		return tok.ExpiresAt(), nil
 	}
-	k := d.Authentication.SymmetricKey
-	if d.Authentication.Type != registry.AuthSAS || k == nil {
-		return time.Time{}, unauthorized("Device '%s' does not use symmetric keys.", deviceID)
+	k := auth.SymmetricKey
+	if auth.Type != registry.AuthSAS || k == nil {
+		return time.Time{}, unauthorized("'%s' does not use symmetric keys.", resource)
 	}
 	if !tok.VerifyKey(k.PrimaryKey) && !tok.VerifyKey(k.SecondaryKey) {
-		return time.Time{}, unauthorized("The SharedAccessSignature for device '%s' is not valid.", deviceID)
+		return time.Time{}, unauthorized("The SharedAccessSignature for '%s' is not valid.", resource)
 	}
 	return tok.ExpiresAt(), nil
 }

@@ -6,62 +6,79 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
-// DeviceTwin returns the twin as a device GETs it over MQTT.
-func (h *Hub) DeviceTwin(_ context.Context, deviceID string) ([]byte, error) {
-	e := h.get(deviceID)
-	if e == nil {
-		return nil, deviceNotFound(deviceID)
+// DeviceTwin returns the twin as a device or module GETs it over MQTT.
+func (h *Hub) DeviceTwin(_ context.Context, deviceID, moduleID string) ([]byte, error) {
+	e, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return nil, err
 	}
 	return e.twin.DeviceJSON(), nil
 }
 
-// PatchReported applies a device's reported-properties patch and returns
-// the new reported $version.
-func (h *Hub) PatchReported(ctx context.Context, deviceID string, patch []byte) (int64, error) {
+// PatchReported applies a device's (or module's) reported-properties patch
+// and returns the new reported $version.
+func (h *Hub) PatchReported(ctx context.Context, deviceID, moduleID string, patch []byte) (int64, error) {
 	unlock := h.locks.Lock(deviceID)
 	defer unlock()
-	cur := h.get(deviceID)
-	if cur == nil {
-		return 0, deviceNotFound(deviceID)
+	cur, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return 0, err
 	}
-	next := &entry{record: cur.record, twin: cur.twin.Clone()}
+	next := cur.with()
+	next.twin = cur.twin.Clone()
 	version, err := next.twin.PatchReported(patch, h.now())
 	if err != nil {
 		return 0, err
 	}
-	next.record.Device.LastActivityTime = h.timestamp()
-	if err := h.persist(ctx, deviceID, next); err != nil {
+	next.touch(h.timestamp())
+	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return 0, err
 	}
-	h.publish(deviceID, next)
-	h.log.Debug("reported properties patched", "device", deviceID, "reportedVersion", version)
+	h.log.Debug("reported properties patched", "device", deviceID, "module", moduleID, "reportedVersion", version)
 	return version, nil
 }
 
-// SetConnected records a device connecting (with the model id it announced)
-// or disconnecting, so the twin and identity show it at once.
-func (h *Hub) SetConnected(ctx context.Context, deviceID string, connected bool, modelID string) {
+// touch records device activity at now.
+func (e *entry) touch(now string) {
+	if e.device != nil {
+		e.device.Device.LastActivityTime = now
+	} else {
+		e.module.Module.LastActivityTime = now
+	}
+}
+
+// SetConnected records an identity connecting (with the model id it
+// announced) or disconnecting, so the twin and identity show it at once.
+func (h *Hub) SetConnected(ctx context.Context, deviceID, moduleID string, connected bool, modelID string) {
 	unlock := h.locks.Lock(deviceID)
 	defer unlock()
-	cur := h.get(deviceID)
-	if cur == nil {
+	cur, err := h.lookup(deviceID, moduleID)
+	if err != nil {
 		return
 	}
-	next := &entry{record: cur.record, twin: cur.twin}
+	next := cur.with()
 	now := h.timestamp()
-	d := &next.record.Device
+	state := registry.Disconnected
 	if connected {
-		d.ConnectionState = registry.Connected
-		next.record.ModelID = modelID
+		state = registry.Connected
+	}
+	if d := next.device; d != nil {
+		d.Device.ConnectionState, d.Device.ConnectionStateUpdatedTime = state, now
+		if connected {
+			d.ModelID = modelID
+		}
 	} else {
-		d.ConnectionState = registry.Disconnected
+		m := next.module
+		m.Module.ConnectionState, m.Module.ConnectionStateUpdatedTime = state, now
+		if connected {
+			m.ModelID = modelID
+		}
 	}
-	d.ConnectionStateUpdatedTime = now
-	d.LastActivityTime = now
-	if err := h.persist(ctx, deviceID, next); err != nil {
-		// The connection itself is not at stake; keep the state in memory.
-		h.log.Warn("could not persist connection state", "device", deviceID, "err", err)
+	next.touch(now)
+	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
+		// The connection itself is not at stake; the state is lost only if the hub stops now.
+		h.log.Warn("could not persist connection state", "device", deviceID, "module", moduleID, "err", err)
+		h.publish(identityKey(deviceID, moduleID), next)
 	}
-	h.publish(deviceID, next)
-	h.log.Info("device connection", "device", deviceID, "state", d.ConnectionState)
+	h.log.Info("connection", "device", deviceID, "module", moduleID, "state", state)
 }

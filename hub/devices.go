@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -11,6 +12,10 @@ import (
 
 // maxListDevices is the hub's cap on the legacy GET /devices list.
 const maxListDevices = 1000
+
+func etagMismatch(ifMatch string) error {
+	return errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the current etag.", ifMatch)
+}
 
 // PutDevice creates (no If-Match) or updates (If-Match, "*" included) a
 // device identity from a REST body, as PUT /devices/{id} does.
@@ -26,22 +31,20 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 	defer unlock()
 
 	cur := h.get(id)
-	if cur == nil && hasIfMatch(ifMatch) {
+	switch {
+	case cur == nil && hasIfMatch(ifMatch):
 		return registry.Device{}, deviceNotFound(id)
-	}
-	if cur != nil && !hasIfMatch(ifMatch) {
+	case cur != nil && !hasIfMatch(ifMatch):
 		return registry.Device{}, errcode.New(errcode.DeviceAlreadyExists, "A device with ID '%s' is already registered.", id)
-	}
-	if cur != nil && !etagMatches(ifMatch, cur.record.Device.ETag) {
-		return registry.Device{}, errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the device's current etag.", ifMatch)
+	case cur != nil && !etagMatches(ifMatch, cur.device.Device.ETag):
+		return registry.Device{}, etagMismatch(ifMatch)
 	}
 
 	now := h.timestamp()
-	seq := h.etagSeq.Add(1)
 	var next *entry
 	if cur == nil {
 		next = &entry{
-			record: deviceRecord{Device: registry.Device{
+			device: &deviceRecord{Device: registry.Device{
 				DeviceID:                   id,
 				GenerationID:               registry.NewGenerationID(h.now()),
 				ConnectionState:            registry.Disconnected,
@@ -52,11 +55,11 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 			twin: twin.New(h.now()),
 		}
 	} else {
-		next = &entry{record: cur.record, twin: cur.twin}
+		next = cur.with()
 	}
-	d := &next.record.Device
-	next.record.ETagSeq = seq
-	d.ETag = registry.ETag(seq)
+	d := &next.device.Device
+	next.device.ETagSeq = h.etagSeq.Add(1)
+	d.ETag = registry.ETag(next.device.ETagSeq)
 	if cur != nil && d.Status != in.Status {
 		d.StatusUpdatedTime = now
 	}
@@ -69,64 +72,81 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 	d.DeviceScope = in.DeviceScope
 	d.ParentScopes = slices.Clone(in.ParentScopes)
 
-	if err := h.persist(ctx, id, next); err != nil {
+	if err := h.commit(ctx, id, next); err != nil {
 		return registry.Device{}, err
 	}
-	h.publish(id, next)
-	if cur != nil && credentialsChanged(cur.record.Device, *d) {
-		if n := h.notify(); n != nil {
-			n.Disconnect(id, "")
+	if cur != nil {
+		old := cur.device.Device
+		if (d.Status == registry.StatusDisabled && old.Status != registry.StatusDisabled) || credentialsChanged(old.Authentication, d.Authentication) {
+			h.disconnect(id, "")
 		}
 	}
 	h.log.Debug("device written", "device", id, "created", cur == nil)
 	return *d, nil
 }
 
-// credentialsChanged reports whether an update must end the device's
-// current connection: it was disabled or its keys changed.
-func credentialsChanged(old, cur registry.Device) bool {
-	if cur.Status == registry.StatusDisabled && old.Status != registry.StatusDisabled {
+// credentialsChanged reports whether an identity's keys or auth type changed,
+// which must end its current connection.
+func credentialsChanged(old, cur registry.Authentication) bool {
+	if old.Type != cur.Type {
 		return true
 	}
-	if old.Authentication.Type != cur.Authentication.Type {
-		return true
-	}
-	o, c := old.Authentication.SymmetricKey, cur.Authentication.SymmetricKey
+	o, c := old.SymmetricKey, cur.SymmetricKey
 	if (o == nil) != (c == nil) {
 		return true
 	}
 	return o != nil && *o != *c
 }
 
+func (h *Hub) disconnect(deviceID, moduleID string) {
+	if n := h.notify(); n != nil {
+		n.Disconnect(deviceID, moduleID)
+	}
+}
+
 // GetDevice returns a device identity.
 func (h *Hub) GetDevice(_ context.Context, id string) (registry.Device, error) {
 	e := h.get(id)
-	if e == nil {
+	if e == nil || e.device == nil {
 		return registry.Device{}, deviceNotFound(id)
 	}
-	return e.record.Device, nil
+	return e.device.Device, nil
 }
 
-// DeleteDevice deletes a device and its twin; If-Match is optional.
+// DeleteDevice deletes a device with its twin and its modules; If-Match is optional.
 func (h *Hub) DeleteDevice(ctx context.Context, id, ifMatch string) error {
 	unlock := h.locks.Lock(id)
 	defer unlock()
 	cur := h.get(id)
-	if cur == nil {
+	if cur == nil || cur.device == nil {
 		return deviceNotFound(id)
 	}
-	if !etagMatches(ifMatch, cur.record.Device.ETag) {
-		return errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the device's current etag.", ifMatch)
+	if !etagMatches(ifMatch, cur.device.Device.ETag) {
+		return etagMismatch(ifMatch)
 	}
-	if err := h.persist(ctx, id, nil); err != nil {
+	modules := h.moduleKeys(id)
+	changes := map[string]*entry{id: nil}
+	for _, k := range modules {
+		changes[k] = nil
+	}
+	if err := h.persist(ctx, changes); err != nil {
 		return err
 	}
-	h.publish(id, nil)
-	if n := h.notify(); n != nil {
-		n.Disconnect(id, "")
+	for k := range changes {
+		h.publish(k, nil)
 	}
-	h.log.Debug("device deleted", "device", id)
+	for _, k := range modules {
+		h.disconnect(id, strings.TrimPrefix(k, id+"/"))
+	}
+	h.disconnect(id, "")
+	h.log.Debug("device deleted", "device", id, "modules", len(modules))
 	return nil
+}
+
+// moduleKeys lists the identity keys of a device's modules.
+func (h *Hub) moduleKeys(deviceID string) []string {
+	prefix := deviceID + "/"
+	return h.sortedKeys(func(k string, _ *entry) bool { return strings.HasPrefix(k, prefix) })
 }
 
 // ListDevices returns up to top devices in id order (the legacy list; the
@@ -135,14 +155,11 @@ func (h *Hub) ListDevices(_ context.Context, top int) []registry.Device {
 	if top <= 0 || top > maxListDevices {
 		top = maxListDevices
 	}
-	ids := h.sortedIDs()
-	out := make([]registry.Device, 0, min(top, len(ids)))
-	for _, id := range ids {
-		if len(out) == top {
-			break
-		}
-		if e := h.get(id); e != nil {
-			out = append(out, e.record.Device)
+	keys := h.sortedKeys(func(_ string, e *entry) bool { return e.device != nil })
+	out := make([]registry.Device, 0, min(top, len(keys)))
+	for _, k := range keys[:min(top, len(keys))] {
+		if e := h.get(k); e != nil && e.device != nil {
+			out = append(out, e.device.Device)
 		}
 	}
 	return out
@@ -166,14 +183,17 @@ func (h *Hub) Statistics() (RegistryStatistics, ServiceStatistics) {
 	var ss ServiceStatistics
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, e := range h.devices {
+	for _, e := range h.entries {
+		if e.device == nil {
+			continue
+		}
 		rs.TotalDeviceCount++
-		if e.record.Device.Status == registry.StatusEnabled {
+		if e.device.Device.Status == registry.StatusEnabled {
 			rs.EnabledDeviceCount++
 		} else {
 			rs.DisabledDeviceCount++
 		}
-		if e.record.Device.ConnectionState == registry.Connected {
+		if e.device.Device.ConnectionState == registry.Connected {
 			ss.ConnectedDeviceCount++
 		}
 	}

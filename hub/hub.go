@@ -60,17 +60,18 @@ type Hub struct {
 	index *query.Index
 
 	mu      sync.RWMutex
-	devices map[string]*entry
+	entries map[string]*entry // by identityKey
 
 	notifier atomic.Pointer[Notifier]
 	etagSeq  atomic.Int64 // source of identity etags, unique across the hub
 }
 
-// entry is one device: its identity, its twin and the service view of the
-// twin that queries and GET /twins read. An entry is immutable once
-// published; writers build a new one.
+// entry is one identity (a device or a module): its registry record, its
+// twin and the service view of the twin that queries and GET /twins read.
+// An entry is immutable once published; writers build a new one.
 type entry struct {
-	record deviceRecord
+	device *deviceRecord // set for a device
+	module *moduleRecord // set for a module
 	twin   *twin.Twin
 	view   map[string]any
 }
@@ -80,6 +81,37 @@ type deviceRecord struct {
 	Device  registry.Device `json:"device"`
 	ETagSeq int64           `json:"etagSeq"`
 	ModelID string          `json:"modelId"`
+}
+
+// moduleRecord is what the modules bucket stores for one module.
+type moduleRecord struct {
+	Module  registry.Module `json:"module"`
+	ETagSeq int64           `json:"etagSeq"`
+	ModelID string          `json:"modelId"`
+}
+
+// with returns a shallow copy of e whose records can be changed without
+// touching e; the twin is shared until the caller replaces it.
+func (e *entry) with() *entry {
+	n := &entry{twin: e.twin}
+	if e.device != nil {
+		d := *e.device
+		n.device = &d
+	}
+	if e.module != nil {
+		m := *e.module
+		n.module = &m
+	}
+	return n
+}
+
+// identityKey is how the hub, the store and the query index name an
+// identity: "deviceId" or "deviceId/moduleId" (ids never contain '/').
+func identityKey(deviceID, moduleID string) string {
+	if moduleID == "" {
+		return deviceID
+	}
+	return deviceID + "/" + moduleID
 }
 
 // Open loads the hub from its store (if any) and returns it ready to serve.
@@ -92,7 +124,7 @@ func Open(opts Options) (*Hub, error) {
 		now:       opts.Now,
 		locks:     newKeyLock(),
 		index:     query.NewIndex(),
-		devices:   make(map[string]*entry),
+		entries:   make(map[string]*entry),
 	}
 	if len(h.hostNames) == 0 {
 		h.hostNames = []string{"localhost"}
@@ -150,69 +182,118 @@ func (h *Hub) load() error {
 		if err := json.Unmarshal(value, &rec); err != nil {
 			return fmt.Errorf("device %q: %w", key, err)
 		}
-		// Nothing is connected to a hub that has just started.
-		if rec.Device.ConnectionState == registry.Connected {
-			rec.Device.ConnectionState = registry.Disconnected
-		}
-		t := twins[key]
-		if t == nil {
+		if twins[key] == nil {
 			return fmt.Errorf("device %q has no twin", key)
 		}
+		// Nothing is connected to a hub that has just started.
+		rec.Device.ConnectionState = registry.Disconnected
 		maxSeq = max(maxSeq, rec.ETagSeq)
-		h.publish(key, &entry{record: rec, twin: t})
+		h.publish(key, &entry{device: &rec, twin: twins[key]})
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
+	err = h.store.ForEach(store.Modules, func(key string, value []byte) error {
+		var rec moduleRecord
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return fmt.Errorf("module %q: %w", key, err)
+		}
+		if twins[key] == nil {
+			return fmt.Errorf("module %q has no twin", key)
+		}
+		rec.Module.ConnectionState = registry.Disconnected
+		maxSeq = max(maxSeq, rec.ETagSeq)
+		h.publish(key, &entry{module: &rec, twin: twins[key]})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load modules: %w", err)
+	}
 	h.etagSeq.Store(maxSeq)
-	h.log.Info("hub loaded", "devices", len(h.devices))
+	h.log.Info("hub loaded", "identities", len(h.entries))
 	return nil
 }
 
-// publish makes e the current state of device id (nil deletes it) in the
-// map and the query index. The caller holds the device's key lock.
-func (h *Hub) publish(id string, e *entry) {
+// publish makes e the current state of the identity key in the map and the
+// query index; a nil e deletes it. The caller holds the device's key lock.
+func (h *Hub) publish(key string, e *entry) {
+	coll := query.Devices
+	if strings.Contains(key, "/") {
+		coll = query.Modules
+	}
 	if e == nil {
 		h.mu.Lock()
-		delete(h.devices, id)
+		delete(h.entries, key)
 		h.mu.Unlock()
-		h.index.Delete(query.Devices, id)
+		h.index.Delete(coll, key)
 		return
 	}
 	e.view = twinView(e)
 	h.mu.Lock()
-	h.devices[id] = e
+	h.entries[key] = e
 	h.mu.Unlock()
-	h.index.Put(query.Devices, id, e.view)
+	h.index.Put(coll, key, e.view)
 }
 
-func (h *Hub) get(id string) *entry {
+func (h *Hub) get(key string) *entry {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.devices[id]
+	return h.entries[key]
 }
 
-// persist writes a device's records; with no store it is a no-op. A nil
-// entry deletes them.
-func (h *Hub) persist(ctx context.Context, id string, e *entry) error {
-	if h.store == nil {
-		return nil
-	}
+// ops returns the store operations that write e under key (or delete it).
+func ops(key string, e *entry) ([]store.Op, error) {
 	if e == nil {
-		return h.storeErr(h.store.Apply(ctx, store.Op{Bucket: store.Devices, Key: id}, store.Op{Bucket: store.Twins, Key: id}))
+		bucket := store.Devices
+		if strings.Contains(key, "/") {
+			bucket = store.Modules
+		}
+		return []store.Op{{Bucket: bucket, Key: key}, {Bucket: store.Twins, Key: key}}, nil
 	}
-	rec, err := json.Marshal(e.record)
+	var rec []byte
+	var err error
+	bucket := store.Devices
+	if e.module != nil {
+		bucket = store.Modules
+		rec, err = json.Marshal(e.module)
+	} else {
+		rec, err = json.Marshal(e.device)
+	}
 	if err != nil {
-		return errcode.Wrap(errcode.ServerError, err, "could not encode device %s", id)
+		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode identity %s", key)
 	}
 	tw, err := json.Marshal(e.twin)
 	if err != nil {
-		return errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", id)
+		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", key)
 	}
-	return h.storeErr(h.store.Apply(ctx,
-		store.Op{Bucket: store.Devices, Key: id, Value: rec},
-		store.Op{Bucket: store.Twins, Key: id, Value: tw}))
+	return []store.Op{{Bucket: bucket, Key: key, Value: rec}, {Bucket: store.Twins, Key: key, Value: tw}}, nil
+}
+
+// persist writes the given identities atomically (nil entries are deleted)
+// and returns once durable.
+func (h *Hub) persist(ctx context.Context, changes map[string]*entry) error {
+	if h.store == nil {
+		return nil
+	}
+	var all []store.Op
+	for key, e := range changes {
+		o, err := ops(key, e)
+		if err != nil {
+			return err
+		}
+		all = append(all, o...)
+	}
+	return h.storeErr(h.store.Apply(ctx, all...))
+}
+
+// commit persists one identity and publishes it.
+func (h *Hub) commit(ctx context.Context, key string, e *entry) error {
+	if err := h.persist(ctx, map[string]*entry{key: e}); err != nil {
+		return err
+	}
+	h.publish(key, e)
+	return nil
 }
 
 func (h *Hub) storeErr(err error) error {
@@ -229,35 +310,54 @@ func deviceNotFound(id string) error {
 	return errcode.New(errcode.DeviceNotFound, "Device %s not registered", id)
 }
 
-// twinView renders the service view of a device twin, as GET /twins returns
-// it and as queries see it (JSON-decoded types: numbers are float64).
+// twinView renders the service view of a twin, as GET /twins returns it
+// and as queries see it (JSON-decoded types: numbers are float64).
 func twinView(e *entry) map[string]any {
-	d := e.record.Device
-	var reason any
-	if d.StatusReason != nil {
-		reason = *d.StatusReason
+	var (
+		deviceID, moduleID, deviceEtag, status, statusTime, conn, lastActivity, modelID string
+		reason                                                                          any
+		c2d                                                                             int
+		auth                                                                            registry.Authentication
+		edge                                                                            bool
+	)
+	if d := e.device; d != nil {
+		deviceID, deviceEtag, status, statusTime = d.Device.DeviceID, d.Device.ETag, d.Device.Status, d.Device.StatusUpdatedTime
+		conn, lastActivity, c2d, auth, modelID = d.Device.ConnectionState, d.Device.LastActivityTime, d.Device.CloudToDeviceMessageCount, d.Device.Authentication, d.ModelID
+		edge = d.Device.Capabilities.IotEdge
+		if d.Device.StatusReason != nil {
+			reason = *d.Device.StatusReason
+		}
+	} else {
+		m := e.module
+		deviceID, moduleID, deviceEtag, status, statusTime = m.Module.DeviceID, m.Module.ModuleID, m.Module.ETag, registry.StatusEnabled, registry.NeverTime
+		conn, lastActivity, c2d, auth, modelID = m.Module.ConnectionState, m.Module.LastActivityTime, m.Module.CloudToDeviceMessageCount, m.Module.Authentication, m.ModelID
 	}
-	return map[string]any{
-		"deviceId":                  d.DeviceID,
+	v := map[string]any{
+		"deviceId":                  deviceID,
 		"etag":                      e.twin.ETag(),
-		"deviceEtag":                d.ETag,
-		"status":                    d.Status,
-		"statusReason":              reason,
-		"statusUpdateTime":          d.StatusUpdatedTime,
-		"connectionState":           d.ConnectionState,
-		"lastActivityTime":          d.LastActivityTime,
-		"cloudToDeviceMessageCount": float64(d.CloudToDeviceMessageCount),
-		"authenticationType":        d.Authentication.Type,
+		"deviceEtag":                deviceEtag,
+		"status":                    status,
+		"statusUpdateTime":          statusTime,
+		"connectionState":           conn,
+		"lastActivityTime":          lastActivity,
+		"cloudToDeviceMessageCount": float64(c2d),
+		"authenticationType":        auth.Type,
 		"x509Thumbprint": map[string]any{
-			"primaryThumbprint":   strOrNil(d.Authentication.X509Thumbprint.PrimaryThumbprint),
-			"secondaryThumbprint": strOrNil(d.Authentication.X509Thumbprint.SecondaryThumbprint),
+			"primaryThumbprint":   strOrNil(auth.X509Thumbprint.PrimaryThumbprint),
+			"secondaryThumbprint": strOrNil(auth.X509Thumbprint.SecondaryThumbprint),
 		},
-		"modelId":      e.record.ModelID,
-		"version":      float64(e.twin.Version()),
-		"capabilities": map[string]any{"iotEdge": d.Capabilities.IotEdge},
-		"tags":         e.twin.Tags(),
-		"properties":   e.twin.Properties(),
+		"modelId":    modelID,
+		"version":    float64(e.twin.Version()),
+		"tags":       e.twin.Tags(),
+		"properties": e.twin.Properties(),
 	}
+	if e.module != nil {
+		v["moduleId"] = moduleID
+	} else {
+		v["statusReason"] = reason
+		v["capabilities"] = map[string]any{"iotEdge": edge}
+	}
+	return v
 }
 
 func strOrNil(s *string) any {
@@ -267,16 +367,18 @@ func strOrNil(s *string) any {
 	return *s
 }
 
-// sortedIDs returns the device ids in order.
-func (h *Hub) sortedIDs() []string {
+// sortedKeys returns the identity keys that pass keep, in order.
+func (h *Hub) sortedKeys(keep func(key string, e *entry) bool) []string {
 	h.mu.RLock()
-	ids := make([]string, 0, len(h.devices))
-	for id := range h.devices {
-		ids = append(ids, id)
+	var keys []string
+	for k, e := range h.entries {
+		if keep(k, e) {
+			keys = append(keys, k)
+		}
 	}
 	h.mu.RUnlock()
-	sort.Strings(ids)
-	return ids
+	sort.Strings(keys)
+	return keys
 }
 
 // hostAccepted reports whether host (possibly with a port) names this hub.

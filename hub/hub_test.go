@@ -113,7 +113,7 @@ func TestDeviceLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, h.DeleteDevice(ctx, "d1", ""), errcode.DeviceNotFound)
-	_, err = h.GetTwin(ctx, "d1")
+	_, err = h.GetTwin(ctx, "d1", "")
 	wantCode(t, err, errcode.DeviceNotFound)
 
 	// A re-created device is a new generation.
@@ -134,14 +134,14 @@ func TestTwinUpdatesAndNotifications(t *testing.T) {
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
-	tw, err := h.GetTwin(ctx, "d1")
+	tw, err := h.GetTwin(ctx, "d1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	etag := tw["etag"].(string)
-	_, err = h.UpdateTwin(ctx, "d1", []byte(`{"tags":{"a":1}}`), `"AAAAAAAAAAk="`, false)
+	_, err = h.UpdateTwin(ctx, "d1", "", []byte(`{"tags":{"a":1}}`), `"AAAAAAAAAAk="`, false)
 	wantCode(t, err, errcode.PreconditionFailed)
-	tw, err = h.UpdateTwin(ctx, "d1", []byte(`{"tags":{"location":{"plant":"Redmond43"}},"properties":{"desired":{"telemetryInterval":5}}}`), `"`+etag+`"`, false)
+	tw, err = h.UpdateTwin(ctx, "d1", "", []byte(`{"tags":{"location":{"plant":"Redmond43"}},"properties":{"desired":{"telemetryInterval":5}}}`), `"`+etag+`"`, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,14 +150,14 @@ func TestTwinUpdatesAndNotifications(t *testing.T) {
 	}
 	// A rejected write changes nothing.
 	before, _ := json.Marshal(tw)
-	_, err = h.UpdateTwin(ctx, "d1", []byte(`{"tags":{"bad.key":1}}`), "", false)
+	_, err = h.UpdateTwin(ctx, "d1", "", []byte(`{"tags":{"bad.key":1}}`), "", false)
 	wantCode(t, err, errcode.ArgumentInvalid)
-	now, _ := h.GetTwin(ctx, "d1")
+	now, _ := h.GetTwin(ctx, "d1", "")
 	after, _ := json.Marshal(now)
 	if string(before) != string(after) {
 		t.Fatalf("a rejected patch changed the twin:\n%s\n%s", before, after)
 	}
-	if _, err := h.UpdateTwin(ctx, "d1", []byte(`{"properties":{"desired":{"telemetryInterval":null,"mode":"eco"}}}`), "*", false); err != nil {
+	if _, err := h.UpdateTwin(ctx, "d1", "", []byte(`{"properties":{"desired":{"telemetryInterval":null,"mode":"eco"}}}`), "*", false); err != nil {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
@@ -171,7 +171,7 @@ func TestTwinUpdatesAndNotifications(t *testing.T) {
 		t.Fatalf("notifications:\n got %q\nwant %q", got, want)
 	}
 	// Tag-only writes notify nobody.
-	if _, err := h.UpdateTwin(ctx, "d1", []byte(`{"tags":{"x":true}}`), "", false); err != nil {
+	if _, err := h.UpdateTwin(ctx, "d1", "", []byte(`{"tags":{"x":true}}`), "", false); err != nil {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
@@ -190,13 +190,13 @@ func TestReportedPatchAndQueryReadYourWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err := h.PatchReported(ctx, "b", []byte(`{"connectivity":{"type":"cellular"}}`))
+	v, err := h.PatchReported(ctx, "b", "", []byte(`{"connectivity":{"type":"cellular"}}`))
 	if err != nil || v != 2 {
 		t.Fatalf("PatchReported = %d, %v", v, err)
 	}
-	_, err = h.PatchReported(ctx, "b", []byte(`[1,2]`))
+	_, err = h.PatchReported(ctx, "b", "", []byte(`[1,2]`))
 	wantCode(t, err, errcode.ArgumentInvalid)
-	_, err = h.PatchReported(ctx, "zz", []byte(`{}`))
+	_, err = h.PatchReported(ctx, "zz", "", []byte(`{}`))
 	wantCode(t, err, errcode.DeviceNotFound)
 
 	page, err := h.Query(ctx, "SELECT * FROM devices WHERE properties.reported.connectivity.type = 'cellular'", query.PageOptions{})
@@ -207,7 +207,7 @@ func TestReportedPatchAndQueryReadYourWrites(t *testing.T) {
 		t.Fatalf("query page = %+v", page)
 	}
 	var body map[string]map[string]any
-	raw, err := h.DeviceTwin(ctx, "b")
+	raw, err := h.DeviceTwin(ctx, "b", "")
 	if err != nil || json.Unmarshal(raw, &body) != nil {
 		t.Fatalf("DeviceTwin = %s, %v", raw, err)
 	}
@@ -225,14 +225,14 @@ func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.UpdateTwin(ctx, "d1", []byte(`{"tags":{"t":1},"properties":{"desired":{"d":2}}}`), "", false); err != nil {
+	if _, err := h.UpdateTwin(ctx, "d1", "", []byte(`{"tags":{"t":1},"properties":{"desired":{"d":2}}}`), "", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.PatchReported(ctx, "d1", []byte(`{"r":3}`)); err != nil {
+	if _, err := h.PatchReported(ctx, "d1", "", []byte(`{"r":3}`)); err != nil {
 		t.Fatal(err)
 	}
-	h.SetConnected(ctx, "d1", true, "dtmi:com:example;1")
-	want, _ := h.GetTwin(ctx, "d1")
+	h.SetConnected(ctx, "d1", "", true, "dtmi:com:example;1")
+	want, _ := h.GetTwin(ctx, "d1", "")
 	dev, _ := h.GetDevice(ctx, "d1")
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -240,7 +240,7 @@ func TestRestartKeepsAcknowledgedWrites(t *testing.T) {
 
 	h2, st2 := openHub(t, path)
 	defer st2.Close()
-	got, err := h2.GetTwin(ctx, "d1")
+	got, err := h2.GetTwin(ctx, "d1", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,8 +375,8 @@ func TestConnectionStateAndStatistics(t *testing.T) {
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
-	h.SetConnected(ctx, "d1", true, "dtmi:x;1")
-	tw, _ := h.GetTwin(ctx, "d1")
+	h.SetConnected(ctx, "d1", "", true, "dtmi:x;1")
+	tw, _ := h.GetTwin(ctx, "d1", "")
 	d, _ := h.GetDevice(ctx, "d1")
 	if tw["connectionState"] != "Connected" || tw["modelId"] != "dtmi:x;1" || d.LastActivityTime == registry.NeverTime {
 		t.Fatalf("twin %v device %+v", tw, d)
@@ -384,8 +384,8 @@ func TestConnectionStateAndStatistics(t *testing.T) {
 	if _, ss := h.Statistics(); ss.ConnectedDeviceCount != 1 {
 		t.Fatalf("connected = %d", ss.ConnectedDeviceCount)
 	}
-	h.SetConnected(ctx, "d1", false, "")
-	tw, _ = h.GetTwin(ctx, "d1")
+	h.SetConnected(ctx, "d1", "", false, "")
+	tw, _ = h.GetTwin(ctx, "d1", "")
 	if tw["connectionState"] != "Disconnected" || tw["modelId"] != "dtmi:x;1" {
 		t.Fatalf("after disconnect twin %v", tw)
 	}
@@ -405,19 +405,19 @@ func TestConcurrentWritersOneDevice(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if _, err := h.UpdateTwin(ctx, "d1", []byte(fmt.Sprintf(`{"properties":{"desired":{"k%d":%d}}}`, i, i)), "", false); err != nil {
+			if _, err := h.UpdateTwin(ctx, "d1", "", []byte(fmt.Sprintf(`{"properties":{"desired":{"k%d":%d}}}`, i, i)), "", false); err != nil {
 				t.Error(err)
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if _, err := h.PatchReported(ctx, "d1", []byte(fmt.Sprintf(`{"r%d":%d}`, i, i))); err != nil {
+			if _, err := h.PatchReported(ctx, "d1", "", []byte(fmt.Sprintf(`{"r%d":%d}`, i, i))); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	tw, _ := h.GetTwin(ctx, "d1")
+	tw, _ := h.GetTwin(ctx, "d1", "")
 	props := tw["properties"].(map[string]any)
 	if props["desired"].(map[string]any)["$version"] != float64(n+1) || props["reported"].(map[string]any)["$version"] != float64(n+1) {
 		t.Fatalf("versions after %d concurrent writes: %v", n, props)

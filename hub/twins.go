@@ -9,33 +9,34 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
-// GetTwin returns the service view of a device twin. The map is shared and
-// must not be modified.
-func (h *Hub) GetTwin(_ context.Context, id string) (map[string]any, error) {
-	e := h.get(id)
-	if e == nil {
-		return nil, deviceNotFound(id)
+// GetTwin returns the service view of a device twin (moduleID "") or a
+// module twin. The map is shared and must not be modified.
+func (h *Hub) GetTwin(_ context.Context, deviceID, moduleID string) (map[string]any, error) {
+	e, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return nil, err
 	}
 	return e.view, nil
 }
 
 // UpdateTwin applies a REST twin body: a merge (PATCH) or a replacement
 // (PUT) of tags and desired properties, conditional on If-Match.
-func (h *Hub) UpdateTwin(ctx context.Context, id string, body []byte, ifMatch string, replace bool) (map[string]any, error) {
+func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []byte, ifMatch string, replace bool) (map[string]any, error) {
 	u, err := twin.ParseServiceBody(body)
 	if err != nil {
 		return nil, err
 	}
-	unlock := h.locks.Lock(id)
+	unlock := h.locks.Lock(deviceID)
 	defer unlock()
-	cur := h.get(id)
-	if cur == nil {
-		return nil, deviceNotFound(id)
+	cur, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return nil, err
 	}
 	if !etagMatches(ifMatch, cur.twin.ETag()) {
 		return nil, errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the twin's current etag %s.", ifMatch, cur.twin.ETag())
 	}
-	next := &entry{record: cur.record, twin: cur.twin.Clone()}
+	next := cur.with()
+	next.twin = cur.twin.Clone()
 	var change twin.DesiredChange
 	if replace {
 		change, err = next.twin.Replace(u, h.now())
@@ -45,30 +46,29 @@ func (h *Hub) UpdateTwin(ctx context.Context, id string, body []byte, ifMatch st
 	if err != nil {
 		return nil, err
 	}
-	if err := h.persist(ctx, id, next); err != nil {
+	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return nil, err
 	}
-	h.publish(id, next)
 	if change.Changed {
-		h.sendDesired(id, change)
+		h.sendDesired(deviceID, moduleID, change)
 	}
-	h.log.Debug("twin updated", "device", id, "replace", replace, "version", next.twin.Version())
+	h.log.Debug("twin updated", "device", deviceID, "module", moduleID, "replace", replace, "version", next.twin.Version())
 	return next.view, nil
 }
 
 // sendDesired hands a desired change to the device protocol. It runs under
 // the device's key lock, so notifications leave in version order.
-func (h *Hub) sendDesired(id string, change twin.DesiredChange) {
+func (h *Hub) sendDesired(deviceID, moduleID string, change twin.DesiredChange) {
 	n := h.notify()
 	if n == nil {
 		return
 	}
 	body, err := json.Marshal(change.Patch)
 	if err != nil {
-		h.log.Error("encode desired notification", "device", id, "err", err)
+		h.log.Error("encode desired notification", "device", deviceID, "module", moduleID, "err", err)
 		return
 	}
-	n.DesiredChanged(id, "", change.Version, body)
+	n.DesiredChanged(deviceID, moduleID, change.Version, body)
 }
 
 // Query runs a query text over the twins and returns one page.

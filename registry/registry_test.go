@@ -142,3 +142,19 @@ func TestGenerationIDAndETag(t *testing.T) {
 		t.Fatalf("ETag(1)=%s ETag(498348339)=%s", ETag(1), ETag(498348339))
 	}
 }
+
+func TestParseModuleInput(t *testing.T) {
+	in, err := ParseModuleInput("d1", "m1", []byte(`{"moduleId":"m1","deviceId":"d1"}`))
+	if err != nil || in.Authentication.Type != AuthSAS || in.Authentication.SymmetricKey.PrimaryKey == "" {
+		t.Fatalf("got %+v, %v", in, err)
+	}
+	in, err = ParseModuleInput("d1", "m1", []byte(`{"managedBy":"IotEdge"}`))
+	if err != nil || in.ModuleID != "m1" || in.DeviceID != "d1" || in.ManagedBy != "IotEdge" {
+		t.Fatalf("ids from the URL: %+v, %v", in, err)
+	}
+	for _, body := range []string{`{"moduleId":"m2"}`, `{"deviceId":"d2"}`, `{`, ``, `{"authentication":{"type":"nope"}}`} {
+		if _, err := ParseModuleInput("d1", "m1", []byte(body)); err == nil {
+			t.Errorf("body %q accepted", body)
+		}
+	}
+}
