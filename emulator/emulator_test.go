@@ -119,9 +119,19 @@ type device struct {
 
 func dialDevice(t *testing.T, e *Emulator, id, key string, clean bool) (*device, error) {
 	t.Helper()
+	return dialIdentity(t, e, id, "", key, clean)
+}
+
+// dialIdentity connects as a device (moduleID "") or a module.
+func dialIdentity(t *testing.T, e *Emulator, deviceID, moduleID, key string, clean bool) (*device, error) {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CAPEM())
-	tok, err := sas.NewToken("localhost/devices/"+id, key, "", time.Now().Add(time.Hour))
+	id, resource := deviceID, "localhost/devices/"+deviceID
+	if moduleID != "" {
+		id, resource = deviceID+"/"+moduleID, resource+"/modules/"+moduleID
+	}
+	tok, err := sas.NewToken(resource, key, "", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,5 +451,50 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestModuleTwinOverMQTT(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	devKey := svc.createDevice("d1")
+	var m struct {
+		Authentication struct {
+			SymmetricKey struct{ PrimaryKey string }
+		}
+	}
+	if st := svc.do("PUT", "/devices/d1/modules/m1", map[string]string{"moduleId": "m1"}, &m); st != 200 {
+		t.Fatalf("create module: %d", st)
+	}
+	dev, err := dialDevice(t, e, "d1", devKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := dialIdentity(t, e, "d1", "m1", m.Authentication.SymmetricKey.PrimaryKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*device{dev, mod} {
+		c.subscribe("$iothub/twin/res/#")
+		c.subscribe("$iothub/twin/PATCH/properties/desired/#")
+	}
+	mod.publish("$iothub/twin/PATCH/properties/reported/?$rid=m1", `{"status":"scanning"}`)
+	mod.await("$iothub/twin/res/204/?$rid=m1")
+	svc.do("PATCH", "/twins/d1/modules/m1", map[string]any{"properties": map[string]any{"desired": map[string]any{"rate": 2}}}, nil)
+	mod.await("$iothub/twin/PATCH/properties/desired/?$version=2")
+
+	var rows []map[string]any
+	svc.do("POST", "/devices/query", map[string]string{"query": "SELECT * FROM devices.modules WHERE properties.reported.status = 'scanning'"}, &rows)
+	if len(rows) != 1 || rows[0]["moduleId"] != "m1" || rows[0]["connectionState"] != "Connected" {
+		t.Fatalf("module query: %v", rows)
+	}
+	dev.publish("$iothub/twin/GET/?$rid=d1", "")
+	dev.await("$iothub/twin/res/200/?$rid=d1")
+	time.Sleep(100 * time.Millisecond)
+	if got := dev.received(); len(got) != 0 {
+		t.Fatalf("the device received its module's traffic: %v", got)
+	}
+	if got := mod.received(); len(got) != 0 {
+		t.Fatalf("the module received unexpected traffic: %v", got)
 	}
 }
