@@ -77,6 +77,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 			r.With(s.auth(svc|read)).Get(p, s.getTwin)
 			r.With(s.auth(svc)).Patch(p, s.updateTwin(false))
 			r.With(s.auth(svc)).Put(p, s.updateTwin(true))
+			r.With(s.auth(svc)).Post(p+"/methods", s.invokeMethod)
 		}
 	})
 	return r

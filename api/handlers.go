@@ -112,6 +112,16 @@ func (s *server) updateTwin(replace bool) http.HandlerFunc {
 	})
 }
 
+func (s *server) invokeMethod(w http.ResponseWriter, r *http.Request) {
+	s.handle(func(r *http.Request, id, mid string) (any, error) {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.hub.InvokeMethod(r.Context(), id, mid, body)
+	})(w, r)
+}
+
 // querySpec is the body of POST /devices/query.
 type querySpec struct {
 	Query *string `json:"query"`

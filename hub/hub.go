@@ -63,6 +63,7 @@ type Hub struct {
 	entries map[string]*entry // by identityKey
 
 	notifier atomic.Pointer[Notifier]
+	invoker  atomic.Pointer[MethodInvoker]
 	etagSeq  atomic.Int64 // source of identity etags, unique across the hub
 }
 
