@@ -1,0 +1,12 @@
+// Package d2c is the hub's device-to-cloud message log.
+//
+// IoT Hub hands telemetry to an Event Hubs endpoint; the emulator keeps it
+// instead in a bounded log, persisted in the store, and lets users read it
+// back: page by page or by long poll (Read, Wait), as a live feed
+// (Subscribe), and over HTTP (NewHandler) as JSON pages or server-sent events.
+//
+// Every message gets a sequence number, 1, 2, 3 ... across the hub, that is
+// never reused, also across restarts. The log keeps at most MaxMessages
+// messages, none older than MaxAge; older ones are dropped in the same
+// transaction that adds new ones, so memory and the file stay bounded.
+package d2c

@@ -1,0 +1,136 @@
+package d2c
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// wait bounds every blocking step in these tests.
+const wait = 5 * time.Second
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// openStore opens a real bbolt file and checks its consistency at the end.
+func openStore(t testing.TB, path string) *store.Store {
+	t.Helper()
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+			t.Errorf("store consistency: %v", err)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "hub.db") }
+
+// openLog opens a log that is closed at the end of the test.
+func openLog(t testing.TB, opts Options) *Log {
+	t.Helper()
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func mustAppend(t testing.TB, l *Log, m Message) Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	got, err := l.Append(ctx, m)
+	if err != nil {
+		t.Fatalf("Append(%s): %v", m.DeviceID, err)
+	}
+	return got
+}
+
+func msg(device, module, body string) Message {
+	return Message{DeviceID: device, ModuleID: module, Body: []byte(body)}
+}
+
+func seqs(msgs []Message) []int64 {
+	out := []int64{}
+	for _, m := range msgs {
+		out = append(out, m.SequenceNumber)
+	}
+	return out
+}
+
+func seqRange(from, to int64) []int64 {
+	out := []int64{}
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// storedSeqs lists the message keys in the store's telemetry bucket, and
+// whether the sequence record is there.
+func storedSeqs(t testing.TB, s *store.Store) (out []int64, hasMeta bool) {
+	t.Helper()
+	out = []int64{}
+	err := s.ForEach(store.Telemetry, func(k string, _ []byte) error {
+		if k == metaKey {
+			hasMeta = true
+			return nil
+		}
+		seq, ok := parseSeqKey(k)
+		if !ok {
+			t.Errorf("stray key %q", k)
+		}
+		out = append(out, seq)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSorted(out) {
+		t.Errorf("store keys out of order: %v", out)
+	}
+	return out, hasMeta
+}
+
+// eventually polls cond until it holds or wait passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
