@@ -74,6 +74,22 @@ test('desired change from the service raises properties.desired', async () => {
   assert.deepEqual(twin.properties.desired.fan, { speed: 3 });
 });
 
+test('an invalid reported patch is refused and changes nothing', async () => {
+  const { device, connectionString } = await scope.createDevice('n-dc-badrep');
+  const client = await openClient(connectionString);
+  const twin = await withTimeout(client.getTwin(), 20_000, 'getTwin');
+  await reportedUpdate(twin, { ok: 1 });
+  const { responseBody: before } = await registry.getTwin(device.deviceId);
+  // Keys may not contain spaces. The SDK ignores the response status and
+  // fails only on a JSON body with an errorCode.
+  await assert.rejects(reportedUpdate(twin, { 'bad key': 1, ok: 2 }), (err) => {
+    assert.ok(!/did not finish/.test(err.message), err.message);
+    return true;
+  });
+  const { responseBody: after } = await registry.getTwin(device.deviceId);
+  assert.deepEqual(after.properties.reported, before.properties.reported);
+});
+
 test('wrong key is refused with CONNACK not authorized', async () => {
   const { device } = await scope.createDevice('n-dc-badkey');
   const wrong = Buffer.from('not-the-key-of-this-device-0123').toString('base64');

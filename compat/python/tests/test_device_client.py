@@ -4,7 +4,7 @@ import base64
 import queue
 
 import pytest
-from azure.iot.device.exceptions import CredentialError
+from azure.iot.device.exceptions import ClientError, CredentialError
 from azure.iot.hub.models import Twin, TwinProperties
 
 from support.hub import bounded, device_connection_string, unique_id, wait_until
@@ -73,6 +73,38 @@ def test_desired_patch_notification(registry, make_device, make_client):
     registry.update_twin(device.device_id, Twin(tags={"only": "tags"}))
     bounded(client.get_twin, what="get_twin")
     assert received.empty()
+
+
+def test_replace_notifies_full_desired(registry, make_device, make_client):
+    device, conn_str = make_device("dc-put")
+    registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"old": 1})))
+    client = connected(make_client, conn_str)
+    received = queue.Queue()
+    client.on_twin_desired_properties_patch_received = received.put
+
+    replaced = registry.replace_twin(device.device_id, Twin(properties=TwinProperties(desired={"new": 2})))
+    patch = received.get(timeout=15)
+    # The SDK reads patch["$version"] unconditionally.
+    assert patch["$version"] == replaced.properties.desired["$version"]
+    assert patch["new"] == 2
+    twin = bounded(client.get_twin, what="get_twin")
+    assert {k: v for k, v in twin["desired"].items() if not k.startswith("$")} == {"new": 2}
+
+
+def test_invalid_reported_patch_rejected(registry, make_device, make_client):
+    device, conn_str = make_device("dc-badrep")
+    client = connected(make_client, conn_str)
+    bounded(client.patch_twin_reported_properties, {"ok": 1}, what="valid patch")
+    before = registry.get_twin(device.device_id).properties.reported
+
+    # Keys may not contain spaces; the hub answers 400 and the SDK raises.
+    with pytest.raises(ClientError) as exc:
+        bounded(client.patch_twin_reported_properties, {"bad key": 1, "ok": 2}, what="invalid patch")
+    assert "400" in str(exc.value.__cause__), repr(exc.value.__cause__)
+
+    assert registry.get_twin(device.device_id).properties.reported == before
+    twin = bounded(client.get_twin, what="get_twin after the refused patch")
+    assert twin["reported"]["ok"] == 1
 
 
 def test_connection_state_tracks_device(registry, make_device, make_client):

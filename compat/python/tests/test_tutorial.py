@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from azure.iot.device import IoTHubDeviceClient
+from azure.iot.hub.models import QuerySpecification
 
 from support.emulator import REPO_ROOT, SERVICE_CONNECTION_STRING, clean_env
 from support.hub import bounded, unique_id
@@ -64,6 +65,14 @@ def test_tutorial_end_to_end(emulator, registry, make_device):
     assert twin.tags == {"location": {"region": "US", "plant": "Redmond43"}}
     assert twin.properties.reported["connectivity"] == {"type": "cellular"}
     assert twin.properties.desired["power_level"] == 1
+
+    # The published Python tutorial's comparison: an object is never equal to
+    # a string, so this form finds nothing once connectivity is an object.
+    string_form = QuerySpecification(
+        query="SELECT * FROM devices WHERE tags.location.plant = 'Redmond43' "
+        "AND properties.reported.connectivity = 'cellular'"
+    )
+    assert registry.query_iot_hub(string_form, None, 100).items == []
 
 
 def test_cli_device_create(emulator, registry, ca_pem):
