@@ -123,6 +123,47 @@ def test_connection_state_tracks_device(registry, make_device, make_client):
     )
 
 
+def test_subscription_survives_reconnect(registry, make_device, make_client):
+    # The SDK connects with clean_session=0 and never re-subscribes after a
+    # reconnect: it relies on the hub keeping the session's subscriptions.
+    device, conn_str = make_device("dc-session")
+    client = connected(make_client, conn_str)
+    received = queue.Queue()
+    client.on_twin_desired_properties_patch_received = received.put
+    bounded(client.disconnect, what="disconnect")
+    bounded(client.connect, timeout=30, what="reconnect")
+
+    updated = registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"after": "reconnect"})))
+    patch = received.get(timeout=15)
+    assert patch["after"] == "reconnect"
+    assert patch["$version"] == updated.properties.desired["$version"]
+
+
+def test_second_connection_takes_over(registry, make_device, make_client):
+    device, conn_str = make_device("dc-takeover")
+    first = make_client(conn_str, connection_retry=False)
+    bounded(first.connect, timeout=30, what="first connect")
+    second = connected(make_client, conn_str)
+    wait_until(lambda: not first.connected, what="the first connection is closed")
+    assert second.connected
+    twin = bounded(second.get_twin, what="get_twin on the new connection")
+    assert twin["reported"]["$version"] == 1
+    assert registry.get_device(device.device_id).connection_state == "Connected"
+
+
+def test_disabling_disconnects_device(registry, make_device, make_client):
+    device, conn_str = make_device("dc-disable")
+    client = make_client(conn_str, connection_retry=False)
+    bounded(client.connect, timeout=30, what="connect")
+    keys = device.authentication.symmetric_key
+    registry.update_device_with_sas(device.device_id, "*", keys.primary_key, keys.secondary_key, "disabled")
+    wait_until(lambda: not client.connected, what="the disabled device is disconnected")
+    wait_until(
+        lambda: registry.get_device(device.device_id).connection_state == "Disconnected",
+        what="device shows Disconnected",
+    )
+
+
 def test_wrong_key_rejected(make_device, make_client):
     device, _ = make_device("dc-badkey")
     wrong = base64.b64encode(b"not-the-key-of-this-device-0123").decode()
