@@ -1,0 +1,200 @@
+package c2d
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// testLogger is quiet unless IOTHUB_EMULATOR_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("IOTHUB_EMULATOR_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// delivery is one message handed to the fake transport.
+type delivery struct {
+	deviceID string
+	msg      Message
+	ack      func()
+}
+
+// fakeTransport records deliveries; devices not marked online refuse them.
+type fakeTransport struct {
+	mu         sync.Mutex
+	online     map[string]bool
+	deliveries []delivery
+	autoAck    bool // acknowledge inside Deliver, as a fast device might
+	changed    chan struct{}
+}
+
+func newFakeTransport(online ...string) *fakeTransport {
+	t := &fakeTransport{online: map[string]bool{}, changed: make(chan struct{}, 1)}
+	for _, id := range online {
+		t.online[id] = true
+	}
+	return t
+}
+
+var errOffline = errors.New("device offline")
+
+func (t *fakeTransport) Deliver(deviceID string, m Message, ack func()) error {
+	t.mu.Lock()
+	if !t.online[deviceID] {
+		t.mu.Unlock()
+		return errOffline
+	}
+	t.deliveries = append(t.deliveries, delivery{deviceID: deviceID, msg: m, ack: ack})
+	auto := t.autoAck
+	t.mu.Unlock()
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+	if auto {
+		ack()
+	}
+	return nil
+}
+
+func (t *fakeTransport) setOnline(deviceID string, on bool) {
+	t.mu.Lock()
+	t.online[deviceID] = on
+	t.mu.Unlock()
+}
+
+func (t *fakeTransport) all() []delivery {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]delivery(nil), t.deliveries...)
+}
+
+// bodies lists the delivered bodies of one device, in delivery order.
+func (t *fakeTransport) bodies(deviceID string) []string {
+	var out []string
+	for _, d := range t.all() {
+		if d.deviceID == deviceID {
+			out = append(out, string(d.msg.Body))
+		}
+	}
+	return out
+}
+
+func (t *fakeTransport) last() delivery {
+	all := t.all()
+	if len(all) == 0 {
+		return delivery{}
+	}
+	return all[len(all)-1]
+}
+
+// pendingLog records OnPendingChange calls.
+type pendingLog struct {
+	mu    sync.Mutex
+	calls map[string][]int
+}
+
+func (p *pendingLog) record(deviceID string, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.calls == nil {
+		p.calls = map[string][]int{}
+	}
+	p.calls[deviceID] = append(p.calls[deviceID], n)
+}
+
+func (p *pendingLog) get(deviceID string) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.calls[deviceID]...)
+}
+
+// openQueues opens queues with test defaults, closed at cleanup.
+func openQueues(t *testing.T, opts Options) *Queues {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger()
+	}
+	q, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+// openStore opens a bbolt file in dir, checked and closed at cleanup.
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(filepath.Join(dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// records returns the keys of a bucket.
+func keys(t *testing.T, s *store.Store, bucket string) []string {
+	t.Helper()
+	var out []string
+	if err := s.ForEach(bucket, func(k string, _ []byte) error {
+		out = append(out, k)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func wantCode(t *testing.T, err error, code errcode.Code) {
+	t.Helper()
+	if !errcode.Is(err, code) {
+		t.Fatalf("error = %v, want %s", err, code)
+	}
+}
+
+// waitFor polls cond for up to five seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func text(s string) Message { return Message{Body: []byte(s)} }

@@ -1,0 +1,313 @@
+package c2d
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// IoT Hub's defaults.
+const (
+	DefaultMaxPending       = 50
+	DefaultTTL              = time.Hour
+	DefaultMaxDeliveryCount = 10
+	DefaultLockTimeout      = time.Minute
+	DefaultFeedbackTTL      = time.Hour
+)
+
+// Options configure the queues. Zero values take IoT Hub's defaults.
+type Options struct {
+	Store            *store.Store // nil: memory only
+	MaxPending       int          // per device; default 50
+	DefaultTTL       time.Duration
+	MaxDeliveryCount int
+	LockTimeout      time.Duration
+	FeedbackTTL      time.Duration
+	// DeviceGenerationID names the device's current generation in feedback
+	// records; nil leaves deviceGenerationId empty.
+	DeviceGenerationID func(deviceID string) string
+	Now                func() time.Time
+	Logger             *slog.Logger
+}
+
+// Transport is how messages reach devices (the lead implements it with the MQTT broker).
+type Transport interface {
+	// Deliver hands m to the device now; ack is called once when the device completed it (MQTT PUBACK).
+	// An error means the device cannot take it now (offline / not subscribed): the message stays queued, its delivery not counted.
+	Deliver(deviceID string, m Message, ack func()) error
+}
+
+// Queues holds every device's cloud-to-device queue and the feedback kept
+// for the service.
+type Queues struct {
+	store        *store.Store
+	maxPending   int
+	maxDelivery  int
+	defaultTTL   time.Duration
+	lockTimeout  time.Duration
+	feedbackTTL  time.Duration
+	generationID func(string) string
+	now          func() time.Time
+	log          *slog.Logger
+
+	// ctx ends with Close and stops background work and acknowledgements.
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // wakes the scheduler to look for an earlier deadline
+	done   chan struct{} // closed when the scheduler has stopped
+
+	seqMu       sync.Mutex
+	seq         int64 // last sequence number handed out (messages and feedback)
+	seqReserved int64 // highest number the store knows may have been used
+
+	// fbMu serialises the feedback operations that remove records with
+	// receives, so a record is never handed out while it is being deleted.
+	fbMu sync.Mutex
+
+	mu        sync.Mutex // guards the fields below; never held during I/O or callbacks
+	closed    bool
+	transport Transport
+	onPending func(deviceID string, pending int)
+	devices   map[string]*device
+	feedback  []*feedbackEntry // in the order the outcomes happened
+	batches   map[string]*feedbackBatch
+}
+
+// device is one device's queue.
+type device struct {
+	// op serialises the device's persistent changes and the notifications
+	// that follow them, so the disk and OnPendingChange see memory's order.
+	op sync.Mutex
+
+	// Guarded by Queues.mu.
+	entries []*entry // enqueue order
+	pumping bool     // a delivery loop is running
+	rescan  bool     // the running loop should look again before it stops
+}
+
+// entry is one queued message and its lock.
+type entry struct {
+	msg         Message // DeliveryCount counts the current delivery; LockToken is kept empty
+	lockToken   string  // "" while visible
+	lockedUntil time.Time
+}
+
+// deadline is when the entry next needs the scheduler: its lock running
+// out, or its expiry while visible.
+func (e *entry) deadline() time.Time {
+	if e.lockToken != "" {
+		return e.lockedUntil
+	}
+	return e.msg.ExpiryTime
+}
+
+// snapshot is the message as callers see it, with the lock token if locked.
+func (e *entry) snapshot() Message {
+	m := e.msg.clone()
+	m.LockToken = e.lockToken
+	return m
+}
+
+func errClosed() error {
+	return errcode.New(errcode.ServiceUnavailable, "The cloud-to-device queues are shut down.")
+}
+
+// Open loads the queues from opts.Store (if any) and starts the scheduler
+// that expires messages, locks and feedback.
+func Open(opts Options) (*Queues, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queues{
+		store:        opts.Store,
+		maxPending:   orDefault(opts.MaxPending, DefaultMaxPending),
+		maxDelivery:  orDefault(opts.MaxDeliveryCount, DefaultMaxDeliveryCount),
+		defaultTTL:   orDefault(opts.DefaultTTL, DefaultTTL),
+		lockTimeout:  orDefault(opts.LockTimeout, DefaultLockTimeout),
+		feedbackTTL:  orDefault(opts.FeedbackTTL, DefaultFeedbackTTL),
+		generationID: opts.DeviceGenerationID,
+		now:          opts.Now,
+		log:          opts.Logger,
+		ctx:          ctx,
+		cancel:       cancel,
+		kick:         make(chan struct{}, 1),
+		done:         make(chan struct{}),
+		devices:      make(map[string]*device),
+		batches:      make(map[string]*feedbackBatch),
+	}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if q.store != nil {
+		if err := q.load(); err != nil {
+			cancel()
+			return nil, fmt.Errorf("c2d: %w", err)
+		}
+	}
+	go q.run()
+	return q, nil
+}
+
+func (o Options) check() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxPending", int64(o.MaxPending)},
+		{"DefaultTTL", int64(o.DefaultTTL)},
+		{"MaxDeliveryCount", int64(o.MaxDeliveryCount)},
+		{"LockTimeout", int64(o.LockTimeout)},
+		{"FeedbackTTL", int64(o.FeedbackTTL)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("c2d: %s must not be negative", f.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T int | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// SetTransport sets how messages reach devices; nil stops deliveries.
+func (q *Queues) SetTransport(t Transport) {
+	q.mu.Lock()
+	q.transport = t
+	q.mu.Unlock()
+}
+
+// OnPendingChange sets fn to be called, in order per device, after a
+// device's pending count changed (enqueue, completion, dead-letter, purge;
+// not DeleteDevice). fn must not call back into the same device's
+// enqueue, settle or purge methods; Pending is fine.
+func (q *Queues) OnPendingChange(fn func(deviceID string, pending int)) {
+	q.mu.Lock()
+	q.onPending = fn
+	q.mu.Unlock()
+}
+
+// Pending returns how many messages of the device are neither completed nor
+// dead-lettered: IoT Hub's cloudToDeviceMessageCount.
+func (q *Queues) Pending(deviceID string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if d := q.devices[deviceID]; d != nil {
+		return len(d.entries)
+	}
+	return 0
+}
+
+// Messages returns the device's pending messages in enqueue order; a locked
+// one carries its LockToken.
+func (q *Queues) Messages(deviceID string) []Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.devices[deviceID]
+	if d == nil {
+		return []Message{}
+	}
+	out := make([]Message, 0, len(d.entries))
+	for _, e := range d.entries {
+		out = append(out, e.snapshot())
+	}
+	return out
+}
+
+// Close stops the scheduler and deliveries; later calls fail with
+// ServiceUnavailable. It does not close the store.
+func (q *Queues) Close() error {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cancel()
+	<-q.done
+	return nil
+}
+
+// device returns the queue of deviceID, creating it. Queues are never
+// removed, so every caller serialises on the same device.op.
+func (q *Queues) device(deviceID string) *device {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	d := q.devices[deviceID]
+	if d == nil {
+		d = &device{}
+		q.devices[deviceID] = d
+	}
+	return d
+}
+
+// lookup returns the queue of deviceID or nil.
+func (q *Queues) lookup(deviceID string) *device {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.devices[deviceID]
+}
+
+func (q *Queues) isClosed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
+
+func (q *Queues) notifyPending(deviceID string, n int) {
+	q.mu.Lock()
+	fn := q.onPending
+	q.mu.Unlock()
+	if fn != nil {
+		fn(deviceID, n)
+	}
+}
+
+// wake asks the scheduler to recompute its next deadline.
+func (q *Queues) wake() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// nextSeq hands out the next sequence number. With a store, numbers are
+// reserved in blocks whose upper bound is written before any is used, so a
+// restart never reuses a number even when its records are gone.
+func (q *Queues) nextSeq(ctx context.Context) (int64, error) {
+	q.seqMu.Lock()
+	defer q.seqMu.Unlock()
+	if q.store != nil && q.seq >= q.seqReserved {
+		next := q.seqReserved + seqBlock
+		if err := q.store.Apply(ctx, sequenceOp(next)); err != nil {
+			return 0, fmt.Errorf("c2d: reserve sequence numbers: %w", err)
+		}
+		q.seqReserved = next
+	}
+	q.seq++
+	return q.seq, nil
+}
+
+// apply commits ops durably (a no-op without a store).
+func (q *Queues) apply(ctx context.Context, ops []store.Op) error {
+	if q.store == nil || len(ops) == 0 {
+		return nil
+	}
+	if err := q.store.Apply(ctx, ops...); err != nil {
+		return fmt.Errorf("c2d: persist: %w", err)
+	}
+	return nil
+}
