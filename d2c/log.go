@@ -165,7 +165,8 @@ func (l *Log) Append(ctx context.Context, m Message) (Message, error) {
 // DefaultMaxCount), and the sequence number to ask for next time: after the
 // last message returned when there may be more, else after the newest
 // message the log holds (so a filtered reader does not rescan what did not
-// match).
+// match), and never less than f.FromSequence. Messages older than MaxAge are
+// not returned even if the sweeper has not deleted them yet.
 func (l *Log) Read(f Filter, max int) (msgs []Message, next int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
