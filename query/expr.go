@@ -12,7 +12,8 @@ type row struct {
 
 type slot struct {
 	gen uint64
-	v   val
+	x   any
+	ok  bool
 }
 
 func newRow(nslots int) *row { return &row{slots: make([]slot, nslots)} }
@@ -41,23 +42,29 @@ type pathNode struct {
 }
 
 func (n *pathNode) eval(r *row) val {
-	if n.slot < 0 {
-		return n.get(r.doc)
-	}
-	s := &r.slots[n.slot]
-	if s.gen != r.gen {
-		s.v = n.get(r.doc)
-		s.gen = r.gen
-	}
-	return s.v
-}
-
-func (n *pathNode) get(doc map[string]any) val {
-	x, ok := lookup(doc, n.segs)
+	x, ok := n.raw(r)
 	if !ok {
 		return undef
 	}
 	return fromAny(x)
+}
+
+// raw returns the document's value at the path, through the row's cache
+// when the path is read more than once.
+func (n *pathNode) raw(r *row) (any, bool) {
+	if n.slot < 0 {
+		return lookup(r.doc, n.segs)
+	}
+	return n.cached(r)
+}
+
+func (n *pathNode) cached(r *row) (any, bool) {
+	s := &r.slots[n.slot]
+	if s.gen != r.gen {
+		s.x, s.ok = lookup(r.doc, n.segs)
+		s.gen = r.gen
+	}
+	return s.x, s.ok
 }
 
 // lookup walks segs through nested objects; ok is false when any step is
@@ -155,6 +162,11 @@ func applyCmp(op cmpOp, a, b val) val {
 	if !ok {
 		return undef
 	}
+	return cmpResult(op, c)
+}
+
+// cmpResult turns a three-way comparison into the operator's answer.
+func cmpResult(op cmpOp, c int) val {
 	switch op {
 	case opEq:
 		return boolVal(c == 0)
@@ -177,15 +189,146 @@ type cmpNode struct {
 
 func (n *cmpNode) eval(r *row) val { return applyCmp(n.op, n.l.eval(r), n.r.eval(r)) }
 
-// cmpPathLit is the common "path op literal" shape, evaluated without
-// dynamic dispatch on either operand.
+// cmpPathLit is the common "path op literal" shape. Strings and float64s,
+// which is what decoded JSON holds, are compared straight from the document
+// without building a val: scans are memory-bound, and a short instruction
+// path per row lets the CPU overlap the next row's loads.
 type cmpPathLit struct {
 	op  cmpOp
 	p   *pathNode
 	lit val
 }
 
-func (n *cmpPathLit) eval(r *row) val { return applyCmp(n.op, n.p.eval(r), n.lit) }
+func (n *cmpPathLit) eval(r *row) val {
+	x, ok := n.p.raw(r)
+	if !ok {
+		return undef
+	}
+	switch n.lit.k {
+	case kStr:
+		if s, ok := x.(string); ok {
+			return boolVal(strCmp(n.op, s, n.lit.s))
+		}
+	case kNum:
+		if f, ok := x.(float64); ok {
+			return boolVal(numCmp(n.op, f, n.lit.n))
+		}
+	}
+	return applyCmp(n.op, fromAny(x), n.lit)
+}
+
+// cmpRaw compares a document value with a literal.
+func cmpRaw(op cmpOp, x any, lit val) val {
+	switch lit.k {
+	case kStr:
+		if s, ok := x.(string); ok {
+			return boolVal(strCmp(op, s, lit.s))
+		}
+	case kNum:
+		if f, ok := x.(float64); ok {
+			return boolVal(numCmp(op, f, lit.n))
+		}
+	}
+	return applyCmp(op, fromAny(x), lit)
+}
+
+// numCmp and strCmp apply an operator directly; keeping them branch-light
+// matters because the scan loop is bound by memory latency.
+func numCmp(op cmpOp, a, b float64) bool {
+	switch op {
+	case opEq:
+		return a == b
+	case opNe:
+		return a != b
+	case opLt:
+		return a < b
+	case opLe:
+		return a <= b
+	case opGt:
+		return a > b
+	}
+	return a >= b
+}
+
+func strCmp(op cmpOp, a, b string) bool {
+	switch op {
+	case opEq:
+		return a == b
+	case opNe:
+		return a != b
+	case opLt:
+		return a < b
+	case opLe:
+		return a <= b
+	case opGt:
+		return a > b
+	}
+	return a >= b
+}
+
+// multiCmp is several ANDed comparisons of one path with literals, such as
+// a range "x > 30 AND x < 31": the path is read once for all of them.
+type multiCmp struct {
+	p       *pathNode
+	conds   []pathCond
+	litKind kind // the literals' common kind, or kUndef when they differ
+}
+
+type pathCond struct {
+	op  cmpOp
+	lit val
+}
+
+func newMultiCmp(p *pathNode, conds []pathCond) *multiCmp {
+	m := &multiCmp{p: p, conds: conds, litKind: conds[0].lit.k}
+	for _, c := range conds {
+		if c.lit.k != m.litKind {
+			m.litKind = kUndef
+		}
+	}
+	return m
+}
+
+func (n *multiCmp) eval(r *row) val {
+	x, ok := n.p.raw(r)
+	if !ok {
+		return undef
+	}
+	// Fast paths: a number or string against literals of that type, where
+	// every comparison is defined.
+	switch n.litKind {
+	case kNum:
+		if f, ok := x.(float64); ok {
+			for _, c := range n.conds {
+				if !numCmp(c.op, f, c.lit.n) {
+					return falseVal
+				}
+			}
+			return trueVal
+		}
+	case kStr:
+		if s, ok := x.(string); ok {
+			for _, c := range n.conds {
+				if !strCmp(c.op, s, c.lit.s) {
+					return falseVal
+				}
+			}
+			return trueVal
+		}
+	}
+	res := trueVal
+	for _, c := range n.conds {
+		v := cmpRaw(c.op, x, c.lit)
+		if v.k == kBool {
+			if !v.b {
+				return falseVal
+			}
+			continue
+		}
+		res = undef
+	}
+	return res
+}
 
 // inNode is IN / NIN over an array literal. A primitive not in the list is
 // simply not in it (false), whatever its type; an undefined, object or array

@@ -98,6 +98,13 @@ func FuzzEvaluate(f *testing.F) {
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("%q: indexed and scanned results differ", text)
 		}
+		lq, err := parse(text, false)
+		if err != nil {
+			t.Fatalf("%q parses only when rewritten: %v", text, err)
+		}
+		if c, _, err := runAll(plain, lq, int(size)); err != nil || !reflect.DeepEqual(a, c) {
+			t.Fatalf("%q: rewritten and literal WHERE trees differ (%v)", text, err)
+		}
 		if _, err := json.Marshal(a); err != nil {
 			t.Fatalf("%q: results do not encode: %v", text, err)
 		}

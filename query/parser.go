@@ -10,7 +10,10 @@ import (
 
 // Parse parses and compiles query text. Every error is an *Error carrying
 // the 1-based character position of the problem.
-func Parse(text string) (*Query, error) {
+func Parse(text string) (*Query, error) { return parse(text, true) }
+
+// parse lets tests compare optimized and literal evaluation trees.
+func parse(text string, optimized bool) (*Query, error) {
 	if n := utf8.RuneCountInString(text); n > MaxQueryLength {
 		return nil, &Error{
 			Position: MaxQueryLength + 1,
@@ -21,7 +24,7 @@ func Parse(text string) (*Query, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	p := &parser{toks: toks, literal: !optimized}
 	q, err := p.query()
 	if err != nil {
 		return nil, err
@@ -34,10 +37,10 @@ func Parse(text string) (*Query, error) {
 }
 
 type parser struct {
-	toks  []token
-	i     int
-	depth int
-	paths []*pathNode // every path in WHERE, for slot assignment
+	literal bool // skip rewriting the WHERE tree
+	toks    []token
+	i       int
+	depth   int
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -153,8 +156,13 @@ func (p *parser) query() (*Query, error) {
 	if err := p.resolve(q, groupTok); err != nil {
 		return nil, err
 	}
-	p.assignSlots(q)
 	q.hint = findEqHint(q.where)
+	if q.where != nil {
+		if !p.literal {
+			q.where = optimize(q.where)
+		}
+		assignSlots(q)
+	}
 	return q, nil
 }
 
@@ -476,9 +484,7 @@ func (p *parser) primary() (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &pathNode{segs: segs, slot: -1, pos: t.pos}
-	p.paths = append(p.paths, n)
-	return n, nil
+	return &pathNode{segs: segs, slot: -1, pos: t.pos}, nil
 }
 
 func keywordLiteral(s string) (val, bool) {

@@ -55,15 +55,113 @@ func (p *parser) resolve(q *Query, groupTok token) error {
 	return nil
 }
 
-// assignSlots gives every path that the WHERE clause reads more than once a
-// shared cache slot, so a range test reads its path once per row.
-func (p *parser) assignSlots(q *Query) {
+// optimize rewrites the WHERE tree: within each AND, comparisons of the
+// same path with literals merge into one multiCmp. AND is commutative in
+// three-valued logic and evaluation has no side effects, so this changes
+// no answer.
+func optimize(n node) node {
+	switch t := n.(type) {
+	case *andNode:
+		var out []node
+		merged := map[string]*multiCmp{}
+		for _, x := range t.xs {
+			x = optimize(x)
+			c, ok := x.(*cmpPathLit)
+			if !ok {
+				out = append(out, x)
+				continue
+			}
+			k := pathKey(c.p.segs)
+			if m := merged[k]; m != nil {
+				m.conds = append(m.conds, pathCond{op: c.op, lit: c.lit})
+				continue
+			}
+			m := &multiCmp{p: c.p, conds: []pathCond{{op: c.op, lit: c.lit}}}
+			merged[k] = m
+			out = append(out, m)
+		}
+		for i, x := range out {
+			if m, ok := x.(*multiCmp); ok {
+				if len(m.conds) == 1 {
+					out[i] = &cmpPathLit{op: m.conds[0].op, p: m.p, lit: m.conds[0].lit}
+				} else {
+					out[i] = newMultiCmp(m.p, m.conds)
+				}
+			}
+		}
+		if len(out) == 1 {
+			return out[0]
+		}
+		return &andNode{xs: out}
+	case *orNode:
+		for i, x := range t.xs {
+			t.xs[i] = optimize(x)
+		}
+	case *notNode:
+		t.x = optimize(t.x)
+	case *callNode:
+		for i, x := range t.args {
+			t.args[i] = optimize(x)
+		}
+	case *cmpNode:
+		t.l, t.r = optimize(t.l), optimize(t.r)
+	case *inNode:
+		t.x = optimize(t.x)
+	case *arithNode:
+		t.l, t.r = optimize(t.l), optimize(t.r)
+	case *negNode:
+		t.x = optimize(t.x)
+	}
+	return n
+}
+
+// walkPaths calls fn for every path node in the tree.
+func walkPaths(n node, fn func(*pathNode)) {
+	switch t := n.(type) {
+	case *pathNode:
+		fn(t)
+	case *cmpPathLit:
+		fn(t.p)
+	case *multiCmp:
+		fn(t.p)
+	case *andNode:
+		for _, x := range t.xs {
+			walkPaths(x, fn)
+		}
+	case *orNode:
+		for _, x := range t.xs {
+			walkPaths(x, fn)
+		}
+	case *notNode:
+		walkPaths(t.x, fn)
+	case *callNode:
+		for _, x := range t.args {
+			walkPaths(x, fn)
+		}
+	case *cmpNode:
+		walkPaths(t.l, fn)
+		walkPaths(t.r, fn)
+	case *inNode:
+		walkPaths(t.x, fn)
+	case *arithNode:
+		walkPaths(t.l, fn)
+		walkPaths(t.r, fn)
+	case *negNode:
+		walkPaths(t.x, fn)
+	}
+}
+
+// assignSlots gives every path that the WHERE clause still reads more than
+// once a shared cache slot, so each is looked up once per row.
+func assignSlots(q *Query) {
+	var paths []*pathNode
+	walkPaths(q.where, func(p *pathNode) { paths = append(paths, p) })
 	count := map[string]int{}
-	for _, n := range p.paths {
+	for _, n := range paths {
 		count[pathKey(n.segs)]++
 	}
 	slots := map[string]int{}
-	for _, n := range p.paths {
+	for _, n := range paths {
 		k := pathKey(n.segs)
 		if count[k] < 2 {
 			continue
