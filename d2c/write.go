@@ -1,0 +1,226 @@
+package d2c
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// Append assigns m its SequenceNumber and EnqueuedTime, stamps the hub's
+// system properties, persists it, then makes it visible. It returns once the
+// message is durable and visible to Read. The caller's maps and body are
+// copied, never kept.
+func (l *Log) Append(ctx context.Context, m Message) (Message, error) {
+	if m.DeviceID == "" {
+		return Message{}, errcode.New(errcode.ArgumentNull, "A device-to-cloud message needs the id of the device that sent it.")
+	}
+	if n := m.Size(); n > MaxMessageSize {
+		return Message{}, errcode.New(errcode.MessageTooLarge, "The message is %d bytes; the limit is %d.", n, MaxMessageSize)
+	}
+	m = m.clone()
+	if m.Body == nil {
+		m.Body = []byte{}
+	}
+	if m.SystemProperties == nil {
+		m.SystemProperties = map[string]string{}
+	}
+	if m.Properties == nil {
+		m.Properties = map[string]string{}
+	}
+	req := &appendReq{msg: m, done: make(chan appendResult, 1)}
+	select {
+	case l.appends <- req:
+	case <-l.stop:
+		return Message{}, ErrClosed
+	case <-ctx.Done():
+		return Message{}, ctx.Err()
+	}
+	// Once handed over the message commits or fails as a whole; waiting for
+	// the outcome (not ctx) keeps "returned" meaning "durable".
+	res := <-req.done
+	return res.msg, res.err
+}
+
+// run is the writer: it commits appends in batches and sweeps out messages
+// older than MaxAge.
+func (l *Log) run() {
+	defer close(l.done)
+	sweep := time.NewTicker(sweepInterval(l.maxAge))
+	defer sweep.Stop()
+	for {
+		select {
+		case first := <-l.appends:
+			batch := []*appendReq{first}
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-l.appends:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			l.commit(batch)
+		case <-sweep.C:
+			l.expire()
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// sweepInterval checks ages often enough that nothing outlives MaxAge by
+// more than a tenth, and not more often than needed.
+func sweepInterval(maxAge time.Duration) time.Duration {
+	return min(max(maxAge/10, 10*time.Millisecond), time.Minute)
+}
+
+// clock returns the enqueued time for a new batch: UTC, in milliseconds like
+// IoT Hub's, and never before the previous one, so the log is ordered by
+// time as well as by sequence number even if the wall clock steps back.
+func (l *Log) clock() time.Time {
+	t := l.now().UTC().Truncate(time.Millisecond)
+	if t.Before(l.lastTime) {
+		t = l.lastTime
+	}
+	l.lastTime = t
+	return t
+}
+
+// expiredCount is how many of the oldest messages are older than MaxAge at now.
+func (l *Log) expiredCount(now time.Time) int {
+	cutoff := now.Add(-l.maxAge)
+	return l.msgs.search(func(m *Message) bool { return !m.EnqueuedTime.Before(cutoff) })
+}
+
+// commit gives the batch its sequence numbers and time, writes it together
+// with the deletions retention asks for in one transaction, and only then
+// makes it visible.
+func (l *Log) commit(batch []*appendReq) {
+	now := l.clock()
+	msgs := make([]Message, len(batch))
+	for i, r := range batch {
+		m := r.msg
+		m.SequenceNumber = l.nextSeq
+		l.nextSeq++ // consumed even if the commit fails: a number is never given twice
+		m.EnqueuedTime = now
+		m.SystemProperties[PropConnectionDeviceID] = m.DeviceID
+		if m.ModuleID != "" {
+			m.SystemProperties[PropConnectionModuleID] = m.ModuleID
+		} else {
+			delete(m.SystemProperties, PropConnectionModuleID)
+		}
+		m.SystemProperties[PropEnqueuedTime] = now.Format(enqueuedTimeLayout)
+		if m.SystemProperties[PropMessageSource] == "" {
+			m.SystemProperties[PropMessageSource] = "Telemetry"
+		}
+		msgs[i] = m
+	}
+
+	// Retention: what is too old goes, then the oldest beyond MaxMessages;
+	// if the batch alone exceeds MaxMessages its own oldest are never stored.
+	held := l.msgs.len()
+	dropOld := l.expiredCount(now)
+	overflow := max(0, held-dropOld+len(msgs)-l.max)
+	fromOld := min(overflow, held-dropOld)
+	dropOld += fromOld
+	skipNew := overflow - fromOld
+	kept := msgs[skipNew:]
+
+	err := l.persist(dropOld, kept, msgs[len(msgs)-1].SequenceNumber)
+	if err != nil {
+		l.log.Error("device-to-cloud messages not stored", "count", len(msgs), "err", err)
+		for _, r := range batch {
+			r.done <- appendResult{err: err}
+		}
+		return
+	}
+
+	l.mu.Lock()
+	for range dropOld {
+		l.msgs.popFront()
+	}
+	for _, m := range kept {
+		l.msgs.push(m)
+	}
+	l.lastSeq = msgs[len(msgs)-1].SequenceNumber
+	for _, m := range msgs {
+		l.publishLocked(m)
+	}
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+
+	for i, r := range batch {
+		r.done <- appendResult{msg: msgs[i].clone()}
+	}
+	l.log.Debug("device-to-cloud messages stored", "count", len(msgs), "last", msgs[len(msgs)-1].SequenceNumber, "dropped", dropOld+skipNew)
+}
+
+// persist writes kept, deletes the dropOld oldest messages held and records
+// lastSeq, in one transaction.
+func (l *Log) persist(dropOld int, kept []Message, lastSeq int64) error {
+	if l.store == nil {
+		return nil
+	}
+	ops := make([]store.Op, 0, dropOld+len(kept)+1)
+	for i := range dropOld {
+		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)})
+	}
+	for _, m := range kept {
+		v, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("d2c: encode message %d: %w", m.SequenceNumber, err)
+		}
+		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(m.SequenceNumber), Value: v})
+	}
+	ops = append(ops, metaOp(lastSeq))
+	if err := l.store.Apply(context.Background(), ops...); err != nil {
+		return fmt.Errorf("d2c: store messages: %w", err)
+	}
+	return nil
+}
+
+// publishLocked hands m to every subscriber it matches, dropping those whose
+// buffer is full rather than waiting for them.
+func (l *Log) publishLocked(m Message) {
+	for s := range l.subs {
+		if !s.f.Matches(m) {
+			continue
+		}
+		select {
+		case s.ch <- m.clone():
+		default:
+			l.log.Warn("device-to-cloud subscriber dropped: it fell behind", "sequenceNumber", m.SequenceNumber)
+			l.dropLocked(s)
+		}
+	}
+}
+
+// expire deletes the messages older than MaxAge.
+func (l *Log) expire() {
+	n := l.expiredCount(l.now())
+	if n == 0 {
+		return
+	}
+	if l.store != nil {
+		ops := make([]store.Op, n)
+		for i := range n {
+			ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
+		}
+		if err := l.store.Apply(context.Background(), ops...); err != nil {
+			l.log.Error("expired device-to-cloud messages not deleted", "count", n, "err", err)
+			return
+		}
+	}
+	l.mu.Lock()
+	for range n {
+		l.msgs.popFront()
+	}
+	l.mu.Unlock()
+	l.log.Debug("expired device-to-cloud messages deleted", "count", n)
+}
