@@ -38,7 +38,6 @@ func (n *litNode) eval(*row) val { return n.v }
 type pathNode struct {
 	segs []string
 	slot int // -1: not cached
-	pos  int
 }
 
 func (n *pathNode) eval(r *row) val {

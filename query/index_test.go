@@ -73,8 +73,14 @@ func TestSortedList(t *testing.T) {
 	for _, probe := range []string{"", "k", "k00000", "k01500", "k01500x", "k02999", "z"} {
 		cur := s.after(probe, true)
 		var got []string
-		for it, ok := cur.next(); ok; it, ok = cur.next() {
-			got = append(got, it.key)
+		for ci := cur.ci; ci < len(s.chunks); ci++ {
+			ei := 0
+			if ci == cur.ci {
+				ei = cur.ei
+			}
+			for _, it := range s.chunks[ci][ei:] {
+				got = append(got, it.key)
+			}
 		}
 		i, _ := slices.BinarySearch(keys, probe)
 		if i < len(keys) && keys[i] == probe {

@@ -121,46 +121,26 @@ func (s *sortedList[V]) remove(key string) bool {
 	return true
 }
 
-// cursor walks the list in key order.
-type cursor[V any] struct {
-	s      *sortedList[V]
-	ci, ei int
-}
+// cursor is a position in the list: chunk ci, item ei.
+type cursor struct{ ci, ei int }
 
-// after returns a cursor at the first key strictly greater than key, or at
-// the first key when from is false.
-func (s *sortedList[V]) after(key string, from bool) cursor[V] {
+// after returns the position of the first key strictly greater than key,
+// or of the first key when from is false.
+func (s *sortedList[V]) after(key string, from bool) cursor {
 	if !from {
-		return cursor[V]{s: s}
+		return cursor{}
 	}
 	ci := s.chunkFor(key)
 	if ci == len(s.chunks) {
-		return cursor[V]{s: s, ci: ci}
+		return cursor{ci: ci}
 	}
 	c := s.chunks[ci]
 	i := searchChunk(c, key)
 	if i < len(c) && c[i].key == key {
 		i++
 	}
-	cur := cursor[V]{s: s, ci: ci, ei: i}
-	cur.normalize()
-	return cur
-}
-
-func (c *cursor[V]) normalize() {
-	for c.ci < len(c.s.chunks) && c.ei >= len(c.s.chunks[c.ci]) {
-		c.ci++
-		c.ei = 0
+	if i == len(c) {
+		return cursor{ci: ci + 1}
 	}
-}
-
-// next returns the current item and advances; ok is false at the end.
-func (c *cursor[V]) next() (it *item[V], ok bool) {
-	c.normalize()
-	if c.ci >= len(c.s.chunks) {
-		return nil, false
-	}
-	it = &c.s.chunks[c.ci][c.ei]
-	c.ei++
-	return it, true
+	return cursor{ci: ci, ei: i}
 }

@@ -39,8 +39,6 @@ var (
 
 func boolVal(b bool) val    { return val{k: kBool, b: b} }
 func strVal(s string) val   { return val{k: kStr, s: s} }
-func isTrue(v val) bool     { return v.k == kBool && v.b }
-func isFalse(v val) bool    { return v.k == kBool && !v.b }
 func (v val) defined() bool { return v.k != kUndef }
 
 // numVal keeps only finite numbers: JSON cannot carry NaN or infinities, so
