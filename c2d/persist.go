@@ -71,16 +71,11 @@ func (q *Queues) load() error {
 			maxSeq = max(maxSeq, r.Reserved)
 			return nil
 		}
-		var m Message
-		if err := json.Unmarshal(value, &m); err != nil {
-			return fmt.Errorf("message %q: %w", key, err)
+		m, err := decodeMessage(key, value)
+		if err != nil {
+			return err
 		}
-		if m.DeviceID == "" || m.SequenceNumber <= 0 || messageKey(m.DeviceID, m.SequenceNumber) != key {
-			return fmt.Errorf("message %q: its device id and sequence number do not match the key", key)
-		}
-		// Keys sort by device, then sequence: enqueue order. Locks do not
-		// survive a restart.
-		m.LockToken = ""
+		// Keys sort by device, then sequence: this is enqueue order.
 		d := q.device(m.DeviceID)
 		d.entries = append(d.entries, &entry{msg: m})
 		maxSeq = max(maxSeq, m.SequenceNumber)
@@ -90,12 +85,9 @@ func (q *Queues) load() error {
 		return fmt.Errorf("load messages: %w", err)
 	}
 	err = q.store.ForEach(store.Feedback, func(key string, value []byte) error {
-		var f storedFeedback
-		if err := json.Unmarshal(value, &f); err != nil {
-			return fmt.Errorf("feedback %q: %w", key, err)
-		}
-		if f.SequenceNumber <= 0 || feedbackKey(f.SequenceNumber) != key {
-			return fmt.Errorf("feedback %q: its sequence number does not match the key", key)
+		f, err := decodeFeedback(key, value)
+		if err != nil {
+			return err
 		}
 		q.feedback = append(q.feedback, &feedbackEntry{seq: f.SequenceNumber, rec: f.FeedbackRecord})
 		maxSeq = max(maxSeq, f.SequenceNumber)
@@ -106,4 +98,30 @@ func (q *Queues) load() error {
 	}
 	q.seq, q.seqReserved = maxSeq, maxSeq
 	return nil
+}
+
+// decodeMessage reads a message record, which must belong under key. Locks
+// do not survive a restart, so the result is unlocked.
+func decodeMessage(key string, value []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(value, &m); err != nil {
+		return Message{}, fmt.Errorf("message %q: %w", key, err)
+	}
+	if m.DeviceID == "" || m.SequenceNumber <= 0 || messageKey(m.DeviceID, m.SequenceNumber) != key {
+		return Message{}, fmt.Errorf("message %q: its device id and sequence number do not match the key", key)
+	}
+	m.LockToken = ""
+	return m, nil
+}
+
+// decodeFeedback reads a feedback record, which must belong under key.
+func decodeFeedback(key string, value []byte) (storedFeedback, error) {
+	var f storedFeedback
+	if err := json.Unmarshal(value, &f); err != nil {
+		return storedFeedback{}, fmt.Errorf("feedback %q: %w", key, err)
+	}
+	if f.SequenceNumber <= 0 || feedbackKey(f.SequenceNumber) != key {
+		return storedFeedback{}, fmt.Errorf("feedback %q: its sequence number does not match the key", key)
+	}
+	return f, nil
 }
