@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 )
@@ -144,40 +143,6 @@ func parseTelemetryTopic(rest string) (deviceTopic, error) {
 		return deviceTopic{}, fmt.Errorf("%w: devices/%s", errUnknownTopic, rest)
 	}
 	return t, nil
-}
-
-// parsePropertyBag decodes a telemetry property bag "k1=v1&k2=v2". Keys and
-// values are percent-decoded ('+' stays '+'); a key alone has an empty value.
-// Keys starting with "$." (the C SDK sends "%24.") are system properties and
-// are returned without that prefix. A repeated key keeps its last value.
-func parsePropertyBag(bag string) (system, app map[string]string, err error) {
-	system, app = map[string]string{}, map[string]string{}
-	for pair := range strings.SplitSeq(bag, "&") {
-		if pair == "" {
-			continue
-		}
-		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err := url.PathUnescape(rawKey)
-		if err != nil {
-			return nil, nil, fmt.Errorf("property key %q: %w", rawKey, err)
-		}
-		value, err := url.PathUnescape(rawValue)
-		if err != nil {
-			return nil, nil, fmt.Errorf("value of property %q: %w", key, err)
-		}
-		if name, isSystem := strings.CutPrefix(key, "$."); isSystem {
-			if name == "" {
-				return nil, nil, fmt.Errorf("empty system property name in %q", pair)
-			}
-			system[name] = value
-			continue
-		}
-		if key == "" {
-			return nil, nil, fmt.Errorf("empty property key in %q", pair)
-		}
-		app[key] = value
-	}
-	return system, app, nil
 }
 
 // twinResponseTopic is where the answer to a twin request goes.

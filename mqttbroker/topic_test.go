@@ -2,7 +2,6 @@ package mqttbroker
 
 import (
 	"errors"
-	"maps"
 	"strings"
 	"testing"
 )
@@ -63,40 +62,6 @@ func TestParseTopic(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("parseTopic(%q) = %+v, want %+v", tt.topic, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestParsePropertyBag(t *testing.T) {
-	tests := []struct {
-		bag     string
-		system  map[string]string
-		app     map[string]string
-		wantErr bool
-	}{
-		{"", map[string]string{}, map[string]string{}, false},
-		{
-			"%24.mid=m1&%24.ct=application%2Fjson&%24.ce=utf-8&k=v%20w",
-			map[string]string{"mid": "m1", "ct": "application/json", "ce": "utf-8"},
-			map[string]string{"k": "v w"}, false,
-		},
-		{"$.on=out1&$.cid=c", map[string]string{"on": "out1", "cid": "c"}, map[string]string{}, false},
-		{"a=&b&c=1+2&&a%26b=x%3Dy", map[string]string{}, map[string]string{"a": "", "b": "", "c": "1+2", "a&b": "x=y"}, false},
-		{"k=1&k=2", map[string]string{}, map[string]string{"k": "2"}, false},
-		{"k=%zz", nil, nil, true},
-		{"%zz=1", nil, nil, true},
-		{"=v", nil, nil, true},
-		{"%24.=v", nil, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.bag, func(t *testing.T) {
-			system, app, err := parsePropertyBag(tt.bag)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("parsePropertyBag(%q) error = %v, want error %v", tt.bag, err, tt.wantErr)
-			}
-			if !maps.Equal(system, tt.system) || !maps.Equal(app, tt.app) {
-				t.Errorf("parsePropertyBag(%q) = %v, %v; want %v, %v", tt.bag, system, app, tt.system, tt.app)
 			}
 		})
 	}
