@@ -29,9 +29,10 @@ const (
 	// maxPacketSize bounds one inbound packet. IoT Hub's largest message is
 	// 256 KB; the margin leaves room for topic and property bag.
 	maxPacketSize = 1 << 20
-	// sessionQueue is how many asynchronous notifications may wait for one
-	// connection before it counts as stuck and is closed.
-	sessionQueue = 64
+	// sessionQueue is how many asynchronous publishes may wait for one
+	// connection before it counts as stuck and is closed. It has room for a
+	// full C2D queue (50) delivered at once, plus notifications.
+	sessionQueue = 256
 )
 
 // ErrClosed is returned by Serve and ServeConn after Close.
@@ -60,7 +61,8 @@ type Broker struct {
 	slots     map[string]*slot // by identity key; see connections.go
 	wg        sync.WaitGroup   // served connections and their writers
 
-	live      atomic.Int64 // identities with an established connection
+	live      atomic.Int64  // identities with an established connection
+	nextRID   atomic.Uint64 // direct-method request ids
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -206,7 +208,7 @@ func (b *Broker) NotifyDesired(deviceID, moduleID string, version int64, body []
 		s.log.Debug("desired notification not sent: not subscribed", "version", version)
 		return
 	}
-	if s.push(publishPacket(desiredTopic(version), bytes.Clone(body))) {
+	if s.push(outbound{topic: desiredTopic(version), payload: bytes.Clone(body)}) {
 		s.log.Debug("desired notification", "version", version)
 	}
 }

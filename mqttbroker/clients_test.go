@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,8 @@ type clientConfig struct {
 	clientID, username, password string
 	clean                        bool
 	protocol                     uint
+	manualAck                    bool   // QoS 1 messages are acknowledged only by m.Ack()
+	broker                       string // URL; "" means tcp:// the address dialled
 }
 
 // deviceConfig is how an SDK connects: clean session off, a valid token.
@@ -84,8 +87,12 @@ func deviceConfig(clientID string, key []byte) clientConfig {
 func dial(t *testing.T, addr string, cfg clientConfig) (*testClient, *paho.ConnectToken) {
 	t.Helper()
 	tc := &testClient{msgs: make(chan paho.Message, 64), lost: make(chan error, 1)}
+	broker := cfg.broker
+	if broker == "" {
+		broker = "tcp://" + addr
+	}
 	opts := paho.NewClientOptions().
-		AddBroker("tcp://" + addr).
+		AddBroker(broker).
 		SetClientID(cfg.clientID).
 		SetUsername(cfg.username).
 		SetPassword(cfg.password).
@@ -96,6 +103,7 @@ func dial(t *testing.T, addr string, cfg clientConfig) (*testClient, *paho.Conne
 		SetConnectTimeout(waitFor).
 		SetWriteTimeout(waitFor).
 		SetKeepAlive(60 * time.Second).
+		SetAutoAckDisabled(cfg.manualAck).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { tc.msgs <- m }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { tc.lost <- err })
 	tc.Client = paho.NewClient(opts)
@@ -153,6 +161,23 @@ func (c *testClient) next(t *testing.T, prefix string) paho.Message {
 		case <-deadline:
 			t.Fatalf("no message on %s* within %v", prefix, waitFor)
 			return nil
+		}
+	}
+}
+
+// nextEach waits for one message per prefix, in any order; others are skipped.
+func (c *testClient) nextEach(t *testing.T, prefixes ...string) {
+	t.Helper()
+	missing := slices.Clone(prefixes)
+	deadline := time.After(waitFor)
+	for len(missing) > 0 {
+		select {
+		case m := <-c.msgs:
+			if i := slices.IndexFunc(missing, func(p string) bool { return strings.HasPrefix(m.Topic(), p) }); i >= 0 {
+				missing = slices.Delete(missing, i, i+1)
+			}
+		case <-deadline:
+			t.Fatalf("no message on %v within %v", missing, waitFor)
 		}
 	}
 }
@@ -252,6 +277,8 @@ func (c *rawClient) send(pk packets.Packet) {
 		err = pk.PublishEncode(&buf)
 	case packets.Subscribe:
 		err = pk.SubscribeEncode(&buf)
+	case packets.Puback:
+		err = pk.PubackEncode(&buf)
 	case packets.Disconnect:
 		err = pk.DisconnectEncode(&buf)
 	default:

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // slot orders the connections of one identity. IoT Hub keeps one connection
@@ -26,6 +28,28 @@ type slot struct {
 	gen     uint64                  // bumped by Disconnect
 	pending map[*session]struct{}   // authenticated, not yet established
 	cur     atomic.Pointer[session] // the live connection; written under mu
+	wake    chan struct{}           // closed (and replaced) by signal; see changed
+}
+
+// changed returns a channel closed at the identity's next change that may
+// make it reachable (a connection established, a subscription added).
+func (sl *slot) changed() <-chan struct{} {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.wake == nil {
+		sl.wake = make(chan struct{})
+	}
+	return sl.wake
+}
+
+// signal wakes everyone waiting on changed.
+func (sl *slot) signal() {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.wake != nil {
+		close(sl.wake)
+		sl.wake = nil
+	}
 }
 
 func (b *Broker) lookupSlot(key string) *slot {
@@ -128,6 +152,23 @@ func (b *Broker) started(s *session) {
 		s.writeLoop()
 	}()
 	s.log.Info("mqtt connected", "model_id", s.modelID, "took_over", s.replaced != nil)
+	// Subscriptions inherited from a clean-session=0 session count as made now.
+	b.slotFor(s.key).signal()
+	b.c2dReady(s)
+}
+
+// subscribed runs after an allowed SUBSCRIBE was answered.
+func (b *Broker) subscribed(s *session, filters []packets.Subscription) {
+	b.slotFor(s.key).signal()
+	if s.id.ModuleID != "" {
+		return
+	}
+	for _, sub := range filters {
+		if sub.Filter == c2dFilter(s.id.DeviceID) {
+			b.c2dReady(s)
+			return
+		}
+	}
 }
 
 // finish settles a connection after mochi has ended it. The hub is told
@@ -140,7 +181,10 @@ func (b *Broker) finish(tc *trackedConn, reason error) {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
-	close(s.done)
+	close(s.done) // ends method calls waiting on this connection
+	if n := s.c2d.close(); n > 0 {
+		s.log.Debug("cloud-to-device messages unacknowledged at disconnect", "count", n)
+	}
 
 	sl := b.slotFor(s.key)
 	sl.hubMu.Lock()

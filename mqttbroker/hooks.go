@@ -177,8 +177,19 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 // OnPacketRead sees every inbound packet first. A forbidden publish closes the
 // connection here, as IoT Hub does: past this point mochi would silently drop a
 // QoS 0 publish the ACL refuses, or one whose topic has a wildcard.
+//
+// A PUBACK here can only acknowledge a cloud-to-device message (the broker
+// sends nothing else at QoS 1), and is matched to it by packet id; see
+// c2dInflight for why mochi's own inflight tracking is not used.
 func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if pk.FixedHeader.Type != packets.Publish {
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+	case packets.Puback:
+		if s := sessionOf(cl); s != nil {
+			h.b.c2dAcknowledged(s, pk.PacketID)
+		}
+		return pk, nil
+	default:
 		return pk, nil
 	}
 	s := sessionOf(cl)
@@ -197,7 +208,9 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 }
 
 // OnPacketProcessed closes a connection that asked for a forbidden filter,
-// once mochi has answered its SUBSCRIBE (0x80 for that filter).
+// once mochi has answered its SUBSCRIBE (0x80 for that filter). After an
+// allowed SUBSCRIBE (its SUBACK sent) the identity may have become reachable
+// for direct methods or C2D: waiters are woken and the hub told.
 func (h *hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 	if pk.FixedHeader.Type != packets.Subscribe {
 		return
@@ -214,12 +227,13 @@ func (h *hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 		}
 	}
 	s.log.Debug("mqtt subscribe", "filters", len(pk.Filters))
+	h.b.subscribed(s, pk.Filters)
 }
 
-// OnPublish runs before mochi acknowledges a publish. Telemetry and method
-// responses are handed to the hub here, so a QoS 1 PUBACK means the hub took
-// the message. Every publish is then marked ignored: mochi acknowledges it but
-// never routes or retains it.
+// OnPublish runs before mochi acknowledges a publish. Telemetry is handed to
+// the hub here, so a QoS 1 PUBACK means the hub took the message; a method
+// response is handed to the call waiting for it. Every publish is then marked
+// ignored: mochi acknowledges it but never routes or retains it.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	s := sessionOf(cl)
 	if s == nil {

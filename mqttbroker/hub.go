@@ -72,10 +72,12 @@ type TelemetryReceiver interface {
 	ReceiveTelemetry(ctx context.Context, id Identity, msg Telemetry) error
 }
 
-// MethodResponseReceiver is implemented by a Hub that invokes direct methods.
-// A Hub without it has method responses dropped (logged at debug).
-type MethodResponseReceiver interface {
-	// ReceiveMethodResponse hands over the device's answer to the request
-	// that carried rid; status is the device's own status code.
-	ReceiveMethodResponse(ctx context.Context, id Identity, rid string, status int, body []byte)
+// C2DReceiver is implemented by a Hub that queues cloud-to-device messages.
+// The broker calls C2DReady, on its own goroutine and never under its locks,
+// whenever a device becomes able to receive them: after it subscribes to
+// devices/{deviceId}/messages/devicebound/#, and after a clean-session=0
+// reconnect whose inherited session already holds that subscription. The hub
+// then calls Broker.DeliverC2D for what is queued. Modules never get C2D.
+type C2DReceiver interface {
+	C2DReady(ctx context.Context, id Identity)
 }

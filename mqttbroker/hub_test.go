@@ -211,11 +211,10 @@ func (h *fakeHub) PatchReported(_ context.Context, id Identity, patch []byte) (i
 	return ident.reportedV, nil
 }
 
-// receivingHub also takes telemetry and method responses.
+// receivingHub also takes telemetry.
 type receivingHub struct {
 	*fakeHub
 	telemetry       chan receivedTelemetry
-	methods         chan receivedMethod
 	rejectTelemetry error
 }
 
@@ -224,18 +223,10 @@ type receivedTelemetry struct {
 	Msg Telemetry
 }
 
-type receivedMethod struct {
-	ID     Identity
-	RID    string
-	Status int
-	Body   string
-}
-
 func newReceivingHub() *receivingHub {
 	return &receivingHub{
 		fakeHub:   newFakeHub(),
 		telemetry: make(chan receivedTelemetry, 16),
-		methods:   make(chan receivedMethod, 16),
 	}
 }
 
@@ -245,10 +236,6 @@ func (h *receivingHub) ReceiveTelemetry(_ context.Context, id Identity, msg Tele
 	}
 	h.telemetry <- receivedTelemetry{ID: id, Msg: msg}
 	return nil
-}
-
-func (h *receivingHub) ReceiveMethodResponse(_ context.Context, id Identity, rid string, status int, body []byte) {
-	h.methods <- receivedMethod{ID: id, RID: rid, Status: status, Body: string(body)}
 }
 
 // The fake must really check what it is given.

@@ -26,17 +26,3 @@ func (b *Broker) telemetry(s *session, t deviceTopic, body []byte, retain, will 
 	}
 	return err
 }
-
-// methodResponse hands a direct-method response to the hub, if the hub
-// invokes methods; otherwise it is dropped.
-func (b *Broker) methodResponse(s *session, t deviceTopic, body []byte) {
-	r, ok := b.hub.(MethodResponseReceiver)
-	if !ok {
-		s.log.Debug("method response dropped: the hub invokes no methods", "rid", t.RID, "status", t.Status)
-		return
-	}
-	ctx, cancel := b.hubContext()
-	defer cancel()
-	r.ReceiveMethodResponse(ctx, s.id, t.RID, t.Status, body)
-	s.log.Debug("method response", "rid", t.RID, "status", t.Status)
-}

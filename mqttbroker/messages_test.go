@@ -110,23 +110,6 @@ func TestRetainedMessagesAreNeverStored(t *testing.T) {
 	}
 }
 
-func TestMethodResponseReachesTheHub(t *testing.T) {
-	hub := newReceivingHub()
-	key := hub.add("dev1")
-	_, addr := startBroker(t, hub)
-	c := mustDial(t, addr, deviceConfig("dev1", key))
-	c.publish(t, "$iothub/methods/res/404/?$rid=abc", 0, `{"why":"no"}`)
-	select {
-	case got := <-hub.methods:
-		want := receivedMethod{ID: got.ID, RID: "abc", Status: 404, Body: `{"why":"no"}`}
-		if got != want || got.ID.DeviceID != "dev1" {
-			t.Fatalf("method response = %+v", got)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("method response not received")
-	}
-}
-
 // PUBACKs come in publish order, and a twin response only after the PUBACK
 // of its request.
 func TestPubackOrder(t *testing.T) {

@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -38,9 +39,29 @@ type session struct {
 	state    sessionState // guarded by the identity's slot.mu
 	replaced *session     // the connection this one took over; set by establish
 
-	out   chan packets.Packet // asynchronous pushes (desired notifications), in order
-	done  chan struct{}       // closed when the connection has ended
-	timer *time.Timer         // token expiry; touched only on the connection's goroutine
+	out   chan outbound // asynchronous pushes (notifications, method requests, C2D), in order
+	done  chan struct{} // closed when the connection has ended
+	timer *time.Timer   // token expiry; touched only on the connection's goroutine
+
+	calls pendingCalls // direct-method requests awaiting the device's answer
+	c2d   c2dInflight  // cloud-to-device publishes awaiting PUBACK
+}
+
+// outbound is one queued PUBLISH: small, so a deep queue costs little
+// memory per connection. A packet id makes it QoS 1.
+type outbound struct {
+	topic    string
+	payload  []byte
+	packetID uint16
+}
+
+func (o outbound) packet() packets.Packet {
+	pk := publishPacket(o.topic, o.payload)
+	if o.packetID != 0 {
+		pk.FixedHeader.Qos = 1
+		pk.PacketID = o.packetID
+	}
+	return pk
 }
 
 func newSession(id Identity, modelID string, cl *mqtt.Client, log *slog.Logger) *session {
@@ -50,8 +71,10 @@ func newSession(id Identity, modelID string, cl *mqtt.Client, log *slog.Logger) 
 		modelID: modelID,
 		cl:      cl,
 		log:     log,
-		out:     make(chan packets.Packet, sessionQueue),
+		out:     make(chan outbound, sessionQueue),
 		done:    make(chan struct{}),
+		calls:   pendingCalls{m: map[string]chan methodResult{}},
+		c2d:     c2dInflight{acks: map[uint16]func(){}},
 	}
 }
 
@@ -64,21 +87,40 @@ func (s *session) subscribed(filter string) bool {
 	return ok
 }
 
-// push queues a packet for writeLoop without waiting. A full queue means the
+// push queues a publish for writeLoop without waiting. A full queue means the
 // device has stopped reading; it is disconnected rather than silently missing
 // a notification.
-func (s *session) push(pk packets.Packet) bool {
+func (s *session) push(o outbound) bool {
 	select {
 	case <-s.done:
 		return false
 	default:
 	}
 	select {
-	case s.out <- pk:
+	case s.out <- o:
 		return true
 	default:
 		s.log.Info("closing mqtt connection: notification queue full")
 		s.close(errSlowConsumer)
+		return false
+	}
+}
+
+// pushWait queues a publish, waiting for room until ctx ends; for callers
+// that can wait (a method call), so a burst of them does not count as a stuck
+// connection.
+func (s *session) pushWait(ctx context.Context, o outbound) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.out <- o:
+		return true
+	case <-s.done:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -89,9 +131,9 @@ func (s *session) writeLoop() {
 		select {
 		case <-s.done:
 			return
-		case pk := <-s.out:
-			if err := s.cl.WritePacket(pk); err != nil {
-				s.log.Debug("mqtt write failed", "topic", pk.TopicName, "error", err)
+		case o := <-s.out:
+			if err := s.cl.WritePacket(o.packet()); err != nil {
+				s.log.Debug("mqtt write failed", "topic", o.topic, "error", err)
 				s.close(err)
 				return
 			}
@@ -99,8 +141,9 @@ func (s *session) writeLoop() {
 	}
 }
 
-// publishPacket is a QoS 0 PUBLISH. Responses and notifications go at QoS 0:
-// nothing is redelivered to an offline device anyway (it re-reads its twin).
+// publishPacket is a QoS 0 PUBLISH. Responses, notifications and method
+// requests go at QoS 0: nothing is redelivered to an offline device anyway
+// (it re-reads its twin; a method call fails). Only C2D goes at QoS 1.
 func publishPacket(topic string, payload []byte) packets.Packet {
 	return packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish},
