@@ -1,5 +1,6 @@
 // Package mqttbroker serves IoT Hub's MQTT device protocol on an embedded
-// mochi-mqtt broker.
+// mochi-mqtt broker, over TCP (Serve), any accepted connection (ServeConn)
+// and WebSockets (WebSocketHandler).
 //
 // IoT Hub is not a general MQTT broker: every device subscribes to the same
 // literal topics ($iothub/twin/res/#, ...), so the broker never routes a
@@ -9,6 +10,12 @@
 // over: every publish is marked ignored before mochi could fan it out, and the
 // ACL refuses every delivery mochi might still attempt.
 //
-// The domain (identity registry, twins, SAS verification) is reached only
-// through the Hub interface.
+// The broker also carries the two exchanges the service side starts: direct
+// methods (InvokeMethod matches each device answer to its request by a
+// broker-chosen $rid, per connection) and cloud-to-device messages
+// (DeliverC2D publishes at QoS 1 and reports the device's PUBACK; the hub's
+// queue owns storage and redelivery).
+//
+// The domain (identity registry, twins, SAS verification, C2D queues) is
+// reached only through the Hub interface and its optional extensions.
 package mqttbroker
