@@ -89,6 +89,22 @@ def test_delete_then_get_is_not_found(registry, make_device):
     assert_rest_error(exc.value, 404, "DeviceNotFound")
 
 
+def test_delete_with_etag(registry, make_device):
+    created, _ = make_device("reg-deltag")
+    keys = created.authentication.symmetric_key
+    updated = registry.update_device_with_sas(
+        created.device_id, created.etag, keys.primary_key, keys.secondary_key, "enabled", status_reason="v2"
+    )
+    with pytest.raises(HttpOperationError) as exc:
+        registry.delete_device(created.device_id, etag=created.etag)
+    assert_rest_error(exc.value, 412, "PreconditionFailed")
+    assert registry.get_device(created.device_id).etag == updated.etag
+    registry.delete_device(created.device_id, etag=updated.etag)
+    with pytest.raises(HttpOperationError) as exc:
+        registry.get_device(created.device_id)
+    assert_rest_error(exc.value, 404, "DeviceNotFound")
+
+
 def test_delete_unknown_is_not_found(registry):
     with pytest.raises(HttpOperationError) as exc:
         registry.delete_device(unique_id("reg-nobody"))
