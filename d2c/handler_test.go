@@ -50,27 +50,36 @@ func (p wirePage) seqs() []int64 {
 
 func getPage(t *testing.T, url string) wirePage {
 	t.Helper()
+	p, err := fetchPage(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fetchPage GETs a page and checks its shape; safe off the test goroutine.
+func fetchPage(url string) (wirePage, error) {
 	client := &http.Client{Timeout: 2 * MaxWaitSeconds * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return wirePage{}, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+		return wirePage{}, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-		t.Fatalf("Content-Type %q", ct)
+		return wirePage{}, fmt.Errorf("Content-Type %q", ct)
 	}
 	var p wirePage
 	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatalf("page is not JSON: %v: %s", err, body)
+		return wirePage{}, fmt.Errorf("page is not JSON: %v: %s", err, body)
 	}
 	if p.Messages == nil || p.NextSequenceNumber == nil {
-		t.Fatalf("page lacks messages or nextSequenceNumber: %s", body)
+		return wirePage{}, fmt.Errorf("page lacks messages or nextSequenceNumber: %s", body)
 	}
-	return p
+	return p, nil
 }
 
 func TestHandlerPaging(t *testing.T) {
@@ -194,12 +203,21 @@ func TestHandlerLongPoll(t *testing.T) {
 
 	t.Run("answers when a message arrives", func(t *testing.T) {
 		done := make(chan wirePage, 1)
-		go func() { done <- getPage(t, base+"?waitSeconds=30&fromSequenceNumber=2&deviceId=d") }()
+		go func() {
+			p, err := fetchPage(base + "?waitSeconds=30&fromSequenceNumber=2&deviceId=d")
+			if err != nil {
+				t.Error(err)
+			}
+			done <- p
+		}()
 		time.Sleep(30 * time.Millisecond) // let the poll park (same outcome if it has not)
 		sent := time.Now()
 		mustAppend(t, l, msg("d", "", "new"))
 		select {
 		case p := <-done:
+			if p.NextSequenceNumber == nil {
+				return // reported above
+			}
 			if !slices.Equal(p.seqs(), []int64{2}) || *p.NextSequenceNumber != 3 {
 				t.Fatalf("long poll = %v next %d", p.seqs(), *p.NextSequenceNumber)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,9 +86,20 @@ func TestRestartWithASmallerLimitTrims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 600 { // more than one deletion chunk will have to go
-		mustAppend(t, l, msg("d", "", "x"))
+	// More than one deletion chunk will have to go; concurrent appends
+	// share commits, which keeps this quick.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 75 {
+				if _, err := l.Append(context.Background(), msg("d", "", "x")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	l.Close()
 	s.Close()
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
 
 // catchUpPage is how many stored messages the stream reads at a time while
@@ -43,10 +45,15 @@ func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // keep reverse proxies from holding events back
-	w.WriteHeader(http.StatusOK)
 	out := &eventWriter{w: w, rc: http.NewResponseController(w)}
+	// The first flush sends the headers; a writer that cannot flush (a
+	// middleware wrapper without Unwrap) has sent nothing yet, so say why.
 	if err := out.flush(); err != nil {
-		h.logger.Debug("event stream cannot flush", "err", err)
+		if errors.Is(err, http.ErrNotSupported) {
+			hdr.Del("Cache-Control")
+			hdr.Del("X-Accel-Buffering")
+			h.writeError(w, errcode.Wrap(errcode.ServerError, err, "This server cannot stream events."))
+		}
 		return
 	}
 

@@ -67,7 +67,7 @@ func openStream(t *testing.T, url string, header http.Header) <-chan sseEvent {
 				case "data":
 					ev.data = value
 				default:
-					t.Errorf("unknown field in %q", line)
+					ev.event = "unknown field in " + line // fails nextMessage
 				}
 			}
 		}
@@ -320,5 +320,22 @@ func TestStreamGolden(t *testing.T) {
 	golden(t, "stream.golden.txt", []byte(rec.String()))
 	if rec.header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
 		t.Fatalf("Content-Type %q", rec.header.Get("Content-Type"))
+	}
+}
+
+// noFlush hides the recorder's Flush, like a middleware wrapper without Unwrap.
+type noFlush struct{ w http.ResponseWriter }
+
+func (n noFlush) Header() http.Header         { return n.w.Header() }
+func (n noFlush) Write(p []byte) (int, error) { return n.w.Write(p) }
+func (n noFlush) WriteHeader(code int)        { n.w.WriteHeader(code) }
+
+func TestStreamRefusesAWriterThatCannotFlush(t *testing.T) {
+	l := openLog(t, Options{})
+	rec := httptest.NewRecorder()
+	NewHandler(l, HandlerOptions{}).ServeHTTP(noFlush{rec}, httptest.NewRequest("GET", "/stream", nil))
+	if rec.Code != http.StatusInternalServerError || rec.Header().Get("iothub-errorcode") != "ServerError" ||
+		!strings.Contains(rec.Body.String(), "cannot stream") || rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Fatalf("%d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 }
