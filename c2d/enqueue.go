@@ -26,13 +26,11 @@ func (q *Queues) Enqueue(ctx context.Context, deviceID string, m Message) (Messa
 	d := q.device(deviceID)
 	d.op.Lock()
 	n, err := q.enqueueLocked(ctx, d, deviceID, &m)
-	if err == nil {
-		q.notifyPending(deviceID, n)
-	}
 	d.op.Unlock()
 	if err != nil {
 		return Message{}, err
 	}
+	q.notifyPending(deviceID)
 	q.log.Debug("c2d: enqueued", "device", deviceID, "messageId", m.MessageID, "sequenceNumber", m.SequenceNumber, "pending", n)
 	q.wake()
 	q.pump(deviceID)

@@ -65,14 +65,10 @@ func description(status string) string {
 	return status
 }
 
-func (q *Queues) newFeedback(ctx context.Context, m Message, status string, now time.Time) (*feedbackEntry, error) {
+func (q *Queues) newFeedback(ctx context.Context, m Message, status string, now time.Time, gen string) (*feedbackEntry, error) {
 	seq, err := q.nextSeq(ctx)
 	if err != nil {
 		return nil, err
-	}
-	gen := ""
-	if q.generationID != nil {
-		gen = q.generationID(m.DeviceID)
 	}
 	return &feedbackEntry{seq: seq, rec: FeedbackRecord{
 		OriginalMessageID:  m.MessageID,

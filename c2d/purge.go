@@ -28,8 +28,19 @@ func (q *Queues) drop(ctx context.Context, deviceID string, notify bool) (int, e
 		return 0, nil
 	}
 	d.op.Lock()
-	defer d.op.Unlock()
+	n, err := q.dropLocked(ctx, d, deviceID)
+	d.op.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	q.log.Debug("c2d: queue dropped", "device", deviceID, "messages", n, "purge", notify)
+	if notify && n > 0 {
+		q.notifyPending(deviceID)
+	}
+	return n, nil
+}
 
+func (q *Queues) dropLocked(ctx context.Context, d *device, deviceID string) (int, error) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -50,9 +61,5 @@ func (q *Queues) drop(ctx context.Context, deviceID string, notify bool) (int, e
 	q.mu.Lock()
 	d.entries = nil
 	q.mu.Unlock()
-	q.log.Debug("c2d: queue dropped", "device", deviceID, "messages", len(ops), "purge", notify)
-	if notify {
-		q.notifyPending(deviceID, 0)
-	}
 	return len(ops), nil
 }

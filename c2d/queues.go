@@ -31,7 +31,8 @@ type Options struct {
 	LockTimeout      time.Duration
 	FeedbackTTL      time.Duration
 	// DeviceGenerationID names the device's current generation in feedback
-	// records; nil leaves deviceGenerationId empty.
+	// records; nil leaves deviceGenerationId empty. It is called with no
+	// queue lock held.
 	DeviceGenerationID func(deviceID string) string
 	Now                func() time.Time
 	Logger             *slog.Logger
@@ -41,6 +42,7 @@ type Options struct {
 type Transport interface {
 	// Deliver hands m to the device now; ack is called once when the device completed it (MQTT PUBACK).
 	// An error means the device cannot take it now (offline / not subscribed): the message stays queued, its delivery not counted.
+	// Deliver is called with no queue lock held (ack may run inside it) and should not block: the scheduler calls it too.
 	Deliver(deviceID string, m Message, ack func()) error
 }
 
@@ -82,14 +84,17 @@ type Queues struct {
 
 // device is one device's queue.
 type device struct {
-	// op serialises the device's persistent changes and the notifications
-	// that follow them, so the disk and OnPendingChange see memory's order.
+	// op serialises the device's persistent changes, so the disk sees
+	// memory's order. No caller-supplied function runs while it is held.
 	op sync.Mutex
 
 	// Guarded by Queues.mu.
 	entries []*entry // enqueue order
 	pumping bool     // a delivery loop is running
-	rescan  bool     // the running loop should look again before it stops
+	rescan  bool     // DeviceReady came while Deliver ran: retry if it refused
+
+	notifying   bool // an OnPendingChange report is running
+	notifyAgain bool // the count changed meanwhile: report once more
 }
 
 // entry is one queued message and its lock.
@@ -193,10 +198,12 @@ func (q *Queues) SetTransport(t Transport) {
 	q.mu.Unlock()
 }
 
-// OnPendingChange sets fn to be called, in order per device, after a
-// device's pending count changed (enqueue, completion, dead-letter, purge;
-// not DeleteDevice). fn must not call back into the same device's
-// enqueue, settle or purge methods; Pending is fine.
+// OnPendingChange sets fn to be called after a device's pending count
+// changed (enqueue, completion, dead-letter, purge; not DeleteDevice) with
+// the count at the time of the call. Calls for one device do not overlap,
+// changes that race may be reported together, and the last call carries
+// the current count. fn runs with no queue lock held and may call any
+// method.
 func (q *Queues) OnPendingChange(fn func(deviceID string, pending int)) {
 	q.mu.Lock()
 	q.onPending = fn
@@ -267,13 +274,35 @@ func (q *Queues) isClosed() bool {
 	return q.closed
 }
 
-func (q *Queues) notifyPending(deviceID string, n int) {
+// notifyPending reports the device's pending count to OnPendingChange.
+// One caller at a time runs the reports of a device, reading the count
+// afresh each time; a caller that finds one running leaves it a note to
+// report again and returns. So reports never overlap, the last one carries
+// the current count, and fn may call back into the queues without
+// deadlock.
+func (q *Queues) notifyPending(deviceID string) {
 	q.mu.Lock()
-	fn := q.onPending
-	q.mu.Unlock()
-	if fn != nil {
-		fn(deviceID, n)
+	defer q.mu.Unlock()
+	d := q.devices[deviceID]
+	if q.onPending == nil || d == nil {
+		return
 	}
+	if d.notifying {
+		d.notifyAgain = true
+		return
+	}
+	d.notifying = true
+	for {
+		fn, n := q.onPending, len(d.entries)
+		d.notifyAgain = false
+		q.mu.Unlock()
+		fn(deviceID, n)
+		q.mu.Lock()
+		if !d.notifyAgain || q.onPending == nil {
+			break
+		}
+	}
+	d.notifying = false
 }
 
 // wake asks the scheduler to recompute its next deadline.

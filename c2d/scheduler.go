@@ -112,9 +112,17 @@ func (q *Queues) settleDue(ctx context.Context, deviceID string) (released bool,
 	if d == nil {
 		return false, nil
 	}
+	gen := q.generation(deviceID)
 	d.op.Lock()
-	defer d.op.Unlock()
+	released, removed, err := q.settleDueLocked(ctx, d, deviceID, gen)
+	d.op.Unlock()
+	if removed {
+		q.notifyPending(deviceID)
+	}
+	return released, err
+}
 
+func (q *Queues) settleDueLocked(ctx context.Context, d *device, deviceID, gen string) (released, removed bool, err error) {
 	type due struct {
 		e      *entry
 		m      Message
@@ -124,7 +132,7 @@ func (q *Queues) settleDue(ctx context.Context, deviceID string) (released bool,
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return false, nil
+		return false, false, nil
 	}
 	now := q.now()
 	for _, e := range d.entries {
@@ -139,19 +147,20 @@ func (q *Queues) settleDue(ctx context.Context, deviceID string) (released bool,
 		var ch change
 		var err error
 		if w.locked {
-			ch, err = q.release(ctx, w.m, now)
+			ch, err = q.release(ctx, w.m, now, gen)
 		} else {
-			ch, err = q.deadLetter(ctx, w.m, StatusExpired, now)
+			ch, err = q.deadLetter(ctx, w.m, StatusExpired, now, gen)
 		}
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		ch.entry, ch.msg = w.e, w.m
 		released = released || !ch.remove
 		changes = append(changes, ch)
 	}
-	if err := q.commit(ctx, d, deviceID, changes); err != nil {
-		return false, err
+	removed, err = q.commit(ctx, d, deviceID, changes)
+	if err != nil {
+		return false, false, err
 	}
-	return released, nil
+	return released, removed, nil
 }

@@ -9,20 +9,24 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
+// fate decides what happens to a message that is being settled; gen is the
+// device's generation id for feedback.
+type fate func(m Message, now time.Time, gen string) (change, error)
+
 // Complete settles a delivered message as done: it leaves the queue and, if
 // its ack mode asks, a Success feedback record is kept. A lock token that
 // is unknown or whose lock ran out fails with DeviceMessageLockLost.
 func (q *Queues) Complete(ctx context.Context, deviceID, lockToken string) error {
-	return q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time) (change, error) {
-		return q.completion(ctx, m, now)
+	return q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time, gen string) (change, error) {
+		return q.completion(ctx, m, now, gen)
 	})
 }
 
 // Abandon puts a delivered message back in the queue, visible again, unless
 // it has expired or used up its deliveries, when it is dead-lettered.
 func (q *Queues) Abandon(ctx context.Context, deviceID, lockToken string) error {
-	err := q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time) (change, error) {
-		return q.release(ctx, m, now)
+	err := q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time, gen string) (change, error) {
+		return q.release(ctx, m, now, gen)
 	})
 	if err == nil {
 		q.pump(deviceID)
@@ -33,38 +37,48 @@ func (q *Queues) Abandon(ctx context.Context, deviceID, lockToken string) error 
 // Reject dead-letters a delivered message (feedback "Rejected" if its ack
 // mode asks for negative feedback).
 func (q *Queues) Reject(ctx context.Context, deviceID, lockToken string) error {
-	return q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time) (change, error) {
-		return q.deadLetter(ctx, m, StatusRejected, now)
+	return q.settle(ctx, deviceID, lockToken, func(m Message, now time.Time, gen string) (change, error) {
+		return q.deadLetter(ctx, m, StatusRejected, now, gen)
 	})
 }
 
-// settle finds the message locked with lockToken and applies fate to it.
-func (q *Queues) settle(ctx context.Context, deviceID, lockToken string, fate func(Message, time.Time) (change, error)) error {
+// settle finds the message locked with lockToken and applies decide to it.
+// The caller's functions (generation id, OnPendingChange) run outside the
+// device lock, so they may call back into the queues.
+func (q *Queues) settle(ctx context.Context, deviceID, lockToken string, decide fate) error {
 	d := q.lookup(deviceID)
 	if d == nil || lockToken == "" {
 		return lockLost(deviceID)
 	}
+	gen := q.generation(deviceID)
 	d.op.Lock()
-	defer d.op.Unlock()
+	removed, err := q.settleLocked(ctx, d, deviceID, lockToken, gen, decide)
+	d.op.Unlock()
+	if removed {
+		q.notifyPending(deviceID)
+	}
+	return err
+}
 
+func (q *Queues) settleLocked(ctx context.Context, d *device, deviceID, lockToken, gen string, decide fate) (removed bool, err error) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
-		return errClosed()
+		return false, errClosed()
 	}
 	now := q.now()
 	i := slices.IndexFunc(d.entries, func(e *entry) bool { return e.lockToken == lockToken })
 	if i < 0 || !now.Before(d.entries[i].lockedUntil) {
 		q.mu.Unlock()
-		return lockLost(deviceID)
+		return false, lockLost(deviceID)
 	}
 	e := d.entries[i]
 	m := e.msg.clone()
 	q.mu.Unlock()
 
-	ch, err := fate(m, now)
+	ch, err := decide(m, now, gen)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ch.entry, ch.msg = e, m
 	return q.commit(ctx, d, deviceID, []change{ch})
@@ -73,6 +87,14 @@ func (q *Queues) settle(ctx context.Context, deviceID, lockToken string, fate fu
 func lockLost(deviceID string) error {
 	return errcode.New(errcode.DeviceMessageLockLost,
 		"The lock token is not valid for device %s: the message was already settled or its lock expired.", deviceID)
+}
+
+// generation returns the device's generation id for feedback records.
+func (q *Queues) generation(deviceID string) string {
+	if q.generationID == nil {
+		return ""
+	}
+	return q.generationID(deviceID)
 }
 
 // change is the decided fate of one queued message, applied to memory only
@@ -85,10 +107,10 @@ type change struct {
 	feedback *feedbackEntry // nil: no feedback
 }
 
-func (q *Queues) completion(ctx context.Context, m Message, now time.Time) (change, error) {
+func (q *Queues) completion(ctx context.Context, m Message, now time.Time, gen string) (change, error) {
 	ch := change{remove: true}
 	if m.wantsFeedback(true) {
-		fb, err := q.newFeedback(ctx, m, StatusSuccess, now)
+		fb, err := q.newFeedback(ctx, m, StatusSuccess, now, gen)
 		if err != nil {
 			return change{}, err
 		}
@@ -97,10 +119,10 @@ func (q *Queues) completion(ctx context.Context, m Message, now time.Time) (chan
 	return ch, nil
 }
 
-func (q *Queues) deadLetter(ctx context.Context, m Message, status string, now time.Time) (change, error) {
+func (q *Queues) deadLetter(ctx context.Context, m Message, status string, now time.Time, gen string) (change, error) {
 	ch := change{remove: true}
 	if m.wantsFeedback(false) {
-		fb, err := q.newFeedback(ctx, m, status, now)
+		fb, err := q.newFeedback(ctx, m, status, now, gen)
 		if err != nil {
 			return change{}, err
 		}
@@ -110,21 +132,22 @@ func (q *Queues) deadLetter(ctx context.Context, m Message, status string, now t
 }
 
 // release ends a delivery without completion (abandon or lock timeout).
-func (q *Queues) release(ctx context.Context, m Message, now time.Time) (change, error) {
+func (q *Queues) release(ctx context.Context, m Message, now time.Time, gen string) (change, error) {
 	switch {
 	case !now.Before(m.ExpiryTime):
-		return q.deadLetter(ctx, m, StatusExpired, now)
+		return q.deadLetter(ctx, m, StatusExpired, now, gen)
 	case m.DeliveryCount >= q.maxDelivery:
-		return q.deadLetter(ctx, m, StatusDeliveryCountExceeded, now)
+		return q.deadLetter(ctx, m, StatusDeliveryCountExceeded, now, gen)
 	}
 	return change{visible: m}, nil
 }
 
-// commit persists changes of one device, then applies them to memory and
-// reports the new pending count. Runs with d.op held.
-func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes []change) error {
+// commit persists changes of one device, then applies them to memory.
+// It runs with d.op held; removed tells the caller to report the new
+// pending count once it has let go of d.op.
+func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes []change) (removed bool, err error) {
 	if len(changes) == 0 {
-		return nil
+		return false, nil
 	}
 	var ops []store.Op
 	for _, ch := range changes {
@@ -134,24 +157,24 @@ func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes
 		} else {
 			op, err := messageOp(ch.visible)
 			if err != nil {
-				return err
+				return false, err
 			}
 			ops = append(ops, op)
 		}
 		if ch.feedback != nil {
 			op, err := feedbackOp(ch.feedback)
 			if err != nil {
-				return err
+				return false, err
 			}
 			ops = append(ops, op)
 		}
 	}
 	if err := q.apply(ctx, ops); err != nil {
-		return err
+		return false, err
 	}
 
 	q.mu.Lock()
-	removed, fed := false, false
+	fed := false
 	for _, ch := range changes {
 		if ch.remove {
 			d.entries = slices.DeleteFunc(d.entries, func(e *entry) bool { return e == ch.entry })
@@ -166,7 +189,6 @@ func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes
 			fed = true
 		}
 	}
-	n := len(d.entries)
 	q.mu.Unlock()
 
 	for _, ch := range changes {
@@ -179,11 +201,8 @@ func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes
 		}
 		q.log.Debug("c2d: settled", "device", deviceID, "messageId", ch.msg.MessageID, "outcome", outcome)
 	}
-	if removed {
-		q.notifyPending(deviceID, n)
-	}
 	if fed {
 		q.wake() // new feedback expiry
 	}
-	return nil
+	return removed, nil
 }
