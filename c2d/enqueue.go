@@ -2,6 +2,7 @@ package c2d
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -39,6 +40,9 @@ func (q *Queues) Enqueue(ctx context.Context, deviceID string, m Message) (Messa
 
 // enqueueLocked runs with d.op held and returns the new pending count.
 func (q *Queues) enqueueLocked(ctx context.Context, d *device, deviceID string, m *Message) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("c2d: enqueue: %w", err) // the sender gave up while waiting for the device
+	}
 	q.mu.Lock()
 	closed, pending := q.closed, len(d.entries)
 	q.mu.Unlock()

@@ -193,3 +193,43 @@ func TestMessageKeysSortInEnqueueOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestStoreFailureChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir + "/hub.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := openQueues(t, Options{Store: s})
+	tr := newFakeTransport("d1")
+	q.SetTransport(tr)
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, "d1", Message{Ack: AckFull}); err != nil {
+		t.Fatal(err)
+	}
+	token := tr.last().msg.LockToken
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := q.Enqueue(cancelled, "d1", text("never")); err == nil {
+		t.Fatal("enqueued with a cancelled context")
+	}
+
+	s.Close() // every later write fails
+	if _, err := q.Enqueue(ctx, "d1", text("lost")); err == nil {
+		t.Fatal("enqueue succeeded without a store")
+	}
+	if err := q.Complete(ctx, "d1", token); err == nil {
+		t.Fatal("complete succeeded without a store")
+	}
+	if n, err := q.Purge(ctx, "d1"); err == nil || n != 0 {
+		t.Fatalf("purge = %d, %v without a store", n, err)
+	}
+	m := q.Messages("d1")
+	if len(m) != 1 || m[0].LockToken != token || len(q.Feedback()) != 0 {
+		t.Fatalf("a failed write changed memory: %+v, feedback %+v", m, q.Feedback())
+	}
+	if len(tr.all()) != 1 {
+		t.Fatalf("%d deliveries", len(tr.all()))
+	}
+}
