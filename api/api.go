@@ -28,7 +28,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready reports whether every listener is up; /healthz answers 503 until then.
 	Ready func() bool
-	Now   func() time.Time
+	// Telemetry serves the emulator's device-to-cloud read-back endpoints,
+	// mounted at /emulator/messages/events behind ServiceConnect.
+	Telemetry http.Handler
+	Now       func() time.Time
 }
 
 type server struct {
@@ -73,6 +76,9 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(read)).Get("/devices/{id}/modules/{mid}", s.getModule)
 		r.With(s.auth(write)).Put("/devices/{id}/modules/{mid}", s.putModule)
 		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
+		if opts.Telemetry != nil {
+			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
+		}
 		for _, p := range []string{"/twins/{id}", "/twins/{id}/modules/{mid}"} {
 			r.With(s.auth(svc|read)).Get(p, s.getTwin)
 			r.With(s.auth(svc)).Patch(p, s.updateTwin(false))
@@ -118,6 +124,10 @@ func (sr *statusRecorder) WriteHeader(code int) {
 	sr.status = code
 	sr.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection, so streamed
+// responses (server-sent events) can flush.
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
 
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

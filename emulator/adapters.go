@@ -34,6 +34,16 @@ func (d deviceSide) PatchReported(ctx context.Context, id mqttbroker.Identity, p
 	return d.h.PatchReported(ctx, id.DeviceID, id.ModuleID, patch)
 }
 
+func (d deviceSide) ReceiveTelemetry(ctx context.Context, id mqttbroker.Identity, msg mqttbroker.Telemetry) error {
+	return d.h.ReceiveTelemetry(ctx, id.DeviceID, id.ModuleID, hub.Telemetry{
+		SystemProperties: msg.SystemProperties,
+		Properties:       msg.Properties,
+		Body:             msg.Body,
+		Retain:           msg.Retain,
+		Will:             msg.Will,
+	})
+}
+
 // notifier delivers hub events to device connections.
 type notifier struct{ b *mqttbroker.Broker }
 

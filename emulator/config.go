@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Off disables a listener.
@@ -45,6 +46,10 @@ type Config struct {
 	TLSCert, TLSKey string
 	// PolicyKeys replaces the well-known keys of built-in policies (name → base64 key).
 	PolicyKeys map[string]string
+	// TelemetryMaxMessages and TelemetryMaxAge bound the device-to-cloud
+	// message log (0: the log's defaults, 10000 messages and 24 h).
+	TelemetryMaxMessages int
+	TelemetryMaxAge      time.Duration
 	// Logger receives the emulator's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -77,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.MQTTSPort == Off && c.HTTPSPort == Off && c.MQTTPort == Off && c.HTTPPort == Off {
 		errs = append(errs, errors.New("every listener is off; enable at least one port"))
+	}
+	if c.TelemetryMaxMessages < 0 || c.TelemetryMaxAge < 0 {
+		errs = append(errs, errors.New("telemetry retention must not be negative"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

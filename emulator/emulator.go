@@ -19,6 +19,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/api"
 	"github.com/iothub-emulator/iothub-emulator/certs"
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -39,13 +40,14 @@ const DatabaseFile = "iothub.db"
 
 // Emulator is a running hub with its listeners.
 type Emulator struct {
-	cfg    Config
-	log    *slog.Logger
-	hub    *hub.Hub
-	store  *store.Store
-	broker *mqttbroker.Broker
-	tls    *certs.Bundle
-	tmpCA  string // temporary CA file of an in-memory emulator
+	cfg       Config
+	log       *slog.Logger
+	hub       *hub.Hub
+	store     *store.Store
+	telemetry *d2c.Log
+	broker    *mqttbroker.Broker
+	tls       *certs.Bundle
+	tmpCA     string // temporary CA file of an in-memory emulator
 
 	addrs    map[string]string
 	warnings []string
@@ -95,9 +97,20 @@ func (e *Emulator) start() error {
 	if err := e.loadTLS(); err != nil {
 		return err
 	}
+	tlog, err := d2c.Open(d2c.Options{
+		Store:       e.store,
+		MaxMessages: cfg.TelemetryMaxMessages,
+		MaxAge:      cfg.TelemetryMaxAge,
+		Logger:      e.log.With("component", "telemetry"),
+	})
+	if err != nil {
+		return fmt.Errorf("telemetry log: %w", err)
+	}
+	e.telemetry = tlog
 	h, err := hub.Open(hub.Options{
 		HostNames: cfg.acceptedHosts(),
 		Store:     e.store,
+		Telemetry: tlog,
 		Policies:  policies,
 		Logger:    e.log.With("component", "hub"),
 	})
@@ -111,8 +124,13 @@ func (e *Emulator) start() error {
 	}
 	e.broker = b
 	h.SetNotifier(notifier{b})
+	h.SetMethodInvoker(b)
 
-	handler := api.New(h, api.Options{Logger: e.log.With("component", "api"), Ready: e.ready.Load})
+	handler := api.New(h, api.Options{
+		Logger:    e.log.With("component", "api"),
+		Ready:     e.ready.Load,
+		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
+	})
 	tlsConf := e.tls.TLSConfig()
 	for _, l := range []struct {
 		name string
@@ -213,6 +231,11 @@ func (e *Emulator) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var errs []error
+		// The log first: it ends event streams and long polls, which would
+		// otherwise hold the HTTP shutdown.
+		if e.telemetry != nil {
+			errs = append(errs, e.telemetry.Close())
+		}
 		for _, srv := range e.servers {
 			if err := srv.Shutdown(ctx); err != nil {
 				srv.Close()

@@ -498,3 +498,52 @@ func TestModuleTwinOverMQTT(t *testing.T) {
 		t.Fatalf("the module received unexpected traffic: %v", got)
 	}
 }
+
+func TestTelemetryReadBack(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, false)
+	svc := newService(t, e)
+	d, err := dialDevice(t, e, "sensor", svc.createDevice("sensor"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.publish("devices/sensor/messages/events/%24.mid=m1&%24.ct=application%2Fjson&%24.ce=utf-8&temp%20unit=celsius", `{"temperature":21.5}`)
+	d.publish("devices/sensor/messages/events/", "second")
+
+	type page struct {
+		Messages []struct {
+			SequenceNumber   int64
+			DeviceID         string
+			SystemProperties map[string]string
+			Properties       map[string]string
+			BodyText         string
+		}
+		NextSequenceNumber int64
+	}
+	var p page
+	if st := svc.do("GET", "/emulator/messages/events", nil, &p); st != 200 {
+		t.Fatalf("read back: %d", st)
+	}
+	if len(p.Messages) != 2 {
+		t.Fatalf("messages: %+v", p)
+	}
+	m := p.Messages[0]
+	if m.DeviceID != "sensor" || m.SystemProperties["message-id"] != "m1" || m.SystemProperties["content-type"] != "application/json" ||
+		m.Properties["temp unit"] != "celsius" || m.BodyText != `{"temperature":21.5}` || m.SystemProperties["iothub-connection-device-id"] != "sensor" {
+		t.Fatalf("first message: %+v", m)
+	}
+	if p.Messages[1].BodyText != "second" || p.Messages[1].SequenceNumber <= m.SequenceNumber {
+		t.Fatalf("second message: %+v", p.Messages[1])
+	}
+	if tw := svc.twin("sensor"); tw["lastActivityTime"] == "0001-01-01T00:00:00Z" {
+		t.Fatal("telemetry did not move lastActivityTime")
+	}
+	// Telemetry survives a restart.
+	e.Close()
+	e2 := start(t, dir, false)
+	var p2 page
+	newService(t, e2).do("GET", "/emulator/messages/events", nil, &p2)
+	if len(p2.Messages) != 2 || p2.Messages[0].BodyText != m.BodyText {
+		t.Fatalf("after restart: %+v", p2)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -42,16 +43,19 @@ type Options struct {
 	// is the canonical one printed in connection strings.
 	HostNames []string
 	// Store persists every change; nil keeps everything in memory only.
-	Store    *store.Store
-	Policies registry.Policies
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Store *store.Store
+	// Telemetry is the device-to-cloud message log; nil drops telemetry.
+	Telemetry *d2c.Log
+	Policies  registry.Policies
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Hub is the emulated IoT Hub.
 type Hub struct {
 	hostNames []string
 	store     *store.Store
+	telemetry *d2c.Log
 	policies  registry.Policies
 	log       *slog.Logger
 	now       func() time.Time
@@ -120,6 +124,7 @@ func Open(opts Options) (*Hub, error) {
 	h := &Hub{
 		hostNames: opts.HostNames,
 		store:     opts.Store,
+		telemetry: opts.Telemetry,
 		policies:  opts.Policies,
 		log:       opts.Logger,
 		now:       opts.Now,

@@ -1,0 +1,83 @@
+package hub
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+)
+
+// Telemetry is one device-to-cloud message as the device protocol parsed it.
+type Telemetry struct {
+	// SystemProperties are keyed as in the MQTT property bag, without "$.".
+	SystemProperties map[string]string
+	Properties       map[string]string
+	Body             []byte
+	Retain           bool // published with RETAIN: IoT Hub marks it mqtt-retain=true
+	Will             bool // the connection's Will message
+}
+
+// activityResolution bounds how often telemetry refreshes lastActivityTime,
+// so a chatty device does not re-render its twin on every message.
+const activityResolution = time.Second
+
+// ReceiveTelemetry records a device-to-cloud message in the hub's log. It
+// returns once the message is durable; a message over IoT Hub's size limit
+// is refused with MessageTooLarge.
+func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t Telemetry) error {
+	if h.telemetry == nil {
+		return nil
+	}
+	e, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return err
+	}
+	sys := d2c.SystemProperties(t.SystemProperties)
+	scope, generation := "device", ""
+	if e.module != nil {
+		scope, generation = "module", e.module.Module.GenerationID
+	} else {
+		generation = e.device.Device.GenerationID
+	}
+	sys["iothub-connection-auth-method"] = `{"scope":"` + scope + `","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
+	sys["iothub-connection-auth-generation-id"] = generation
+	props := maps.Clone(t.Properties)
+	if props == nil {
+		props = map[string]string{}
+	}
+	if t.Retain {
+		props["mqtt-retain"] = "true"
+	}
+	if t.Will {
+		props["iothub-MessageType"] = "Will"
+	}
+	msg := d2c.Message{DeviceID: deviceID, ModuleID: moduleID, SystemProperties: sys, Properties: props, Body: t.Body}
+	if msg.Size() > d2c.MaxMessageSize {
+		return errcode.New(errcode.MessageTooLarge, "The message is %d bytes; IoT Hub accepts at most %d.", msg.Size(), d2c.MaxMessageSize)
+	}
+	if _, err := h.telemetry.Append(ctx, msg); err != nil {
+		return err
+	}
+	h.noteActivity(deviceID, moduleID)
+	return nil
+}
+
+// noteActivity moves lastActivityTime forward in memory; the next persisted
+// write of the identity stores it.
+func (h *Hub) noteActivity(deviceID, moduleID string) {
+	unlock := h.locks.Lock(deviceID)
+	defer unlock()
+	cur, err := h.lookup(deviceID, moduleID)
+	if err != nil {
+		return
+	}
+	last := cur.view["lastActivityTime"].(string)
+	if t, err := time.Parse(time.RFC3339Nano, last); err == nil && h.now().Sub(t) < activityResolution {
+		return
+	}
+	next := cur.with()
+	next.touch(h.timestamp())
+	h.publish(identityKey(deviceID, moduleID), next)
+}
