@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -91,7 +92,7 @@ func describeJSONError(err error) string {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the JSON ends early"
 	}
-	return err.Error() // e.g. json: unknown field "x"
+	return strings.TrimPrefix(err.Error(), "json: ") // e.g. unknown field "x"
 }
 
 // messageView is a message as the REST endpoints show it: the body as text
