@@ -547,3 +547,40 @@ func TestTelemetryReadBack(t *testing.T) {
 		t.Fatalf("after restart: %+v", p2)
 	}
 }
+
+func TestDirectMethods(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	call := func(body map[string]any) (int, map[string]any) {
+		var out map[string]any
+		st := svc.do("POST", "/twins/d1/methods", body, &out)
+		return st, out
+	}
+	if st, _ := call(map[string]any{"methodName": "reboot", "responseTimeoutInSeconds": 5}); st != 404 {
+		t.Fatalf("offline device: %d, want 404", st)
+	}
+	d, err := dialDevice(t, e, "d1", key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := call(map[string]any{"methodName": "reboot", "responseTimeoutInSeconds": 5}); st != 404 {
+		t.Fatalf("connected but not subscribed: %d, want 404", st)
+	}
+	tk := d.client.Subscribe("$iothub/methods/POST/#", 0, func(c paho.Client, m paho.Message) {
+		// Answer with the method name and the payload, status 200.
+		parts := strings.Split(m.Topic(), "/")
+		rid := strings.TrimPrefix(parts[4], "?$rid=")
+		c.Publish("$iothub/methods/res/200/?$rid="+rid, 0, false, fmt.Sprintf(`{"method":%q,"got":%s}`, parts[3], m.Payload()))
+	})
+	if !tk.WaitTimeout(wait) || tk.Error() != nil {
+		t.Fatal(tk.Error())
+	}
+	st, out := call(map[string]any{"methodName": "reboot", "payload": map[string]any{"delay": 5}, "responseTimeoutInSeconds": 5})
+	if st != 200 || out["status"] != float64(200) || fmt.Sprint(out["payload"]) != "map[got:map[delay:5] method:reboot]" {
+		t.Fatalf("method call: %d %v", st, out)
+	}
+	if st, _ := call(map[string]any{"methodName": "reboot", "responseTimeoutInSeconds": 1}); st != 400 {
+		t.Fatalf("out-of-range timeout: %d, want 400", st)
+	}
+}
