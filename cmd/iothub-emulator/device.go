@@ -73,11 +73,17 @@ func newClient(endpoint, hubCS, caFile string) (*client, error) {
 // do sends one request and decodes a JSON answer into out; an IoT Hub error
 // body becomes a one-line error.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	_, err := c.doHeaders(ctx, method, path, nil, body, out)
+	return err
+}
+
+// doHeaders is do with request headers in and response headers out.
+func (c *client) doHeaders(ctx context.Context, method, path string, headers map[string]string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
@@ -87,34 +93,37 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	u.RawQuery = "api-version=" + apiVersion
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tok, err := sas.NewToken(c.hub.HostName, c.hub.SharedAccessKey, c.hub.SharedAccessKeyName, time.Now().Add(time.Hour))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", tok)
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("is the emulator running? %w", err)
+		return nil, fmt.Errorf("is the emulator running? %w", err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct{ Message string }
 		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s: %s", resp.Status, strings.TrimPrefix(e.Message, "ErrorCode:"))
+			return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimPrefix(e.Message, "ErrorCode:"))
 		}
-		return fmt.Errorf("%s", resp.Status)
+		return nil, fmt.Errorf("%s", resp.Status)
 	}
 	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
+		return resp.Header, json.Unmarshal(data, out)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 func device(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -3,6 +3,7 @@
 //
 //	iothub-emulator [serve] [flags]      start the emulator (the default)
 //	iothub-emulator device create <id>   create a device and print its connection string
+//	iothub-emulator query "SELECT ..."   print every row of a twin query
 package main
 
 import (
@@ -35,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(ctx, args, stdout, stderr)
 	case "device":
 		err = device(ctx, args, stdout, stderr)
+	case "query":
+		err = queryVerb(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -54,5 +57,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `Usage:
   iothub-emulator [serve] [flags]        start the emulator (see: iothub-emulator serve -h)
   iothub-emulator device create <id>     create a device identity and print its connection string
+  iothub-emulator query "SELECT ..."     run a twin query and print every row as JSON
   iothub-emulator help                   show this help
 `

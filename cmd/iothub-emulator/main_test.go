@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,32 @@ func TestPolicyKeysFlag(t *testing.T) {
 	}
 	if err := f.Set("nokey"); err == nil {
 		t.Fatal("a pair without '=' was accepted")
+	}
+}
+
+func TestQueryPagesThroughEverything(t *testing.T) {
+	e := startEmulator(t)
+	endpoint := "http://" + e.Addr(emulator.HTTP)
+	for i := range 7 {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"device", "create", fmt.Sprintf("q%d", i), "--endpoint", endpoint}, &out, &errOut); code != 0 {
+			t.Fatalf("create: %s", errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"query", "SELECT deviceId FROM devices WHERE STARTSWITH(deviceId, 'q')", "--page-size", "2", "--endpoint", endpoint}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("query exit %d: %s", code, errOut.String())
+	}
+	var rows []map[string]string
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	if len(rows) != 7 || rows[0]["deviceId"] != "q0" || rows[6]["deviceId"] != "q6" {
+		t.Fatalf("rows = %v", rows)
+	}
+	errOut.Reset()
+	if code := run([]string{"query", "SELECT * FORM devices", "--endpoint", endpoint}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ArgumentInvalid") {
+		t.Fatalf("bad query: exit %d, %s", code, errOut.String())
 	}
 }
