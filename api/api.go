@@ -31,7 +31,10 @@ type Options struct {
 	// Telemetry serves the emulator's device-to-cloud read-back endpoints,
 	// mounted at /emulator/messages/events behind ServiceConnect.
 	Telemetry http.Handler
-	Now       func() time.Time
+	// C2D serves cloud-to-device sending (under /emulator), purging and
+	// feedback, behind ServiceConnect.
+	C2D http.Handler
+	Now func() time.Time
 }
 
 type server struct {
@@ -78,6 +81,14 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
 		if opts.Telemetry != nil {
 			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
+		}
+		if c := opts.C2D; c != nil {
+			emu := http.StripPrefix("/emulator", c)
+			r.With(s.auth(svc)).Handle("/emulator/devices/{id}/messages/devicebound", emu)
+			r.With(s.auth(svc)).Handle("/emulator/messages/feedback", emu)
+			r.With(s.auth(svc)).Delete("/devices/{id}/commands", c.ServeHTTP)
+			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback", c)
+			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback/*", c)
 		}
 		for _, p := range []string{"/twins/{id}", "/twins/{id}/modules/{mid}"} {
 			r.With(s.auth(svc|read)).Get(p, s.getTwin)

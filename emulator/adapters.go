@@ -2,13 +2,25 @@ package emulator
 
 import (
 	"context"
+	"strings"
 
+	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 )
 
 // deviceSide lets the MQTT broker reach the hub without the hub knowing MQTT.
-type deviceSide struct{ h *hub.Hub }
+type deviceSide struct {
+	h      *hub.Hub
+	queues *c2d.Queues
+}
+
+// C2DReady delivers what is queued for a device that can now receive it.
+func (d deviceSide) C2DReady(_ context.Context, id mqttbroker.Identity) {
+	if id.ModuleID == "" {
+		d.queues.DeviceReady(id.DeviceID)
+	}
+}
 
 func (d deviceSide) Authenticate(_ context.Context, req mqttbroker.ConnectRequest) (mqttbroker.Identity, error) {
 	exp, err := d.h.AuthenticateDevice(req.DeviceID, req.ModuleID, string(req.Password))
@@ -52,3 +64,32 @@ func (n notifier) DesiredChanged(deviceID, moduleID string, version int64, body 
 }
 
 func (n notifier) Disconnect(deviceID, moduleID string) { n.b.Disconnect(deviceID, moduleID) }
+
+// c2dTransport puts queued cloud-to-device messages on the wire.
+type c2dTransport struct{ b *mqttbroker.Broker }
+
+func (t c2dTransport) Deliver(deviceID string, m c2d.Message, ack func()) error {
+	return t.b.DeliverC2D(deviceID, wireC2D(deviceID, m), ack)
+}
+
+// wireC2D maps a queued message to the property bag IoT Hub sends: system
+// properties ($.mid, $.to, ...) and application properties with iothub-ack.
+func wireC2D(deviceID string, m c2d.Message) mqttbroker.C2DMessage {
+	sys := map[string]string{"to": "/devices/" + deviceID + "/messages/deviceBound"}
+	for k, v := range map[string]string{"mid": m.MessageID, "cid": m.CorrelationID, "uid": m.UserID, "ct": m.ContentType, "ce": m.ContentEncoding} {
+		if v != "" {
+			sys[k] = v
+		}
+	}
+	if !m.ExpiryTime.IsZero() {
+		sys["exp"] = m.ExpiryTime.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	props := make(map[string]string, len(m.Properties)+1)
+	for k, v := range m.Properties {
+		props[k] = v
+	}
+	if m.Ack != "" && !strings.EqualFold(m.Ack, c2d.AckNone) {
+		props["iothub-ack"] = strings.ToLower(m.Ack)
+	}
+	return mqttbroker.C2DMessage{SystemProperties: sys, Properties: props, Body: m.Body}
+}

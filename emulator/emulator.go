@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/api"
+	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -45,6 +46,7 @@ type Emulator struct {
 	hub       *hub.Hub
 	store     *store.Store
 	telemetry *d2c.Log
+	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker
 	tls       *certs.Bundle
 	tmpCA     string // temporary CA file of an in-memory emulator
@@ -118,19 +120,34 @@ func (e *Emulator) start() error {
 		return err
 	}
 	e.hub = h
-	b, err := mqttbroker.New(deviceSide{h}, mqttbroker.Options{Logger: e.log.With("component", "mqtt")})
+	queues, err := c2d.Open(c2d.Options{
+		Store:              e.store,
+		DeviceGenerationID: h.GenerationID,
+		Logger:             e.log.With("component", "c2d"),
+	})
+	if err != nil {
+		return fmt.Errorf("cloud-to-device queues: %w", err)
+	}
+	e.c2d = queues
+	h.AttachC2D(queues)
+	b, err := mqttbroker.New(deviceSide{h, queues}, mqttbroker.Options{Logger: e.log.With("component", "mqtt")})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
 	e.broker = b
 	h.SetNotifier(notifier{b})
 	h.SetMethodInvoker(b)
+	queues.SetTransport(c2dTransport{b})
 
 	handler := api.New(h, api.Options{
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
+		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})
+	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
+	// the SDKs' websocket transports dial it.
+	handler = withWebSocket(handler, b)
 	tlsConf := e.tls.TLSConfig()
 	for _, l := range []struct {
 		name string
@@ -207,6 +224,20 @@ func (e *Emulator) loadTLS() error {
 	return err
 }
 
+// WebSocketPath is where the SDKs open MQTT over WebSockets.
+const WebSocketPath = "/$iothub/websocket"
+
+func withWebSocket(api http.Handler, b *mqttbroker.Broker) http.Handler {
+	ws := b.WebSocketHandler("wss")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == WebSocketPath {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
 // writeTempCA gives clients of an in-memory emulator a CA file to trust; it
 // is removed on Close.
 func (e *Emulator) writeTempCA() error {
@@ -243,6 +274,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.broker != nil {
 			errs = append(errs, e.broker.Close())
+		}
+		if e.c2d != nil {
+			errs = append(errs, e.c2d.Close())
 		}
 		if e.store != nil {
 			errs = append(errs, e.store.Close())

@@ -584,3 +584,104 @@ func TestDirectMethods(t *testing.T) {
 		t.Fatalf("out-of-range timeout: %d, want 400", st)
 	}
 }
+
+func TestCloudToDevice(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, false)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	send := func(body map[string]any) int {
+		return svc.do("POST", "/emulator/devices/d1/messages/devicebound", body, nil)
+	}
+	// Queued while the device is offline; the count shows on the twin.
+	if st := send(map[string]any{"body": "first", "messageId": "m1", "ack": "full", "properties": map[string]string{"cmd": "on off"}}); st != 200 {
+		t.Fatalf("send: %d", st)
+	}
+	if st := send(map[string]any{"body": "second"}); st != 200 {
+		t.Fatalf("send: %d", st)
+	}
+	if c := svc.twin("d1")["cloudToDeviceMessageCount"]; c != float64(2) {
+		t.Fatalf("cloudToDeviceMessageCount = %v", c)
+	}
+	if st := svc.do("POST", "/emulator/devices/ghost/messages/devicebound", map[string]any{"body": "x"}, nil); st != 404 {
+		t.Fatalf("send to unknown device: %d", st)
+	}
+
+	// A restart keeps the queue.
+	e.Close()
+	e = start(t, dir, false)
+	svc = newService(t, e)
+	if c := svc.twin("d1")["cloudToDeviceMessageCount"]; c != float64(2) {
+		t.Fatalf("after restart cloudToDeviceMessageCount = %v", c)
+	}
+
+	d, err := dialDevice(t, e, "d1", key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.subscribe("devices/d1/messages/devicebound/#")
+	m := d.await("devices/d1/messages/devicebound/")
+	for _, want := range []string{"%24.mid=m1", "%24.to=%2Fdevices%2Fd1%2Fmessages%2FdeviceBound", "iothub-ack=full", "cmd=on%20off"} {
+		if !strings.Contains(m.Topic(), want) {
+			t.Fatalf("topic %s lacks %s", m.Topic(), want)
+		}
+	}
+	if string(m.Payload()) != "first" {
+		t.Fatalf("payload %q", m.Payload())
+	}
+	if m2 := d.await("devices/d1/messages/devicebound/"); string(m2.Payload()) != "second" {
+		t.Fatalf("second payload %q", m2.Payload())
+	}
+	// PUBACK completes: the count returns to 0 and a positive feedback record appears.
+	deadline := time.Now().Add(wait)
+	for svc.twin("d1")["cloudToDeviceMessageCount"] != float64(0) {
+		if time.Now().After(deadline) {
+			t.Fatal("completed messages still counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var feedback []map[string]any
+	svc.do("GET", "/emulator/messages/feedback", nil, &feedback)
+	if len(feedback) != 1 || feedback[0]["originalMessageId"] != "m1" || feedback[0]["statusCode"] != "Success" {
+		t.Fatalf("feedback = %v", feedback)
+	}
+
+	// Purge.
+	d.client.Unsubscribe("devices/d1/messages/devicebound/#").WaitTimeout(wait)
+	send(map[string]any{"body": "x"})
+	send(map[string]any{"body": "y"})
+	var purged map[string]any
+	if st := svc.do("DELETE", "/devices/d1/commands", nil, &purged); st != 200 || purged["totalMessagesPurged"] != float64(2) {
+		t.Fatalf("purge: %d %v", st, purged)
+	}
+}
+
+func TestMQTTOverWebSockets(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	key := svc.createDevice("wsdev")
+	tok, _ := sas.NewToken("localhost/devices/wsdev", key, "", time.Now().Add(time.Hour))
+	got := make(chan paho.Message, 4)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CAPEM())
+	c := paho.NewClient(paho.NewClientOptions().
+		AddBroker("wss://"+e.Addr(HTTPS)+WebSocketPath).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}).
+		SetClientID("wsdev").SetUsername("localhost/wsdev/?api-version=2021-04-12").SetPassword(tok).
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(wait).
+		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { got <- m }))
+	if tk := c.Connect(); !tk.WaitTimeout(wait) || tk.Error() != nil {
+		t.Fatalf("connect over wss: %v", tk.Error())
+	}
+	defer c.Disconnect(50)
+	c.Subscribe("$iothub/twin/res/#", 0, nil).WaitTimeout(wait)
+	c.Publish("$iothub/twin/GET/?$rid=7", 0, false, "").WaitTimeout(wait)
+	select {
+	case m := <-got:
+		if !strings.HasPrefix(m.Topic(), "$iothub/twin/res/200/?$rid=7") {
+			t.Fatalf("topic %s", m.Topic())
+		}
+	case <-time.After(wait):
+		t.Fatal("no twin response over WebSockets")
+	}
+}

@@ -139,6 +139,7 @@ func (h *Hub) DeleteDevice(ctx context.Context, id, ifMatch string) error {
 		h.disconnect(id, strings.TrimPrefix(k, id+"/"))
 	}
 	h.disconnect(id, "")
+	h.dropC2D(ctx, id)
 	h.log.Debug("device deleted", "device", id, "modules", len(modules))
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/query"
@@ -68,6 +69,7 @@ type Hub struct {
 
 	notifier atomic.Pointer[Notifier]
 	invoker  atomic.Pointer[MethodInvoker]
+	c2d      atomic.Pointer[c2d.Queues]
 	etagSeq  atomic.Int64 // source of identity etags, unique across the hub
 }
 
