@@ -293,6 +293,15 @@ func (e *Emulator) Close() error {
 // Hub is the running hub.
 func (e *Emulator) Hub() *hub.Hub { return e.hub }
 
+// Telemetry is the device-to-cloud message log.
+func (e *Emulator) Telemetry() *d2c.Log { return e.telemetry }
+
+// C2D is the cloud-to-device queues.
+func (e *Emulator) C2D() *c2d.Queues { return e.c2d }
+
+// Broker is the MQTT broker.
+func (e *Emulator) Broker() *mqttbroker.Broker { return e.broker }
+
 // Addr is the address a listener is bound to ("" if it is off).
 func (e *Emulator) Addr(name string) string { return e.addrs[name] }
 

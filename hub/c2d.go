@@ -13,7 +13,7 @@ import (
 func (h *Hub) AttachC2D(q *c2d.Queues) {
 	h.c2d.Store(q)
 	q.OnPendingChange(h.setC2DCount)
-	for _, key := range h.sortedKeys(func(_ string, e *entry) bool { return e.device != nil }) {
+	for _, key := range h.DeviceIDs() {
 		if n := q.Pending(key); n > 0 {
 			h.setC2DCount(key, n)
 		}

@@ -156,7 +156,7 @@ func (h *Hub) ListDevices(_ context.Context, top int) []registry.Device {
 	if top <= 0 || top > maxListDevices {
 		top = maxListDevices
 	}
-	keys := h.sortedKeys(func(_ string, e *entry) bool { return e.device != nil })
+	keys := h.DeviceIDs()
 	out := make([]registry.Device, 0, min(top, len(keys)))
 	for _, k := range keys[:min(top, len(keys))] {
 		if e := h.get(k); e != nil && e.device != nil {
@@ -199,4 +199,9 @@ func (h *Hub) Statistics() (RegistryStatistics, ServiceStatistics) {
 		}
 	}
 	return rs, ss
+}
+
+// DeviceIDs returns every device id in order (unlike ListDevices, uncapped).
+func (h *Hub) DeviceIDs() []string {
+	return h.sortedKeys(func(_ string, e *entry) bool { return e.device != nil })
 }
