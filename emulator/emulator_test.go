@@ -665,7 +665,7 @@ func TestMQTTOverWebSockets(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CAPEM())
 	c := paho.NewClient(paho.NewClientOptions().
-		AddBroker("wss://"+e.Addr(HTTPS)+WebSocketPath).
+		AddBroker("wss://" + e.Addr(HTTPS) + WebSocketPath).
 		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}).
 		SetClientID("wsdev").SetUsername("localhost/wsdev/?api-version=2021-04-12").SetPassword(tok).
 		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(wait).
