@@ -49,6 +49,7 @@ type Log struct {
 	log    *slog.Logger
 
 	appends chan *appendReq
+	clears  chan chan error
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -95,6 +96,7 @@ func Open(opts Options) (*Log, error) {
 		now:     opts.Now,
 		log:     opts.Logger,
 		appends: make(chan *appendReq),
+		clears:  make(chan chan error),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),

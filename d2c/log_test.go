@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 // fixture appends nine messages one second apart:
@@ -509,5 +511,45 @@ func TestSystemPropertyName(t *testing.T) {
 	}
 	if SystemProperties(nil) == nil {
 		t.Fatal("SystemProperties(nil) is nil")
+	}
+}
+
+func TestClearDeletesEverythingButNotSequenceNumbers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := l.Append(ctx, Message{DeviceID: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Clear(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := l.Read(Filter{}, 10); len(msgs) != 0 {
+		t.Fatalf("after Clear: %d messages", len(msgs))
+	}
+	m, err := l.Append(ctx, Message{DeviceID: "d"})
+	if err != nil || m.SequenceNumber != 4 {
+		t.Fatalf("after Clear the next number is %d (%v), want 4", m.SequenceNumber, err)
+	}
+	l.Close()
+	st.Close()
+	st2, _ := store.Open(path)
+	defer st2.Close()
+	l2, err := Open(Options{Store: st2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if msgs, _ := l2.Read(Filter{}, 10); len(msgs) != 1 || msgs[0].SequenceNumber != 4 {
+		t.Fatalf("after reopen: %+v", msgs)
 	}
 }

@@ -67,6 +67,8 @@ func (l *Log) run() {
 			l.commit(batch)
 		case <-sweep.C:
 			l.expire()
+		case done := <-l.clears:
+			done <- l.dropOldest(l.msgs.len())
 		case <-l.stop:
 			return
 		}
@@ -203,9 +205,20 @@ func (l *Log) publishLocked(m Message) {
 
 // expire deletes the messages older than MaxAge.
 func (l *Log) expire() {
-	n := l.expiredCount(l.now())
+	if n := l.expiredCount(l.now()); n > 0 {
+		if err := l.dropOldest(n); err != nil {
+			l.log.Error("expired device-to-cloud messages not deleted", "count", n, "err", err)
+			return
+		}
+		l.log.Debug("expired device-to-cloud messages deleted", "count", n)
+	}
+}
+
+// dropOldest deletes the n oldest messages, from the store first. Only the
+// writer calls it.
+func (l *Log) dropOldest(n int) error {
 	if n == 0 {
-		return
+		return nil
 	}
 	if l.store != nil {
 		ops := make([]store.Op, n)
@@ -213,8 +226,7 @@ func (l *Log) expire() {
 			ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
 		}
 		if err := l.store.Apply(context.Background(), ops...); err != nil {
-			l.log.Error("expired device-to-cloud messages not deleted", "count", n, "err", err)
-			return
+			return fmt.Errorf("d2c: delete messages: %w", err)
 		}
 	}
 	l.mu.Lock()
@@ -222,5 +234,19 @@ func (l *Log) expire() {
 		l.msgs.popFront()
 	}
 	l.mu.Unlock()
-	l.log.Debug("expired device-to-cloud messages deleted", "count", n)
+	return nil
+}
+
+// Clear deletes every message (sequence numbers still never repeat), for a
+// hub reset.
+func (l *Log) Clear(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case l.clears <- done:
+	case <-l.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-done
 }
