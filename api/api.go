@@ -16,6 +16,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
@@ -34,14 +35,18 @@ type Options struct {
 	// C2D serves cloud-to-device sending (under /emulator), purging and
 	// feedback, behind ServiceConnect.
 	C2D http.Handler
-	Now func() time.Time
+	// Metrics is served, without authentication, at /emulator/metrics and
+	// counts requests by status.
+	Metrics *metrics.Registry
+	Now     func() time.Time
 }
 
 type server struct {
-	hub   *hub.Hub
-	log   *slog.Logger
-	ready func() bool
-	now   func() time.Time
+	hub      *hub.Hub
+	requests *metrics.CounterVec
+	log      *slog.Logger
+	ready    func() bool
+	now      func() time.Time
 }
 
 // New returns the REST API handler.
@@ -62,6 +67,15 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.notFound)
 	r.Get("/healthz", s.healthz)
+	if opts.Metrics != nil {
+		s.requests = opts.Metrics.CounterVec("iothub_rest_requests_total", "REST requests by HTTP status.", "code")
+		r.Get("/emulator/metrics", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			if err := opts.Metrics.WriteText(w); err != nil {
+				s.log.Debug("metrics write", "err", err)
+			}
+		})
+	}
 
 	read, write := registry.RegistryRead, registry.RegistryWrite
 	svc := registry.ServiceConnect
@@ -72,6 +86,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(read)).Get("/devices/{id}", s.getDevice)
 		r.With(s.auth(write)).Put("/devices/{id}", s.putDevice)
 		r.With(s.auth(write)).Delete("/devices/{id}", s.deleteDevice)
+		r.With(s.auth(write)).Post("/emulator/reset", s.reset)
 		r.With(s.auth(read)).Get("/statistics/devices", s.registryStatistics)
 		r.With(s.auth(svc)).Get("/statistics/service", s.serviceStatistics)
 		r.With(s.auth(read)).Get("/devices/{id}/modules", s.listModules)
@@ -145,6 +160,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
+		s.requests.Inc(strconv.Itoa(rec.status))
 		s.log.Debug("request", "method", r.Method, "path", r.URL.EscapedPath(), "status", rec.status, "duration", time.Since(start))
 	})
 }

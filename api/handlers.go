@@ -88,6 +88,16 @@ func (s *server) deleteModule(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
+// reset empties the hub (emulator-only): every identity, twin, queue and
+// logged message.
+func (s *server) reset(w http.ResponseWriter, r *http.Request) {
+	if err := s.hub.Reset(r.Context()); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *server) registryStatistics(w http.ResponseWriter, _ *http.Request) {
 	rs, _ := s.hub.Statistics()
 	s.writeJSON(w, http.StatusOK, rs)

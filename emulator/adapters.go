@@ -6,6 +6,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 )
 
@@ -66,10 +67,17 @@ func (n notifier) DesiredChanged(deviceID, moduleID string, version int64, body 
 func (n notifier) Disconnect(deviceID, moduleID string) { n.b.Disconnect(deviceID, moduleID) }
 
 // c2dTransport puts queued cloud-to-device messages on the wire.
-type c2dTransport struct{ b *mqttbroker.Broker }
+type c2dTransport struct {
+	b         *mqttbroker.Broker
+	delivered *metrics.CounterVec
+}
 
 func (t c2dTransport) Deliver(deviceID string, m c2d.Message, ack func()) error {
-	return t.b.DeliverC2D(deviceID, wireC2D(deviceID, m), ack)
+	if err := t.b.DeliverC2D(deviceID, wireC2D(deviceID, m), ack); err != nil {
+		return err
+	}
+	t.delivered.Inc("")
+	return nil
 }
 
 // wireC2D maps a queued message to the property bag IoT Hub sends: system

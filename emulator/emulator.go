@@ -22,6 +22,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/sas"
@@ -109,10 +110,12 @@ func (e *Emulator) start() error {
 		return fmt.Errorf("telemetry log: %w", err)
 	}
 	e.telemetry = tlog
+	reg := metrics.New()
 	h, err := hub.Open(hub.Options{
 		HostNames: cfg.acceptedHosts(),
 		Store:     e.store,
 		Telemetry: tlog,
+		Metrics:   reg,
 		Policies:  policies,
 		Logger:    e.log.With("component", "hub"),
 	})
@@ -137,11 +140,18 @@ func (e *Emulator) start() error {
 	e.broker = b
 	h.SetNotifier(notifier{b})
 	h.SetMethodInvoker(b)
-	queues.SetTransport(c2dTransport{b})
+	delivered := reg.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
+	queues.SetTransport(c2dTransport{b, delivered})
+	reg.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
+	reg.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
+		rs, _ := h.Statistics()
+		return float64(rs.TotalDeviceCount)
+	})
 
 	handler := api.New(h, api.Options{
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
+		Metrics:   reg,
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})

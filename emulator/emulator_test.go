@@ -685,3 +685,52 @@ func TestMQTTOverWebSockets(t *testing.T) {
 		t.Fatal("no twin response over WebSockets")
 	}
 }
+
+func TestMetricsAndReset(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	d, err := dialDevice(t, e, "d1", key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.publish("devices/d1/messages/events/", "x")
+	svc.twin("d1")
+	svc.do("POST", "/devices/query", map[string]string{"query": "SELECT * FROM devices"}, nil)
+
+	resp, err := svc.http.Get("https://" + e.Addr(HTTPS) + "/emulator/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"iothub_connections 1\n",
+		"iothub_devices 1\n",
+		"iothub_d2c_messages_total 1\n",
+		`iothub_twin_operations_total{operation="read"} 1` + "\n",
+		`iothub_registry_operations_total{operation="create-device"} 1` + "\n",
+		"iothub_query_duration_seconds_count 1\n",
+		`iothub_rest_requests_total{code="200"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+
+	if st := svc.do("POST", "/emulator/reset", nil, nil); st != 204 {
+		t.Fatalf("reset: %d", st)
+	}
+	select {
+	case <-d.lost:
+	case <-time.After(wait):
+		t.Fatal("reset did not disconnect the device")
+	}
+	var devices []any
+	svc.do("GET", "/devices", nil, &devices)
+	var events struct{ Messages []any }
+	svc.do("GET", "/emulator/messages/events", nil, &events)
+	if len(devices) != 0 || len(events.Messages) != 0 {
+		t.Fatalf("after reset: %d devices, %d messages", len(devices), len(events.Messages))
+	}
+}

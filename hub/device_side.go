@@ -12,6 +12,7 @@ func (h *Hub) DeviceTwin(_ context.Context, deviceID, moduleID string) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	h.stats.twinOps.Inc("device-read")
 	return e.twin.DeviceJSON(), nil
 }
 
@@ -34,6 +35,7 @@ func (h *Hub) PatchReported(ctx context.Context, deviceID, moduleID string, patc
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return 0, err
 	}
+	h.stats.twinOps.Inc("reported")
 	h.log.Debug("reported properties patched", "device", deviceID, "module", moduleID, "reportedVersion", version)
 	return version, nil
 }

@@ -81,6 +81,11 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 			h.disconnect(id, "")
 		}
 	}
+	if cur == nil {
+		h.stats.registryOps.Inc("create-device")
+	} else {
+		h.stats.registryOps.Inc("update-device")
+	}
 	h.log.Debug("device written", "device", id, "created", cur == nil)
 	return *d, nil
 }
@@ -124,23 +129,11 @@ func (h *Hub) DeleteDevice(ctx context.Context, id, ifMatch string) error {
 	if !etagMatches(ifMatch, cur.device.Device.ETag) {
 		return etagMismatch(ifMatch)
 	}
-	modules := h.moduleKeys(id)
-	changes := map[string]*entry{id: nil}
-	for _, k := range modules {
-		changes[k] = nil
-	}
-	if err := h.persist(ctx, changes); err != nil {
+	if err := h.removeDevice(ctx, id); err != nil {
 		return err
 	}
-	for k := range changes {
-		h.publish(k, nil)
-	}
-	for _, k := range modules {
-		h.disconnect(id, strings.TrimPrefix(k, id+"/"))
-	}
-	h.disconnect(id, "")
-	h.dropC2D(ctx, id)
-	h.log.Debug("device deleted", "device", id, "modules", len(modules))
+	h.stats.registryOps.Inc("delete-device")
+	h.log.Debug("device deleted", "device", id)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/store"
@@ -47,9 +48,11 @@ type Options struct {
 	Store *store.Store
 	// Telemetry is the device-to-cloud message log; nil drops telemetry.
 	Telemetry *d2c.Log
-	Policies  registry.Policies
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Metrics receives the hub's counters; nil keeps them private.
+	Metrics  *metrics.Registry
+	Policies registry.Policies
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Hub is the emulated IoT Hub.
@@ -63,6 +66,7 @@ type Hub struct {
 
 	locks *keyLock
 	index *query.Index
+	stats hubMetrics
 
 	mu      sync.RWMutex
 	entries map[string]*entry // by identityKey
@@ -146,6 +150,11 @@ func Open(opts Options) (*Hub, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	reg := opts.Metrics
+	if reg == nil {
+		reg = metrics.New()
+	}
+	h.stats = newHubMetrics(reg)
 	if err := h.load(); err != nil {
 		return nil, err
 	}

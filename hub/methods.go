@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -62,8 +63,10 @@ func (h *Hub) InvokeMethod(ctx context.Context, deviceID, moduleID string, body 
 	status, resp, err := (*p).InvokeMethod(ctx, deviceID, moduleID, req.MethodName, req.Payload,
 		time.Duration(*req.ConnectTimeoutInSeconds)*time.Second, time.Duration(*req.ResponseTimeoutInSeconds)*time.Second)
 	if err != nil {
+		h.stats.methodCalls.Inc(errcode.From(err).Code.Name())
 		return MethodResult{}, err
 	}
+	h.stats.methodCalls.Inc(strconv.Itoa(status))
 	h.log.Debug("direct method", "device", deviceID, "module", moduleID, "method", req.MethodName, "status", status)
 	return MethodResult{Status: status, Payload: responsePayload(resp)}, nil
 }

@@ -86,6 +86,11 @@ func (h *Hub) PutModule(ctx context.Context, deviceID, moduleID string, body []b
 	if cur != nil && credentialsChanged(cur.module.Module.Authentication, m.Authentication) {
 		h.disconnect(deviceID, moduleID)
 	}
+	if cur == nil {
+		h.stats.registryOps.Inc("create-module")
+	} else {
+		h.stats.registryOps.Inc("update-module")
+	}
 	h.log.Debug("module written", "device", deviceID, "module", moduleID, "created", cur == nil)
 	return *m, nil
 }
@@ -128,5 +133,6 @@ func (h *Hub) DeleteModule(ctx context.Context, deviceID, moduleID, ifMatch stri
 		return err
 	}
 	h.disconnect(deviceID, moduleID)
+	h.stats.registryOps.Inc("delete-module")
 	return nil
 }

@@ -161,3 +161,35 @@ func TestModuleAuthenticationAndRestart(t *testing.T) {
 		t.Fatalf("module key after restart: %v", err)
 	}
 }
+
+func TestReset(t *testing.T) {
+	ctx := context.Background()
+	h := newHub(t)
+	rec := &recorder{}
+	h.SetNotifier(rec)
+	for _, id := range []string{"a", "b"} {
+		h.PutDevice(ctx, id, []byte(`{}`), "")
+	}
+	h.PutModule(ctx, "a", "m", []byte(`{}`), "")
+	if err := h.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ids := h.DeviceIDs(); len(ids) != 0 {
+		t.Fatalf("devices after reset: %v", ids)
+	}
+	for _, q := range []string{"SELECT * FROM devices", "SELECT * FROM devices.modules"} {
+		if page, _ := h.Query(ctx, q, query.PageOptions{}); len(page.Items) != 0 {
+			t.Fatalf("%s after reset: %v", q, page.Items)
+		}
+	}
+	rec.mu.Lock()
+	n := len(rec.disconnects)
+	rec.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d disconnects, want 3 (two devices and a module)", n)
+	}
+	// The hub works as new after a reset.
+	if _, err := h.PutDevice(ctx, "a", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+}

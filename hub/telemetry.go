@@ -60,6 +60,7 @@ func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t
 	if _, err := h.telemetry.Append(ctx, msg); err != nil {
 		return err
 	}
+	h.stats.d2cMessages.Inc("")
 	h.noteActivity(deviceID, moduleID)
 	return nil
 }

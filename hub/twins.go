@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/query"
@@ -16,6 +17,7 @@ func (h *Hub) GetTwin(_ context.Context, deviceID, moduleID string) (map[string]
 	if err != nil {
 		return nil, err
 	}
+	h.stats.twinOps.Inc("read")
 	return e.view, nil
 }
 
@@ -52,6 +54,11 @@ func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []
 	if change.Changed {
 		h.sendDesired(deviceID, moduleID, change)
 	}
+	op := "patch"
+	if replace {
+		op = "replace"
+	}
+	h.stats.twinOps.Inc(op)
 	h.log.Debug("twin updated", "device", deviceID, "module", moduleID, "replace", replace, "version", next.twin.Version())
 	return next.view, nil
 }
@@ -73,14 +80,18 @@ func (h *Hub) sendDesired(deviceID, moduleID string, change twin.DesiredChange) 
 
 // Query runs a query text over the twins and returns one page.
 func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (query.Page, error) {
+	start := time.Now()
 	q, err := query.Parse(text)
 	if err != nil {
+		h.stats.queryErrors.Inc("")
 		return query.Page{}, queryError(err)
 	}
 	page, err := h.index.Execute(q, opts)
 	if err != nil {
+		h.stats.queryErrors.Inc("")
 		return query.Page{}, queryError(err)
 	}
+	h.stats.queries.Observe(time.Since(start).Seconds())
 	return page, nil
 }
 
