@@ -18,6 +18,10 @@ def device_connection_string(device_id, key, host="localhost"):
     return f"HostName={host};DeviceId={device_id};SharedAccessKey={key}"
 
 
+def module_connection_string(device_id, module_id, key, host="localhost"):
+    return f"HostName={host};DeviceId={device_id};ModuleId={module_id};SharedAccessKey={key}"
+
+
 def bounded(fn, *args, timeout=20.0, what=None, **kwargs):
     """Run fn in a daemon thread and give up after timeout seconds.
 

@@ -4,12 +4,13 @@ clients that clean up after each test."""
 import os
 
 import pytest
-from azure.iot.device import IoTHubDeviceClient
+from azure.iot.device import IoTHubDeviceClient, IoTHubModuleClient
 from azure.iot.hub import IoTHubRegistryManager
 from msrest.exceptions import HttpOperationError
 
 from support.emulator import SERVICE_CONNECTION_STRING, Emulator, default_binary
-from support.hub import bounded, device_connection_string, unique_id
+from support.hub import bounded, device_connection_string, module_connection_string, unique_id
+from support.service import ServiceREST
 
 
 @pytest.fixture(scope="session")
@@ -63,13 +64,37 @@ def make_device(registry):
             pass  # the test already deleted it
 
 
+@pytest.fixture(scope="session")
+def service(emulator):
+    """The emulator-only service endpoints (telemetry read-back, C2D send)."""
+    return ServiceREST(emulator.ca_path)
+
+
+@pytest.fixture
+def make_module(registry, make_device):
+    """create(device_prefix, module_prefix) -> (Device, Module, module connection string).
+
+    The module goes away with its device when make_device cleans up."""
+
+    def create(device_prefix="mdev", module_prefix="mod"):
+        device, _ = make_device(device_prefix)
+        module_id = unique_id(module_prefix)
+        module = registry.create_module_with_sas(device.device_id, module_id, None, None, None)
+        key = module.authentication.symmetric_key.primary_key
+        return device, module, module_connection_string(device.device_id, module_id, key)
+
+    return create
+
+
 @pytest.fixture
 def make_client(ca_pem):
-    """create(connection_string, **kwargs) -> IoTHubDeviceClient trusting the emulator CA."""
+    """create(connection_string, client_class=IoTHubDeviceClient, **kwargs) -> a
+    device (or IoTHubModuleClient) client trusting the emulator CA."""
     clients = []
 
-    def create(connection_string, **kwargs):
-        client = IoTHubDeviceClient.create_from_connection_string(
+    def create(connection_string, client_class=IoTHubDeviceClient, **kwargs):
+        assert client_class in (IoTHubDeviceClient, IoTHubModuleClient)
+        client = client_class.create_from_connection_string(
             connection_string, server_verification_cert=ca_pem, **kwargs
         )
         clients.append(client)

@@ -1,0 +1,111 @@
+"""Device-to-cloud telemetry from IoTHubDeviceClient/IoTHubModuleClient.send_message,
+read back through the emulator's events endpoint; and the same device client
+over MQTT on WebSockets."""
+
+import base64
+import json
+
+from azure.iot.device import IoTHubModuleClient, Message
+from azure.iot.hub.models import Twin, TwinProperties
+
+from support.hub import bounded
+
+
+def connected(make_client, conn_str, **kwargs):
+    client = make_client(conn_str, **kwargs)
+    bounded(client.connect, timeout=30, what="connect")
+    return client
+
+
+def test_message_with_system_and_application_properties(service, make_device, make_client):
+    device, conn_str = make_device("t-props")
+    client = connected(make_client, conn_str)
+    body = json.dumps({"temperature": 21.5, "unit": "°C"})
+    msg = Message(body, message_id="msg-0001", content_encoding="utf-8", content_type="application/json")
+    msg.correlation_id = "corr-42"
+    msg.custom_properties = {"alert": "true", "with space": "a&b=c/d", "ünï": "çødé"}
+    bounded(client.send_message, msg, what="send_message")
+
+    (got,) = service.wait_events(device.device_id, 1)
+    assert got["deviceId"] == device.device_id
+    assert "moduleId" not in got or not got["moduleId"]
+    assert base64.b64decode(got["body"]) == body.encode("utf-8")
+    assert got["bodyText"] == body
+    sysprops = got["systemProperties"]
+    assert sysprops["message-id"] == "msg-0001"
+    assert sysprops["correlation-id"] == "corr-42"
+    assert sysprops["content-type"] == "application/json"
+    assert sysprops["content-encoding"] == "utf-8"
+    assert sysprops["iothub-connection-device-id"] == device.device_id
+    # Custom properties are the application properties, exactly, nothing else.
+    assert got["properties"] == {"alert": "true", "with space": "a&b=c/d", "ünï": "çødé"}
+    assert isinstance(got["sequenceNumber"], int) and got["sequenceNumber"] > 0
+    assert got["enqueuedTime"]
+
+
+def test_messages_in_order_and_paging(service, make_device, make_client):
+    device, conn_str = make_device("t-order")
+    client = connected(make_client, conn_str)
+    for i in range(5):
+        bounded(client.send_message, Message(f"n={i}"), what=f"send_message {i}")
+    got = service.wait_events(device.device_id, 5)
+    assert [m["bodyText"] for m in got] == [f"n={i}" for i in range(5)]
+    seqs = [m["sequenceNumber"] for m in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    # A message sent with no properties still has the hub's own ones and an
+    # empty application bag.
+    assert got[0]["properties"] == {}
+    assert "message-id" not in got[0]["systemProperties"]
+
+    first = service.events(device.device_id, max_count=2)
+    assert [m["bodyText"] for m in first["messages"]] == ["n=0", "n=1"]
+    rest = service.events(device.device_id, from_seq=first["nextSequenceNumber"])
+    assert [m["bodyText"] for m in rest["messages"]] == ["n=2", "n=3", "n=4"]
+
+
+def test_binary_body(service, make_device, make_client):
+    device, conn_str = make_device("t-bin")
+    client = connected(make_client, conn_str)
+    payload = bytes(range(256))
+    bounded(client.send_message, Message(payload), what="send_message")
+    (got,) = service.wait_events(device.device_id, 1)
+    assert base64.b64decode(got["body"]) == payload
+    assert "bodyText" not in got
+
+
+def test_module_telemetry_is_tagged_with_the_module(service, make_module, make_client):
+    device, module, conn_str = make_module("t-moddev", "t-mod")
+    client = connected(make_client, conn_str, client_class=IoTHubModuleClient)
+    msg = Message("from the module", message_id="m-1")
+    msg.custom_properties["k"] = "v"
+    bounded(client.send_message, msg, what="module send_message")
+
+    (got,) = service.wait_events(device.device_id, 1, module_id=module.module_id)
+    assert got["deviceId"] == device.device_id
+    assert got["moduleId"] == module.module_id
+    assert got["bodyText"] == "from the module"
+    assert got["systemProperties"]["message-id"] == "m-1"
+    assert got["systemProperties"]["iothub-connection-module-id"] == module.module_id
+    assert got["properties"] == {"k": "v"}
+
+
+def test_websockets_telemetry_and_twin(registry, service, make_device, make_client):
+    device, conn_str = make_device("t-ws")
+    registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"mode": "ws"})))
+    client = connected(make_client, conn_str, websockets=True)
+
+    msg = Message('{"over":"websockets"}', message_id="ws-1", content_type="application/json",
+                  content_encoding="utf-8")
+    msg.custom_properties["transport"] = "wss"
+    bounded(client.send_message, msg, what="send_message over websockets")
+    (got,) = service.wait_events(device.device_id, 1)
+    assert got["bodyText"] == '{"over":"websockets"}'
+    assert got["systemProperties"]["message-id"] == "ws-1"
+    assert got["systemProperties"]["content-type"] == "application/json"
+    assert got["properties"] == {"transport": "wss"}
+
+    twin = bounded(client.get_twin, what="get_twin over websockets")
+    assert twin["desired"]["mode"] == "ws"
+    bounded(client.patch_twin_reported_properties, {"via": "wss"}, what="patch over websockets")
+    assert registry.get_twin(device.device_id).properties.reported["via"] == "wss"
+    assert registry.get_device(device.device_id).connection_state == "Connected"
