@@ -38,7 +38,10 @@ type Options struct {
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry
-	Now     func() time.Time
+	// Strict refuses api-versions the real hub would refuse; by default any
+	// value, or none, is accepted.
+	Strict bool
+	Now    func() time.Time
 }
 
 type server struct {
@@ -64,6 +67,9 @@ func New(h *hub.Hub, opts Options) http.Handler {
 
 	r := chi.NewRouter()
 	r.Use(s.rawPathRouting, s.recoverer, s.logRequests)
+	if opts.Strict {
+		r.Use(s.strictAPIVersion)
+	}
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.notFound)
 	r.Get("/healthz", s.healthz)

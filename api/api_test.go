@@ -235,3 +235,22 @@ func TestModulesOverREST(t *testing.T) {
 	}
 	wantError(t, f.do("GET", "/twins/d1/modules/m1", ""), 404, "ModuleNotFound")
 }
+
+func TestStrictAPIVersion(t *testing.T) {
+	h, err := hub.Open(hub.Options{HostNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(h, Options{Strict: true}))
+	defer srv.Close()
+	f := newFixture(t)
+	f.srv = srv
+	wantError(t, f.do("GET", "/devices", ""), 400, "InvalidProtocolVersion")
+	wantError(t, f.do("GET", "/devices?api-version=2099-01-01", ""), 400, "InvalidProtocolVersion")
+	if r := f.do("GET", "/devices?api-version=2021-04-12", ""); r.status != 200 {
+		t.Fatalf("known version refused: %d %s", r.status, r.body)
+	}
+	if r := f.do("GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("healthz under strict: %d", r.status)
+	}
+}

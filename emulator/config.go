@@ -50,6 +50,9 @@ type Config struct {
 	// message log (0: the log's defaults, 10000 messages and 24 h).
 	TelemetryMaxMessages int
 	TelemetryMaxAge      time.Duration
+	// Strict refuses api-versions the real hub would refuse (by default any
+	// api-version is accepted, like Azurite's loose mode).
+	Strict bool
 	// Logger receives the emulator's logs; nil discards them.
 	Logger *slog.Logger
 }

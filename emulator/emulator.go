@@ -152,6 +152,7 @@ func (e *Emulator) start() error {
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
 		Metrics:   reg,
+		Strict:    cfg.Strict,
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})

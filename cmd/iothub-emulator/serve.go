@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")
+	fs.BoolVar(&cfg.Strict, "strict", false, "refuse api-versions the real IoT Hub would refuse (default: accept any)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
