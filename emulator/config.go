@@ -53,6 +53,9 @@ type Config struct {
 	// Strict refuses api-versions the real hub would refuse (by default any
 	// api-version is accepted, like Azurite's loose mode).
 	Strict bool
+	// DebugLog, if set, is a file that receives every REST request and MQTT
+	// packet as JSON lines, SAS signatures redacted.
+	DebugLog string
 	// Logger receives the emulator's logs; nil discards them.
 	Logger *slog.Logger
 }

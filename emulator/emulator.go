@@ -21,6 +21,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/debuglog"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
@@ -51,6 +52,8 @@ type Emulator struct {
 	broker    *mqttbroker.Broker
 	tls       *certs.Bundle
 	tmpCA     string // temporary CA file of an in-memory emulator
+	debug     *debuglog.Log
+	debugFile *os.File
 
 	addrs    map[string]string
 	warnings []string
@@ -99,6 +102,13 @@ func (e *Emulator) start() error {
 	}
 	if err := e.loadTLS(); err != nil {
 		return err
+	}
+	if cfg.DebugLog != "" {
+		f, err := os.OpenFile(cfg.DebugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("debug log: %w", err)
+		}
+		e.debugFile, e.debug = f, debuglog.New(f, nil)
 	}
 	tlog, err := d2c.Open(d2c.Options{
 		Store:       e.store,
@@ -158,7 +168,7 @@ func (e *Emulator) start() error {
 	})
 	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
 	// the SDKs' websocket transports dial it.
-	handler = withWebSocket(handler, b)
+	handler = withWebSocket(e.debug.Middleware(handler), b)
 	tlsConf := e.tls.TLSConfig()
 	for _, l := range []struct {
 		name string
@@ -294,6 +304,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.tmpCA != "" {
 			os.RemoveAll(e.tmpCA)
+		}
+		if e.debugFile != nil {
+			errs = append(errs, e.debugFile.Close())
 		}
 		e.closeErr = errors.Join(errs...)
 		e.log.Info("emulator stopped")

@@ -734,3 +734,32 @@ func TestMetricsAndReset(t *testing.T) {
 		t.Fatalf("after reset: %d devices, %d messages", len(devices), len(events.Messages))
 	}
 }
+
+func TestDebugLogRedactsSignatures(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "debug.jsonl")
+	cfg := DefaultConfig()
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, Off, Off
+	cfg.InMemory, cfg.DebugLog = true, path
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newService(t, e).createDevice("d1")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"url":"/devices/d1?api-version=2021-04-12"`) || !strings.Contains(string(data), "sig=REDACTED") {
+		t.Fatalf("debug log:\n%s", data)
+	}
+	cs, _ := sas.ParseConnectionString(e.ConnectionString("iothubowner"))
+	tok, _ := sas.NewToken(cs.HostName, cs.SharedAccessKey, cs.SharedAccessKeyName, time.Now().Add(time.Hour))
+	sig := tok[strings.Index(tok, "sig=")+4:]
+	sig = sig[:strings.IndexByte(sig, '&')]
+	if strings.Contains(string(data), sig[:10]) {
+		t.Fatal("a signature reached the debug log")
+	}
+}
