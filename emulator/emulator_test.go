@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -755,11 +756,9 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 	if !strings.Contains(string(data), `"url":"/devices/d1?api-version=2021-04-12"`) || !strings.Contains(string(data), "sig=REDACTED") {
 		t.Fatalf("debug log:\n%s", data)
 	}
-	cs, _ := sas.ParseConnectionString(e.ConnectionString("iothubowner"))
-	tok, _ := sas.NewToken(cs.HostName, cs.SharedAccessKey, cs.SharedAccessKeyName, time.Now().Add(time.Hour))
-	sig := tok[strings.Index(tok, "sig=")+4:]
-	sig = sig[:strings.IndexByte(sig, '&')]
-	if strings.Contains(string(data), sig[:10]) {
-		t.Fatal("a signature reached the debug log")
+	for _, m := range regexp.MustCompile(`sig=([^&"\\]*)`).FindAllStringSubmatch(string(data), -1) {
+		if m[1] != "REDACTED" {
+			t.Fatalf("a signature reached the debug log: %s", m[0])
+		}
 	}
 }
