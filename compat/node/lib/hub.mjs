@@ -1,13 +1,15 @@
 // Helpers shared by the Node compatibility tests. The runner (run.mjs) has
 // started the emulator and set NODE_EXTRA_CA_CERTS before these tests start.
 import { randomUUID } from 'node:crypto';
+import https from 'node:https';
 import iothub from 'azure-iothub';
 import deviceSdk from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 
 export const { Registry } = iothub;
-export const { Client } = deviceSdk;
-export const { Mqtt } = deviceMqtt;
+export const ServiceClient = iothub.Client;
+export const { Client, ModuleClient, Message } = deviceSdk;
+export const { Mqtt, MqttWs } = deviceMqtt;
 
 // The emulator's well-known hub (documented in the project README).
 export const SERVICE_CONNECTION_STRING =
@@ -19,6 +21,10 @@ export function uniqueId(prefix) {
 
 export function deviceConnectionString(deviceId, key) {
   return `HostName=localhost;DeviceId=${deviceId};SharedAccessKey=${key}`;
+}
+
+export function moduleConnectionString(deviceId, moduleId, key) {
+  return `HostName=localhost;DeviceId=${deviceId};ModuleId=${moduleId};SharedAccessKey=${key}`;
 }
 
 export function newRegistry() {
@@ -50,8 +56,21 @@ export class Scope {
     return { device, connectionString: deviceConnectionString(deviceId, device.authentication.symmetricKey.primaryKey) };
   }
 
-  client(connectionString) {
-    const client = Client.fromConnectionString(connectionString, Mqtt);
+  // A module on the device, with a fresh id; it goes away with the device.
+  async createModule(deviceId, prefix) {
+    const moduleId = uniqueId(prefix);
+    const { responseBody: module } = await this.registry.addModule({ deviceId, moduleId });
+    return { module, connectionString: moduleConnectionString(deviceId, moduleId, module.authentication.symmetricKey.primaryKey) };
+  }
+
+  client(connectionString, transport = Mqtt) {
+    const client = Client.fromConnectionString(connectionString, transport);
+    this.clients.push(client);
+    return client;
+  }
+
+  moduleClient(connectionString, transport = Mqtt) {
+    const client = ModuleClient.fromConnectionString(connectionString, transport);
     this.clients.push(client);
     return client;
   }
@@ -81,4 +100,87 @@ export async function waitUntil(fn, timeoutMs, what) {
 // Strips $-prefixed bookkeeping ($version, $metadata) from a property section.
 export function userProps(section) {
   return Object.fromEntries(Object.entries(section || {}).filter(([k]) => !k.startsWith('$')));
+}
+
+// The emulator's own service endpoints stand in for what IoT Hub does over
+// AMQP: reading telemetry back and sending cloud-to-device messages. They
+// take the usual service SAS token; NODE_EXTRA_CA_CERTS makes https trust
+// the emulator's CA.
+const HUB_KEY_NAME = 'iothubowner';
+const HUB_KEY = /SharedAccessKey=([^;]+)/.exec(SERVICE_CONNECTION_STRING)[1];
+
+export function serviceRequest(method, path, { query = {}, body } = {}, timeoutMs = 30_000) {
+  const expiry = Math.floor(Date.now() / 1000) + 3600;
+  const token = iothub.SharedAccessSignature.create('localhost', HUB_KEY_NAME, HUB_KEY, expiry).toString();
+  const qs = new URLSearchParams(query).toString();
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers = { Authorization: token };
+  if (payload !== undefined) {
+    headers['Content-Type'] = 'application/json; charset=utf-8';
+    headers['Content-Length'] = Buffer.byteLength(payload);
+  }
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: 'localhost', port: 443, method, path: qs ? `${path}?${qs}` : path, headers, timeout: timeoutMs,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        if ((res.headers['content-type'] || '').startsWith('application/json') && text) json = JSON.parse(text);
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} did not answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+async function okJson(method, path, options, timeoutMs) {
+  const res = await serviceRequest(method, path, options, timeoutMs);
+  if (res.status !== 200 || res.json === undefined) {
+    throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
+  }
+  return res.json;
+}
+
+// One page of the device's (or module's) telemetry.
+export function readEvents(deviceId, { moduleId, fromSequenceNumber, maxCount, waitSeconds } = {}) {
+  const query = { deviceId };
+  if (moduleId !== undefined) query.moduleId = moduleId;
+  if (fromSequenceNumber !== undefined) query.fromSequenceNumber = String(fromSequenceNumber);
+  if (maxCount !== undefined) query.maxCount = String(maxCount);
+  if (waitSeconds !== undefined) query.waitSeconds = String(waitSeconds);
+  return okJson('GET', '/emulator/messages/events', { query }, ((waitSeconds || 0) + 30) * 1000);
+}
+
+// The first `count` messages of the device (or module), long-polling until
+// they are there; fails after timeoutMs, or if more than count arrive.
+export async function waitEvents(deviceId, count, { moduleId, timeoutMs = 10_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  const got = [];
+  let from;
+  while (got.length < count) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`${got.length} of ${count} messages from ${deviceId} within ${timeoutMs} ms: ${JSON.stringify(got)}`);
+    const waitSeconds = Math.max(1, Math.min(5, Math.floor(left / 1000)));
+    const page = await readEvents(deviceId, { moduleId, fromSequenceNumber: from, waitSeconds });
+    got.push(...page.messages);
+    from = page.nextSequenceNumber;
+  }
+  if (got.length !== count) throw new Error(`want ${count} messages from ${deviceId}, got ${got.length}: ${JSON.stringify(got)}`);
+  return got;
+}
+
+// Queues a cloud-to-device message; returns the queued message.
+export function sendC2D(deviceId, fields) {
+  return okJson('POST', `/emulator/devices/${encodeURIComponent(deviceId)}/messages/devicebound`, { body: fields });
+}
+
+// Every feedback record the hub keeps (not consumed).
+export function allFeedback() {
+  return okJson('GET', '/emulator/messages/feedback');
 }
