@@ -56,17 +56,17 @@ func runThermostat(connectionString, addr string, tlsConf *tls.Config) error {
 		SetClientID(cs.DeviceID).
 		SetUsername(cs.HostName + "/" + cs.DeviceID + "/?api-version=2021-04-12").
 		SetPassword(token))
-	if err := wait(c.Connect()); err != nil {
+	if err := complete(c.Connect()); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer c.Disconnect(250)
 
 	responses := make(chan string, 1)
 	onResponse := func(_ paho.Client, m paho.Message) { responses <- m.Topic() }
-	if err := wait(c.Subscribe("$iothub/twin/res/#", 1, onResponse)); err != nil {
+	if err := complete(c.Subscribe("$iothub/twin/res/#", 1, onResponse)); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
-	if err := wait(c.Publish("$iothub/twin/PATCH/properties/reported/?$rid=1", 1, false, `{"firmware":"1.2.0"}`)); err != nil {
+	if err := complete(c.Publish("$iothub/twin/PATCH/properties/reported/?$rid=1", 1, false, `{"firmware":"1.2.0"}`)); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	select {
@@ -78,11 +78,11 @@ func runThermostat(connectionString, addr string, tlsConf *tls.Config) error {
 		return errors.New("no response to the reported-properties patch")
 	}
 	telemetry := "devices/" + cs.DeviceID + "/messages/events/%24.ct=application%2Fjson&%24.ce=utf-8"
-	return wait(c.Publish(telemetry, 1, false, `{"temperature":21.5}`))
+	return complete(c.Publish(telemetry, 1, false, `{"temperature":21.5}`))
 }
 
-// wait waits, bounded, for an MQTT operation to complete.
-func wait(tok paho.Token) error {
+// complete waits, bounded, for an MQTT operation to complete.
+func complete(tok paho.Token) error {
 	if !tok.WaitTimeout(5 * time.Second) {
 		return errors.New("timed out")
 	}
