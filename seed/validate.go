@@ -1,0 +1,242 @@
+package seed
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/twin"
+)
+
+// maxProblems is how many problems one error lists; a file with more has
+// one mistake repeated, and the first few show it.
+const maxProblems = 20
+
+// Validate checks d as Parse does, without changing it: ids, statuses,
+// authentication, keys and twin content.
+func (d *Document) Validate() error {
+	_, err := prepare(d, nil)
+	return err
+}
+
+// problems collects what is wrong with a document.
+type problems struct {
+	list  []string
+	lines locator
+}
+
+func (p *problems) add(dev, mod int, id, format string, args ...any) {
+	if len(p.list) < maxProblems+1 {
+		p.list = append(p.list, where(p.lines, dev, mod, id)+": "+fmt.Sprintf(format, args...))
+	}
+}
+
+func (p *problems) err() error {
+	switch n := len(p.list); {
+	case n == 0:
+		return nil
+	case n == 1:
+		return invalidDoc("%s", p.list[0])
+	case n > maxProblems:
+		return invalidDoc("more than %d problems, the first:\n%s", maxProblems, strings.Join(p.list[:maxProblems], "\n"))
+	default:
+		return invalidDoc("%d problems:\n%s", n, strings.Join(p.list, "\n"))
+	}
+}
+
+// prepare returns a canonical deep copy of d, or every problem found in it.
+func prepare(d *Document, lines locator) (*Document, error) {
+	if d == nil {
+		return nil, invalidDoc("there is no document")
+	}
+	p := &problems{lines: lines}
+	out := &Document{Devices: make([]Device, 0, len(d.Devices))}
+	seen := map[string]int{}
+	for i, in := range d.Devices {
+		dev := in
+		if err := registry.ValidateID("Device", dev.ID); err != nil {
+			p.add(i, -1, "", "%s", errcode.From(err).Message)
+		} else if first, dup := seen[dev.ID]; dup {
+			p.add(i, -1, dev.ID, "the device id is already used by devices[%d]", first)
+		} else {
+			seen[dev.ID] = i
+		}
+		switch strings.ToLower(dev.Status) {
+		case "", registry.StatusEnabled:
+			dev.Status = registry.StatusEnabled
+		case registry.StatusDisabled:
+			dev.Status = registry.StatusDisabled
+		default:
+			p.add(i, -1, dev.ID, "status must be enabled or disabled, not %q", dev.Status)
+		}
+		dev.Keys, dev.Thumbprints = copyKeys(dev.Keys), copyThumbprints(dev.Thumbprints)
+		checkIdentity(p, i, -1, dev.ID, dev.identity())
+		if len(dev.Modules) > registry.MaxModulesPerDevice {
+			p.add(i, -1, dev.ID, "%d modules; a device may have at most %d", len(dev.Modules), registry.MaxModulesPerDevice)
+		}
+		dev.Modules = nil
+		mods := map[string]int{}
+		for j, m := range in.Modules {
+			if err := registry.ValidateID("Module", m.ID); err != nil {
+				p.add(i, j, "", "%s", errcode.From(err).Message)
+			} else if first, dup := mods[m.ID]; dup {
+				p.add(i, j, m.ID, "the module id is already used by modules[%d]", first)
+			} else {
+				mods[m.ID] = j
+			}
+			m.Keys, m.Thumbprints = copyKeys(m.Keys), copyThumbprints(m.Thumbprints)
+			checkIdentity(p, i, j, m.ID, m.identity())
+			dev.Modules = append(dev.Modules, m)
+		}
+		if len(p.list) == 0 {
+			checkRegistryAccepts(p, i, &dev)
+		}
+		out.Devices = append(out.Devices, dev)
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func copyKeys(k *Keys) *Keys {
+	if k == nil || *k == (Keys{}) {
+		return nil
+	}
+	c := *k
+	return &c
+}
+
+func copyThumbprints(t *Thumbprints) *Thumbprints {
+	if t == nil || *t == (Thumbprints{}) {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// authTypes maps the accepted spellings of an authentication type.
+var authTypes = map[string]string{
+	strings.ToLower(registry.AuthSAS):                  registry.AuthSAS,
+	strings.ToLower(registry.AuthSelfSigned):           registry.AuthSelfSigned,
+	strings.ToLower(registry.AuthCertificateAuthority): registry.AuthCertificateAuthority,
+	strings.ToLower(registry.AuthNone):                 registry.AuthNone,
+}
+
+// checkIdentity canonicalises and checks what devices and modules share;
+// id.auth and the sections are rewritten in place (on the copy).
+func checkIdentity(p *problems, dev, mod int, id string, x identity) {
+	switch canonical, ok := authTypes[strings.ToLower(*x.auth)]; {
+	case *x.auth == "" && x.thumbprints != nil:
+		*x.auth = registry.AuthSelfSigned
+	case *x.auth == "":
+		*x.auth = registry.AuthSAS
+	case ok:
+		*x.auth = canonical
+	default:
+		p.add(dev, mod, id, "auth must be sas, selfSigned, certificateAuthority or none, not %q", *x.auth)
+	}
+	if x.keys != nil {
+		if *x.auth != registry.AuthSAS {
+			p.add(dev, mod, id, "keys are only for auth sas, not %s", *x.auth)
+		}
+		for _, k := range []struct{ name, v string }{{"primary", x.keys.Primary}, {"secondary", x.keys.Secondary}} {
+			if k.v == "" {
+				continue
+			}
+			if raw, err := base64.StdEncoding.DecodeString(k.v); err != nil {
+				p.add(dev, mod, id, "keys.%s is not base64", k.name)
+			} else if len(raw) < 16 || len(raw) > 64 {
+				p.add(dev, mod, id, "keys.%s decodes to %d bytes; a key must be 16 to 64 bytes", k.name, len(raw))
+			}
+		}
+	}
+	switch {
+	case *x.auth == registry.AuthSelfSigned && (x.thumbprints == nil || x.thumbprints.Primary == ""):
+		p.add(dev, mod, id, "auth selfSigned needs thumbprints.primary")
+	case *x.auth != registry.AuthSelfSigned && x.thumbprints != nil:
+		p.add(dev, mod, id, "thumbprints are only for auth selfSigned, not %s", *x.auth)
+	}
+	checkSections(p, dev, mod, id, x)
+}
+
+// checkSections normalises the twin sections and applies them to a fresh
+// twin, so that every rule of the hub (keys, values, depth, sizes) is
+// checked before anything is written.
+func checkSections(p *problems, dev, mod int, id string, x identity) {
+	ok := map[string]bool{}
+	for _, s := range []struct {
+		name string
+		v    *Properties
+	}{{"tags", x.tags}, {"desired", x.desired}, {"reported", x.reported}} {
+		n, err := normalize("", map[string]any(*s.v))
+		if err != nil {
+			p.add(dev, mod, id, "%s: %v", s.name, err)
+			continue
+		}
+		m := n.(map[string]any)
+		ok[s.name] = true
+		for k := range m {
+			if strings.HasPrefix(k, "$") {
+				p.add(dev, mod, id, "%s: property names must not contain '$' (%q)", s.name, k)
+				ok[s.name] = false
+			}
+		}
+		if len(m) == 0 {
+			m = nil
+		}
+		*s.v = m
+	}
+	at := time.Unix(0, 0).UTC()
+	t := twin.New(at)
+	u := twin.ServiceUpdate{Tags: orEmpty(*x.tags), Desired: orEmpty(*x.desired), HasTags: ok["tags"], HasDesired: ok["desired"]}
+	if u.HasTags || u.HasDesired {
+		if _, err := t.Replace(u, at); err != nil {
+			p.add(dev, mod, id, "%s", errcode.From(err).Message)
+		}
+	}
+	if !ok["reported"] {
+		return
+	}
+	body, err := json.Marshal(orEmpty(*x.reported))
+	if err != nil {
+		p.add(dev, mod, id, "reported: %v", err)
+		return
+	}
+	if _, err := t.PatchReported(body, at); err != nil {
+		p.add(dev, mod, id, "%s", errcode.From(err).Message)
+	}
+}
+
+// checkRegistryAccepts runs the registry's own parser over the bodies Apply
+// will send, so that no rule of the registry is first met half-way through.
+func checkRegistryAccepts(p *problems, i int, dev *Device) {
+	body, err := json.Marshal(deviceInput(dev, nil))
+	if err == nil {
+		_, err = registry.ParseDeviceInput(dev.ID, body)
+	}
+	if err != nil {
+		p.add(i, -1, dev.ID, "%s", errcode.From(err).Message)
+	}
+	for j := range dev.Modules {
+		m := &dev.Modules[j]
+		body, err := json.Marshal(moduleInput(dev.ID, m, nil))
+		if err == nil {
+			_, err = registry.ParseModuleInput(dev.ID, m.ID, body)
+		}
+		if err != nil {
+			p.add(i, j, m.ID, "%s", errcode.From(err).Message)
+		}
+	}
+}
+
+func orEmpty(p Properties) map[string]any {
+	if p == nil {
+		return map[string]any{}
+	}
+	return p
+}
