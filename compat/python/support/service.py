@@ -67,6 +67,15 @@ class ServiceREST:
         assert len(got) == count, f"want {count} messages from {device_id}, got {len(got)}: {got!r}"
         return got
 
+    def open_event_stream(self, device_id):
+        """GET /emulator/messages/events/stream for the device: a streaming
+        response (close it) whose events start at the next message."""
+        resp = self.request("GET", "/emulator/messages/events/stream", params={"deviceId": device_id},
+                            stream=True, timeout=(5, 5))
+        assert resp.status_code == 200, f"event stream: {resp.status_code} {resp.text}"
+        assert resp.headers.get("Content-Type", "").startswith("text/event-stream"), resp.headers
+        return resp
+
     # Cloud-to-device.
 
     def send_c2d(self, device_id, **fields):

@@ -4,6 +4,7 @@ over MQTT on WebSockets."""
 
 import base64
 import json
+import time
 
 from azure.iot.device import IoTHubModuleClient, Message
 from azure.iot.hub.models import Twin, TwinProperties
@@ -109,3 +110,35 @@ def test_websockets_telemetry_and_twin(registry, service, make_device, make_clie
     bounded(client.patch_twin_reported_properties, {"via": "wss"}, what="patch over websockets")
     assert registry.get_twin(device.device_id).properties.reported["via"] == "wss"
     assert registry.get_device(device.device_id).connection_state == "Connected"
+
+
+def read_sse_event(resp, timeout=10.0):
+    """The next server-sent event as {field: value}; comment lines are skipped."""
+    deadline = time.monotonic() + timeout
+    event = {}
+    for line in resp.iter_lines(chunk_size=1, decode_unicode=True):  # unbuffered: events are small
+        if time.monotonic() > deadline:
+            break
+        if line == "" and event:
+            return event
+        if line and not line.startswith(":"):
+            field, _, value = line.partition(":")
+            event[field] = value[1:] if value.startswith(" ") else value
+    raise AssertionError(f"no complete event within {timeout}s (partial: {event!r})")
+
+
+def test_event_stream_delivers_new_messages(service, make_device, make_client):
+    device, conn_str = make_device("t-sse")
+    client = connected(make_client, conn_str)
+    with service.open_event_stream(device.device_id) as stream:
+        msg = Message("streamed", message_id="sse-1")
+        msg.custom_properties["n"] = "1"
+        bounded(client.send_message, msg, what="send_message")
+        event = read_sse_event(stream)
+    assert event.get("event") == "message", event
+    got = json.loads(event["data"])
+    assert event["id"] == str(got["sequenceNumber"])
+    assert got["deviceId"] == device.device_id
+    assert got["bodyText"] == "streamed"
+    assert got["systemProperties"]["message-id"] == "sse-1"
+    assert got["properties"] == {"n": "1"}
