@@ -148,3 +148,30 @@ func TestHelpersFailClearly(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { mustFail(t, tc.call, tc.want...) })
 	}
 }
+
+func TestDialMQTTTakesEveryCredentialForm(t *testing.T) {
+	h := iothubtest.Start(t)
+	dev := h.CreateDevice(t, "d1")
+	mod := h.CreateModule(t, "d1", "m1")
+	policy, ok := h.Emulator().Hub().Policies().Find("device")
+	if !ok {
+		t.Fatal("no device policy")
+	}
+	for _, tc := range []struct{ name, cs string }{
+		{"primary key", dev.ConnectionString},
+		{"secondary key", "HostName=localhost;DeviceId=d1;SharedAccessKey=" + dev.SecondaryKey},
+		{"policy key", "HostName=localhost;DeviceId=d1;SharedAccessKeyName=device;SharedAccessKey=" + policy.PrimaryKey},
+		{"ready-made signature", "HostName=localhost;DeviceId=d1;SharedAccessSignature=" + h.SASToken(t, "d1", time.Hour)},
+		{"module key", mod.ConnectionString},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := newInbox(t)
+			c := h.DialMQTT(t, tc.cs, in.option)
+			// The connection is the identity's own: its twin answers.
+			subscribe(t, c, "$iothub/twin/res/#")
+			publish(t, c, "$iothub/twin/GET/?$rid=1", "")
+			in.next("$iothub/twin/res/200/?$rid=1")
+			c.Disconnect(50)
+		})
+	}
+}
