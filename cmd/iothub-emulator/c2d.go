@@ -34,12 +34,17 @@ type c2dSendRequest struct {
 }
 
 // c2dSend queues a cloud-to-device message and prints it as queued.
-func c2dSend(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	const name = "c2d-message send"
+func c2dSend(name string) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		return sendC2D(ctx, name, args, stdout)
+	}
+}
+
+func sendC2D(ctx context.Context, name string, args []string, stdout io.Writer) error {
 	f := newCLIFlags(name, "-d DEVICE [--data TEXT]",
 		"Queue a cloud-to-device message for a device and print it as queued. The device receives it over MQTT.", stdout)
 	deviceID := f.RequiredString("device-id,d", "DEVICE", "the device")
-	data := f.String("data,da", defaultC2DData, "TEXT", "the message body")
+	data := f.String("data,da", defaultC2DData, "TEXT", "the message body (default: \""+defaultC2DData+"\")")
 	dataFile := f.String("data-file-path,dfp", "", "FILE", "read the body from a file (binary with --content-type application/octet-stream)")
 	props := f.String("properties,props,p", "", "k=v;k2=v2", "application properties")
 	ack := f.String("ack", "", "ACK", "feedback wanted: none, positive, negative or full")
@@ -146,8 +151,14 @@ func parseProps(s string) (map[string]string, error) {
 }
 
 // c2dPurge deletes a device's pending cloud-to-device messages.
-func c2dPurge(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	f := newCLIFlags("c2d-message purge", "-d DEVICE", "Delete every pending cloud-to-device message of a device; no feedback is sent.", stdout)
+func c2dPurge(name string) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		return purgeC2D(ctx, name, args, stdout)
+	}
+}
+
+func purgeC2D(ctx context.Context, name string, args []string, stdout io.Writer) error {
+	f := newCLIFlags(name, "-d DEVICE", "Delete every pending cloud-to-device message of a device; no feedback is sent.", stdout)
 	deviceID := f.RequiredString("device-id,d", "DEVICE", "the device")
 	conn := addConnFlags(f)
 	c, err := parseNoArgs(f, conn, args)

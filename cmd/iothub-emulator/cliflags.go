@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -181,19 +182,22 @@ func (f *cliFlags) printHelp(w io.Writer) {
 		fmt.Fprintln(w, f.summary)
 		fmt.Fprintln(w)
 	}
+	// One tabwriter for every group, so their columns line up; the tab in
+	// the title and blank lines keeps them inside the column block.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	for _, group := range []string{"", connGroup} {
 		title := "Flags:"
 		if group != "" {
 			title = group + ":"
 		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		header := false
 		for _, o := range f.opts {
 			if o.group != group {
 				continue
 			}
 			if !header {
-				fmt.Fprintln(w, title)
+				fmt.Fprintf(tw, "%s\t\n", title)
 				header = true
 			}
 			names := make([]string, len(o.names))
@@ -206,10 +210,13 @@ func (f *cliFlags) printHelp(w io.Writer) {
 			}
 			fmt.Fprintf(tw, "  %s\t%s\n", spec, o.usage)
 		}
-		tw.Flush()
 		if header {
-			fmt.Fprintln(w)
+			fmt.Fprint(tw, "\t\n")
 		}
+	}
+	tw.Flush()
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
 }
 

@@ -63,10 +63,10 @@ func commands() []command {
 		{"invoke-module-method", "call a direct method on a module", invokeMethod(true)},
 
 		{"monitor-events", "print device-to-cloud messages as they arrive, one JSON document per line", monitorEvents},
-		{"c2d-message send", "send a cloud-to-device message", c2dSend},
-		{"c2d-message purge", "delete every pending cloud-to-device message of a device", c2dPurge},
-		{"c2d send", "same as c2d-message send", c2dSend},
-		{"c2d purge", "same as c2d-message purge", c2dPurge},
+		{"c2d-message send", "send a cloud-to-device message", c2dSend("c2d-message send")},
+		{"c2d-message purge", "delete every pending cloud-to-device message of a device", c2dPurge("c2d-message purge")},
+		{"c2d send", "same as c2d-message send", c2dSend("c2d send")},
+		{"c2d purge", "same as c2d-message purge", c2dPurge("c2d purge")},
 
 		{"export", "write the hub's devices, modules and twins as a seed document", exportVerb},
 		{"import", "apply a seed document to the hub", importVerb},

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +19,7 @@ import (
 func startEmulator(t *testing.T) *emulator.Emulator {
 	t.Helper()
 	cfg := emulator.DefaultConfig()
-	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, emulator.Off, 0
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = emulator.Off, 0, 0, 0
 	cfg.InMemory = true
 	e, err := emulator.New(cfg)
 	if err != nil {
@@ -58,10 +61,38 @@ func TestDeviceCreatePrintsAWorkingConnectionString(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"bogus"}, {"device"}, {"device", "create"}, {"serve", "--mqtts-port", "high"}, {"serve", "extra"}} {
+	for _, args := range [][]string{
+		{"bogus"}, {"device"}, {"device", "create"}, {"device", "create", "a", "b"}, {"device", "remove", "a"},
+		{"serve", "--mqtts-port", "high"}, {"serve", "extra"},
+		{"device-identity"}, {"device-identity", "create"}, {"device-identity", "create", "-d", "x", "--status", "odd"},
+		{"device-identity", "create", "-d", "x", "--am", "x509_thumbprint"},
+		{"device-identity", "create", "-d", "x", "--pk", "k", "--am", "x509_ca"},
+		{"device-identity", "show", "-d", "x", "stray"}, {"device-identity", "show", "--nope"},
+		{"device-identity", "list", "--top", "0"}, {"device-identity", "connection-string", "show", "-d", "x", "--kt", "third"},
+		{"module-identity", "create", "-d", "x"}, {"device-twin", "update", "-d", "x"},
+		{"device-twin", "update", "-d", "x", "--desired", "[1]"}, {"device-twin", "update", "-d", "x", "--tags", "{bad"},
+		{"device-twin", "replace", "-d", "x"}, {"module-twin", "show", "-d", "x"},
+		{"query"}, {"query", "SELECT * FROM devices", "-q", "SELECT 1"}, {"query", "-q", "SELECT * FROM devices", "--page-size", "0"},
+		{"invoke-device-method", "-d", "x"}, {"invoke-device-method", "-d", "x", "--mn", "m", "--timeout", "4"},
+		{"invoke-device-method", "-d", "x", "--mn", "m", "--mct", "301"}, {"invoke-device-method", "-d", "x", "--mn", "m", "--mp", "{oops"},
+		{"invoke-module-method", "-d", "x", "--mn", "m"},
+		{"monitor-events", "stray"}, {"monitor-events", "-p", "everything"}, {"monitor-events", "--timeout", "-1"},
+		{"monitor-events", "--from-sequence-number", "-3"}, {"monitor-events", "--mc", "-1"}, {"monitor-events", "--et", "0"},
+		{"c2d-message", "send"}, {"c2d-message", "send", "-d", "x", "--ack", "maybe"}, {"c2d", "send", "-d", "x", "--props", "novalue"},
+		{"c2d", "send", "-d", "x", "--ct", "application/json", "--data", "not json"}, {"c2d", "send", "-d", "x", "--expiry", "-5"},
+		{"c2d", "send", "-d", "x", "--data", "a", "--dfp", "main.go"}, {"c2d", "send", "-d", "x", "--dfp", "no-such-file"},
+		{"c2d-message", "purge"},
+		{"export", "--format", "xml"}, {"import"}, {"import", "--file", "no-such-file.yaml"},
+		{"query", "-q", "SELECT 1", "--endpoint", "ftp://x"}, {"query", "-q", "SELECT 1", "--hub", "HostName=h"},
+		{"help", "bogus"},
+	} {
 		var out, errOut bytes.Buffer
-		if code := run(args, &out, &errOut); code != 2 {
-			t.Errorf("%v: exit %d, want 2", args, code)
+		code := run(args, &out, &errOut)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errOut.String())
+		}
+		if msg := strings.TrimSuffix(errOut.String(), "\n"); args[0] != "serve" && (msg == "" || strings.Contains(msg, "\n")) {
+			t.Errorf("%v: stderr %q, want one line", args, errOut.String())
 		}
 	}
 }
@@ -132,4 +163,72 @@ func TestQueryPagesThroughEverything(t *testing.T) {
 	if code := run([]string{"query", "SELECT * FORM devices", "--endpoint", endpoint}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ArgumentInvalid") {
 		t.Fatalf("bad query: exit %d, %s", code, errOut.String())
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	r := runCLI(t, "help").ok(t)
+	golden(t, "help.golden", []byte(r.stdout))
+	for _, c := range commands() {
+		if !strings.Contains(r.stdout, "\n  "+c.path+" ") {
+			t.Errorf("help does not list %q", c.path)
+		}
+	}
+}
+
+func TestCommandHelp(t *testing.T) {
+	for _, c := range commands() {
+		if c.path == "serve" {
+			continue // the serve flags have their own help
+		}
+		t.Run(c.path, func(t *testing.T) {
+			args := append(strings.Fields(c.path), "-h")
+			r := runCLI(t, args...).ok(t)
+			if !strings.HasPrefix(r.stdout, "Usage: iothub-emulator "+c.path) || r.stderr != "" {
+				t.Fatalf("stdout %q, stderr %q", r.stdout, r.stderr)
+			}
+			if c.path != "device create" && !strings.Contains(r.stdout, "--endpoint URL") {
+				t.Fatalf("help lacks the connection flags:\n%s", r.stdout)
+			}
+			// "help <command>" shows the same.
+			if h := runCLI(t, append([]string{"help"}, strings.Fields(c.path)...)...).ok(t); h.stdout != r.stdout {
+				t.Fatalf("help %s differs from %s -h", c.path, c.path)
+			}
+		})
+	}
+	golden(t, "help-c2d-message-send.golden", []byte(runCLI(t, "c2d-message", "send", "--help").ok(t).stdout))
+}
+
+func TestUnreachableEmulatorIsOneLineError(t *testing.T) {
+	// A port nothing listens on: bind one, then close it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := runCLI(t, "device-identity", "show", "-d", "x", "--endpoint", "http://"+addr)
+	r.failed(t, "cannot reach the emulator at http://"+addr)
 }
