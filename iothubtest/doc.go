@@ -12,7 +12,7 @@
 //
 //		runDevice(dev.ConnectionString, hub.MQTTAddr(), hub.ClientTLSConfig()) // the code under test
 //
-//		twin := hub.WaitTwin(t, "thermostat", 5*time.Second, func(tw map[string]any) bool {
+//		hub.WaitTwin(t, "thermostat", 5*time.Second, func(tw map[string]any) bool {
 //			return iothubtest.Lookup(tw, "properties.reported.firmware") != nil
 //		})
 //		msg := hub.NextTelemetry(t, "thermostat", 5*time.Second)
