@@ -77,3 +77,39 @@ func where(lines locator, dev, mod int, id string) string {
 	}
 	return pos
 }
+
+// checkExpansion refuses a document whose aliases expand it far beyond its
+// written size (nested aliases can grow exponentially), before anything
+// decodes it. A document without aliases always passes.
+func checkExpansion(root *yaml.Node) error {
+	written := countNodes(root, false, -1)
+	limit := 2*written + 100_000
+	if n := countNodes(root, true, limit); n > limit {
+		return fmt.Errorf("its aliases expand it to more than %d values", limit)
+	}
+	return nil
+}
+
+// countNodes counts the nodes under n, following aliases if expand, and
+// stops once past limit (limit < 0: no limit).
+func countNodes(n *yaml.Node, expand bool, limit int) int {
+	count := 0
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil || (limit >= 0 && count > limit) {
+			return
+		}
+		count++
+		if n.Kind == yaml.AliasNode {
+			if expand {
+				walk(n.Alias)
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
+	return count
+}

@@ -116,6 +116,9 @@ func parseYAML(data []byte) (*Document, locator, error) {
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, nil, invalidDoc("the document must be a mapping with a devices list")
 	}
+	if err := checkExpansion(&root); err != nil {
+		return nil, nil, invalidDoc("%v", err)
+	}
 	// Decode again for the structure: only the decoder refuses unknown
 	// fields, and the node above locates the identities for later errors.
 	d := new(Document)

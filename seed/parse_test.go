@@ -1,10 +1,12 @@
 package seed
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
@@ -152,6 +154,11 @@ devices:
 			{ID: "d1", Status: "enabled", Auth: "sas", Tags: Properties{"table": 1.0, "extra": "x"}},
 			{ID: "d2", Status: "enabled", Auth: "sas", Tags: Properties{"table": 1.0, "extra": "x"}},
 		}}},
+		{"anchored sections", "", "devices:\n  - id: d1\n    desired: &lesson1 {telemetryIntervalSeconds: 10}\n  - id: d2\n    desired: *lesson1\n",
+			&Document{Devices: []Device{
+				{ID: "d1", Status: "enabled", Auth: "sas", Desired: Properties{"telemetryIntervalSeconds": 10.0}},
+				{ID: "d2", Status: "enabled", Auth: "sas", Desired: Properties{"telemetryIntervalSeconds": 10.0}},
+			}}},
 		{"json numbers", "json", `{"devices":[{"id":"d1","desired":{"a":1,"b":1.0,"c":-0.5,"d":1e3}}]}`,
 			&Document{Devices: []Device{{ID: "d1", Status: "enabled", Auth: "sas", Desired: Properties{"a": 1.0, "b": 1.0, "c": -0.5, "d": 1000.0}}}}},
 		{"json escapes", "json", `{"devices":[{"id":"d1","tags":{"smile":"\ud83d\ude00","slash":"a\/b"}}]}`,
@@ -272,8 +279,8 @@ func TestParseTooLarge(t *testing.T) {
 	}
 }
 
-// TestParseDoesNotAlias shows that the document Parse returns shares no map
-// with one a caller built, so Apply's canonical copy cannot change it.
+// TestValidateLeavesDocumentAlone: Validate (and so Apply) works on a
+// canonical copy and never rewrites the caller's document.
 func TestValidateLeavesDocumentAlone(t *testing.T) {
 	d := &Document{Devices: []Device{{ID: "d1", Status: "Disabled", Tags: Properties{"n": 1, "gone": nil}}}}
 	if err := d.Validate(); err != nil {
@@ -289,5 +296,33 @@ func TestValidateLeavesDocumentAlone(t *testing.T) {
 	var none *Document
 	if err := none.Validate(); err == nil {
 		t.Fatal("a nil document validated")
+	}
+}
+
+// TestParseAliasBomb: nested aliases that would expand a small file into
+// billions of values are refused quickly.
+func TestParseAliasBomb(t *testing.T) {
+	text := "x0: &x0 {a: 1, b: 2}\n"
+	for i := 1; i <= 30; i++ {
+		text += fmt.Sprintf("x%d: &x%d [*x%d, *x%d, *x%d]\n", i, i, i-1, i-1, i-1)
+	}
+	bomb := "devices:\n  - id: d1\n    tags: &bomb\n      a: &l0 [1, 2, 3, 4, 5, 6, 7, 8, 9]\n"
+	for i := 1; i <= 12; i++ {
+		bomb += fmt.Sprintf("      l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	for i := 2; i <= 1000; i++ {
+		bomb += fmt.Sprintf("  - id: d%d\n    tags: *bomb\n", i)
+	}
+	for _, tc := range []struct{ name, text string }{{"top level", text}, {"in tags of many devices", bomb}} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Parse([]byte(tc.text), "yaml")
+			if err == nil || !strings.Contains(err.Error(), "aliases expand it") {
+				t.Fatalf("err = %v", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		})
 	}
 }
