@@ -146,6 +146,9 @@ func yamlProblem(err error) string {
 	for _, m := range te.Errors {
 		m = yamlUnknownField.ReplaceAllStringFunc(m, func(s string) string {
 			sub := yamlUnknownField.FindStringSubmatch(s)
+			if sub[2] == "Hub" {
+				return fmt.Sprintf("unknown field %q in hub, which is reserved and must be empty", sub[1])
+			}
 			return fmt.Sprintf("unknown field %q in %s (known: %s)", sub[1], what(sub[2]), knownFields(sub[2]))
 		})
 		m = yamlGoType.ReplaceAllStringFunc(m, func(s string) string {
@@ -174,7 +177,7 @@ func what(goType string) string {
 	case "Document":
 		return "the document"
 	case "Hub":
-		return "hub (reserved, it must be empty)"
+		return "hub"
 	case "Device":
 		return "a device"
 	case "Module":
