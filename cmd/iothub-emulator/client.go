@@ -145,6 +145,7 @@ func parseAPIError(status int, header http.Header, body []byte) *apiError {
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
 	}
+	e.Code = oneLine(e.Code)
 	return e
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -91,7 +90,7 @@ func importVerb(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	const name = "import"
 	f := newCLIFlags(name, "--file FILE",
 		"Apply a seed document (YAML or JSON) to the hub: create what is missing, update what differs, leave other devices alone.", stdout)
-	file := f.RequiredString("file,f", "FILE", "the seed document (.yaml, .yml or .json; other names are sniffed)")
+	file := f.RequiredString("file,f", "FILE", "the seed document: .yaml, .yml or .json (any other name: told from the content)")
 	conn := addConnFlags(f)
 	c, err := parseNoArgs(f, conn, args)
 	if err != nil {
@@ -108,16 +107,13 @@ func importVerb(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err != nil {
 		return usagef(name, "--file: %v", err)
 	}
-	format := seedFormat(*file)
-	if format == "" {
-		format = "yaml"
-		if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
-			format = "json"
-		}
-	}
-	ct := "application/yaml"
-	if format == "json" {
+	// The extension names the format; without one the emulator tells it from the content.
+	ct := "application/octet-stream"
+	switch seedFormat(*file) {
+	case "json":
 		ct = "application/json"
+	case "yaml":
+		ct = "application/yaml"
 	}
 	raw, _, err := c.call(ctx, request{method: http.MethodPost, path: "/emulator/import", body: doc, contentType: ct, timeout: seedTimeout})
 	if err != nil {
