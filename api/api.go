@@ -35,6 +35,9 @@ type Options struct {
 	// C2D serves cloud-to-device sending (under /emulator), purging and
 	// feedback, behind ServiceConnect.
 	C2D http.Handler
+	// Seed serves GET /emulator/export (RegistryRead: it holds every key)
+	// and POST /emulator/import (RegistryWrite).
+	Seed http.Handler
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry
@@ -102,6 +105,9 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
 		if opts.Telemetry != nil {
 			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
+		}
+		if opts.Seed != nil {
+			r.With(s.authByMethod(read, write)).Mount("/emulator", opts.Seed)
 		}
 		if c := opts.C2D; c != nil {
 			emu := http.StripPrefix("/emulator", c)
@@ -179,6 +185,19 @@ func (s *server) auth(need registry.Permission) func(http.Handler) http.Handler 
 				return
 			}
 			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// authByMethod asks reads (GET, HEAD) for one permission and writes for another.
+func (s *server) authByMethod(read, write registry.Permission) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			need := write
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				need = read
+			}
+			s.auth(need)(next).ServeHTTP(w, r)
 		})
 	}
 }

@@ -53,6 +53,9 @@ type Config struct {
 	// Strict refuses api-versions the real hub would refuse (by default any
 	// api-version is accepted, like Azurite's loose mode).
 	Strict bool
+	// SeedFile, if set, is a seed document (YAML or JSON) applied at every
+	// start, before serving: the identities it lists are reset to it.
+	SeedFile string
 	// DebugLog, if set, is a file that receives every REST request and MQTT
 	// packet as JSON lines, SAS signatures redacted.
 	DebugLog string

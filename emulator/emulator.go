@@ -27,6 +27,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/sas"
+	"github.com/iothub-emulator/iothub-emulator/seed"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
@@ -133,6 +134,17 @@ func (e *Emulator) start() error {
 		return err
 	}
 	e.hub = h
+	if cfg.SeedFile != "" {
+		doc, err := seed.Load(cfg.SeedFile)
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		res, err := seed.Apply(context.Background(), h, doc)
+		if err != nil {
+			return fmt.Errorf("seed %s: %w", cfg.SeedFile, err)
+		}
+		e.log.Info("seed applied", "file", cfg.SeedFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged))
+	}
 	queues, err := c2d.Open(c2d.Options{
 		Store:              e.store,
 		DeviceGenerationID: h.GenerationID,
@@ -163,6 +175,7 @@ func (e *Emulator) start() error {
 		Ready:     e.ready.Load,
 		Metrics:   reg,
 		Strict:    cfg.Strict,
+		Seed:      seed.NewHandler(h),
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})
