@@ -151,7 +151,12 @@ func help(ctx context.Context, cmds []command, args []string, stdout, stderr io.
 		if !ok || len(rest) > 0 {
 			return unknown(cmds, args, stderr)
 		}
-		return report(cmd.run(ctx, []string{"-h"}, stdout, stderr), stderr)
+		err := cmd.run(ctx, []string{"-h"}, stdout, stderr)
+		var ue *usageError
+		if errors.Is(err, errUsage) && !errors.As(err, &ue) {
+			return 0 // serve's flag set printed its help and reports it as a usage error
+		}
+		return report(err, stderr)
 	}
 	fmt.Fprint(stdout, "Usage: iothub-emulator <command> [flags]\n\nCommands:\n")
 	width := 0

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/iothub-emulator/iothub-emulator/emulator"
 )
 
 func TestSeedFormat(t *testing.T) {
@@ -42,20 +40,8 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
-// seedingSupported reports whether the emulator serves export, skipping the
-// test if it does not (yet).
-func seedingSupported(t *testing.T, e *emulator.Emulator) {
-	t.Helper()
-	r := hubCLI(t, e, "export")
-	if r.code == 1 && strings.Contains(r.stderr, "IotHubNotFound") {
-		t.Skip("this emulator does not serve /emulator/export and /emulator/import")
-	}
-	r.ok(t)
-}
-
 func TestExportImportRoundTrip(t *testing.T) {
 	src := startEmulator(t)
-	seedingSupported(t, src)
 	createDevice(t, src, "thermostat", "--pk", testPrimaryKey, "--sk", testSecondaryKey)
 	hubCLI(t, src, "device-twin", "update", "-d", "thermostat", "--tags", `{"room":"101"}`, "--desired", `{"target":21}`).ok(t)
 	hubCLI(t, src, "module-identity", "create", "-d", "thermostat", "-m", "sensor", "--pk", testSecondaryKey, "--sk", testPrimaryKey).ok(t)
@@ -115,21 +101,4 @@ func TestExportImportRoundTrip(t *testing.T) {
 	os.WriteFile(bad, []byte("devices:\n  - id: fresh\n    nonsense: true\n"), 0o644)
 	hubCLI(t, src, "import", "--file", bad).failed(t, "ArgumentInvalid")
 	hubCLI(t, src, "device-identity", "show", "-d", "fresh").failed(t, "DeviceNotFound")
-}
-
-func TestSeedVerbsWithoutTheEndpoint(t *testing.T) {
-	e := startEmulator(t)
-	r := hubCLI(t, e, "export")
-	if r.code == 0 {
-		t.Skip("this emulator serves export")
-	}
-	// Until the emulator serves seeding, the verbs say so in one line.
-	r.failed(t, "IotHubNotFound")
-	file := filepath.Join(t.TempDir(), "hub.yaml")
-	os.WriteFile(file, []byte("devices: []\n"), 0o644)
-	hubCLI(t, e, "import", "--file", file).failed(t, "IotHubNotFound")
-	hubCLI(t, e, "export", "--file", file).failed(t, "IotHubNotFound")
-	if b, _ := os.ReadFile(file); string(b) != "devices: []\n" {
-		t.Fatalf("a failed export touched the file: %q", b)
-	}
 }
