@@ -43,13 +43,14 @@ type connOptions struct {
 func addConnFlags(f *cliFlags) *connOptions {
 	wellKnown := sas.ConnectionString{HostName: emulator.DefaultHostName, SharedAccessKeyName: "iothubowner",
 		SharedAccessKey: registry.WellKnownPolicies()[0].PrimaryKey}
-	o := &connOptions{command: f.command}
-	o.endpoint = f.String("endpoint", fmt.Sprintf("http://127.0.0.1:%d", emulator.DefaultHTTPPort), "URL",
-		"REST endpoint of the running emulator, http:// or https://")
-	o.hub = f.String("hub,login,l", wellKnown.String(), "CONNECTION_STRING",
-		"service connection string (default: the well-known local hub's iothubowner)")
-	o.ca = f.String("ca", "", "FILE", "CA certificate to trust for an https endpoint (default: the data dir's)")
-	for _, opt := range f.opts[len(f.opts)-3:] {
+	o := &connOptions{command: f.command, endpoint: new(string), hub: new(string), ca: new(string)}
+	*o.endpoint = fmt.Sprintf("http://127.0.0.1:%d", emulator.DefaultHTTPPort)
+	*o.hub = wellKnown.String()
+	for _, opt := range []*cliOption{
+		f.register((*stringValue)(o.endpoint), "endpoint", "URL", "REST endpoint of the running emulator, http:// or https://"),
+		f.register((*stringValue)(o.hub), "hub,login,l", "CONNECTION_STRING", "service connection string (default: the well-known local hub's iothubowner)"),
+		f.register((*stringValue)(o.ca), "ca", "FILE", "CA certificate to trust for an https endpoint (default: the data dir's)"),
+	} {
 		opt.group = connGroup
 	}
 	return o
