@@ -38,6 +38,9 @@ type Options struct {
 	// Seed serves GET /emulator/export (RegistryRead: it holds every key)
 	// and POST /emulator/import (RegistryWrite).
 	Seed http.Handler
+	// CAPEM, if set, is served without authentication at /emulator/ca.pem,
+	// so a client (or a container's host) can fetch the CA to trust.
+	CAPEM []byte
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry
@@ -76,6 +79,12 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.notFound)
 	r.Get("/healthz", s.healthz)
+	if len(opts.CAPEM) > 0 {
+		r.Get("/emulator/ca.pem", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			w.Write(opts.CAPEM)
+		})
+	}
 	if opts.Metrics != nil {
 		s.requests = opts.Metrics.CounterVec("iothub_rest_requests_total", "REST requests by HTTP status.", "code")
 		r.Get("/emulator/metrics", func(w http.ResponseWriter, _ *http.Request) {

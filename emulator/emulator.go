@@ -176,6 +176,7 @@ func (e *Emulator) start() error {
 		Metrics:   reg,
 		Strict:    cfg.Strict,
 		Seed:      seed.NewHandler(h),
+		CAPEM:     e.tls.CAPEM,
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})

@@ -423,6 +423,15 @@ func TestInMemoryLeavesNothingBehind(t *testing.T) {
 func TestHealthzOnBothPorts(t *testing.T) {
 	e := start(t, t.TempDir(), true)
 	svc := newService(t, e)
+	resp, err := svc.http.Get("http://" + e.Addr(HTTP) + "/emulator/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(ca) != string(e.CAPEM()) {
+		t.Fatalf("/emulator/ca.pem served %q", ca)
+	}
 	for _, u := range []string{"https://" + e.Addr(HTTPS) + "/healthz", "http://" + e.Addr(HTTP) + "/healthz"} {
 		resp, err := svc.http.Get(u)
 		if err != nil {
