@@ -1,7 +1,7 @@
 # A small static image of the emulator.
 #   docker build -t iothub-emulator .
-#   docker run --rm -p 8883:8883 -p 443:443 -p 8080:8080 -v "$PWD/hubdata:/data" iothub-emulator
-# The CA to trust is then hubdata/certs/ca.pem.
+#   docker run --rm -p 127.0.0.1:8883:8883 -p 127.0.0.1:443:443 -p 127.0.0.1:8080:8080 -v iothub-data:/data iothub-emulator
+# The CA to trust: curl -s http://127.0.0.1:8080/emulator/ca.pem > ca.pem
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
