@@ -15,6 +15,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/iothub-emulator/iothub-emulator/faults"
 )
 
 const (
@@ -42,6 +44,13 @@ var ErrClosed = errors.New("mqttbroker: broker closed")
 type Options struct {
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now
+	// Faults are the faults (and tier throttles) the broker applies on
+	// CONNECT, telemetry, twin requests and method responses. The broker
+	// records there the faults devices inject with IoT Hub's fault-injection
+	// telemetry, and makes its Disconnect the injector's dropper. nil: the
+	// broker keeps a private injector, so fault-injection telemetry still
+	// works as on IoT Hub.
+	Faults *faults.Injector
 }
 
 // Broker serves IoT Hub's MQTT device protocol for a Hub.
@@ -50,6 +59,7 @@ type Broker struct {
 	log    *slog.Logger
 	now    func() time.Time
 	server *mqtt.Server
+	faults *faults.Injector
 
 	ctx    context.Context // cancelled by Close; parent of hub calls
 	cancel context.CancelFunc
@@ -80,6 +90,10 @@ func New(hub Hub, opts Options) (*Broker, error) {
 	if now == nil {
 		now = time.Now
 	}
+	inj := opts.Faults
+	if inj == nil {
+		inj = faults.New(now)
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MinimumProtocolVersion = 4 // MQTT 3.1.1; version 5 is refused in the connect hook
@@ -99,6 +113,7 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		log:    log,
 		now:    now,
 		server: server,
+		faults: inj,
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  map[*trackedConn]struct{}{},
@@ -112,6 +127,7 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("mqttbroker: start: %w", err)
 	}
+	inj.SetDropper(b.Disconnect)
 	return b, nil
 }
 

@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/iothub-emulator/iothub-emulator/faults"
 )
 
 // hook plugs IoT Hub's rules into mochi. Every hook runs on the connection's
@@ -35,8 +37,8 @@ func sessionOf(cl *mqtt.Client) *session {
 	return nil
 }
 
-// OnConnect refuses MQTT 5 (mochi itself refuses 3.1) and caps the keep-alive
-// as IoT Hub does.
+// OnConnect refuses MQTT 5 (mochi itself refuses 3.1), caps the keep-alive
+// as IoT Hub does, and refuses what injected faults and throttles refuse.
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.ProtocolVersion != 4 {
 		h.b.log.Info("mqtt connection refused", "client", pk.Connect.ClientIdentifier,
@@ -47,7 +49,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if cl.State.Keepalive == 0 || cl.State.Keepalive > maxKeepalive {
 		cl.State.Keepalive = maxKeepalive
 	}
-	return nil
+	return h.b.refuseByFault(cl, pk)
 }
 
 // OnPacketEncode keeps CONNACKs valid for MQTT 3.1.1: mochi passes its MQTT 5
@@ -246,19 +248,31 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	switch t.Kind {
 	case kindTelemetry:
-		if err := h.b.telemetry(s, t, pk.Payload, pk.FixedHeader.Retain, false); err != nil {
+		err := h.b.deviceFault(s, faults.D2CSends)
+		if err == nil {
+			err = h.b.telemetry(s, t, pk.Payload, pk.FixedHeader.Retain, false)
+		}
+		if err != nil {
 			s.log.Info("closing mqtt connection: telemetry refused", "reason", err.Error())
 			s.close(fmt.Errorf("%w: %w", errRejectedPublish, err))
 			return pk, packets.ErrRejectPacket
 		}
 	case kindMethodResponse:
+		// The response has no error channel: a device whose operations
+		// fail loses its connection, and the caller gets DeviceNotOnline.
+		if err := h.b.faults.DeviceError(s.id.DeviceID, s.id.ModuleID); err != nil {
+			s.log.Info("closing mqtt connection: method response refused", "reason", err.Error())
+			s.close(fmt.Errorf("%w: %w", errDeviceFault, err))
+			return pk, packets.ErrRejectPacket
+		}
 		h.b.methodResponse(s, t, pk.Payload)
 	}
 	return pk, packets.CodeSuccessIgnore
 }
 
 // OnPublished runs after the PUBACK: twin requests are answered here, so the
-// response never overtakes the acknowledgement of its request.
+// response never overtakes the acknowledgement of its request, and
+// fault-injection telemetry is acted on.
 func (h *hook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	s := sessionOf(cl)
 	if s == nil {
@@ -273,6 +287,12 @@ func (h *hook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 		h.b.twinGet(s, t.RID)
 	case kindTwinPatchReported:
 		h.b.twinPatchReported(s, t.RID, pk.Payload)
+	case kindTelemetry:
+		// A fault-injection message acts only once acknowledged, so its
+		// PUBACK is never lost to the fault it asks for.
+		if _, props, err := parsePropertyBag(t.PropertyBag); err == nil {
+			h.b.messageFault(s, props)
+		}
 	}
 }
 

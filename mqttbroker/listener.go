@@ -16,7 +16,33 @@ import (
 // any net.Conn a caller hands over.
 type trackedConn struct {
 	net.Conn
-	sess atomic.Pointer[session] // set once the CONNECT is authenticated
+	sess  atomic.Pointer[session] // set once the CONNECT is authenticated
+	abort atomic.Bool             // Close resets the connection; see abortClose
+}
+
+// Close closes the connection, or resets it once abort is set.
+func (c *trackedConn) Close() error {
+	if c.abort.Load() {
+		return abortClose(c.Conn)
+	}
+	return c.Conn.Close()
+}
+
+// abortClose drops a connection the way a failing network does: the
+// innermost connection is closed, so no TLS close_notify or WebSocket close
+// frame is sent, and a TCP connection is reset rather than shut down.
+func abortClose(c net.Conn) error {
+	for {
+		inner, ok := c.(interface{ NetConn() net.Conn })
+		if !ok || inner.NetConn() == nil {
+			break
+		}
+		c = inner.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	return c.Close()
 }
 
 // netListener is mochi's listeners.Listener over a net.Listener the caller

@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -13,6 +14,10 @@ func (b *Broker) twinGet(s *session, rid string) {
 		s.log.Debug("twin GET not answered: not subscribed to "+filterTwinResponses, "rid", rid)
 		return
 	}
+	if err := b.deviceFault(s, faults.TwinReads); err != nil {
+		b.twinError(s, "twin GET", rid, err)
+		return
+	}
 	ctx, cancel := b.hubContext()
 	body, err := b.hub.GetTwin(ctx, s.id)
 	cancel()
@@ -21,12 +26,16 @@ func (b *Broker) twinGet(s *session, rid string) {
 		return
 	}
 	s.log.Debug("twin GET", "rid", rid, "status", 200)
-	s.write(publishPacket(twinResponseTopic(200, rid), body))
+	b.twinRespond(s, rid, publishPacket(twinResponseTopic(200, rid), body))
 }
 
 // twinPatchReported applies a reported patch. It is applied even without the
 // response subscription (the device asked for it); only the answer is lost.
 func (b *Broker) twinPatchReported(s *session, rid string, patch []byte) {
+	if err := b.deviceFault(s, faults.TwinUpdates); err != nil {
+		b.twinError(s, "twin PATCH reported", rid, err)
+		return
+	}
 	ctx, cancel := b.hubContext()
 	version, err := b.hub.PatchReported(ctx, s.id, patch)
 	cancel()
@@ -46,9 +55,16 @@ func (b *Broker) twinError(s *session, op, rid string, err error) {
 	b.twinRespond(s, rid, publishPacket(twinResponseTopic(e.Code.HTTPStatus(), rid), e.MQTTBody(b.now())))
 }
 
+// twinRespond sends a twin response, held back while a delayTwin fault is
+// in effect for the identity.
 func (b *Broker) twinRespond(s *session, rid string, pk packets.Packet) {
 	if !s.subscribed(filterTwinResponses) {
 		s.log.Debug("twin response dropped: not subscribed to "+filterTwinResponses, "rid", rid)
+		return
+	}
+	if d := b.faults.TwinDelay(s.id.DeviceID, s.id.ModuleID); d > 0 {
+		s.log.Debug("twin response delayed by an injected fault", "rid", rid, "delay", d)
+		b.sendLater(s, d, pk)
 		return
 	}
 	s.write(pk)

@@ -145,6 +145,10 @@ func (c *wsConn) Close() error {
 	return c.closeErr
 }
 
+// NetConn is the connection under the WebSocket, for a reset that must not
+// send a close frame.
+func (c *wsConn) NetConn() net.Conn { return c.ws.NetConn() }
+
 func (c *wsConn) LocalAddr() net.Addr  { return c.ws.LocalAddr() }
 func (c *wsConn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
 
