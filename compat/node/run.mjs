@@ -75,6 +75,8 @@ async function startEmulator(dataDir, logPath) {
     '--mqtts-port', String(MQTTS_PORT), '--https-port', String(HTTPS_PORT),
     '--mqtt-port', 'off', '--http-port', '0',
     '--data-dir', dataDir,
+    // debug logs every request, publish and queue step, for a failure's post-mortem.
+    '--log-level', process.env.COMPAT_EMULATOR_LOG_LEVEL || 'info',
   ], { stdio: ['ignore', log, log], env: cleanEnv() });
   fs.closeSync(log);
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));

@@ -85,6 +85,34 @@ export class Scope {
   }
 }
 
+// Items that arrive from SDK events (messages, notifications), taken in
+// order with a bounded wait; an item that arrives before anyone waits is kept.
+export class Inbox {
+  constructor() {
+    this.items = [];
+    this.taken = 0;
+    this.waiter = null;
+  }
+
+  push(item) {
+    this.items.push(item);
+    this.waiter?.();
+  }
+
+  next(ms, what) {
+    if (this.waiter) throw new Error('Inbox.next: one waiter at a time');
+    return withTimeout(new Promise((resolve) => {
+      this.waiter = () => {
+        if (this.taken < this.items.length) {
+          this.waiter = null;
+          resolve(this.items[this.taken++]);
+        }
+      };
+      this.waiter();
+    }), ms, what).finally(() => { this.waiter = null; });
+  }
+}
+
 // Awaits fn until it returns a truthy value, polling at most timeoutMs.
 export async function waitUntil(fn, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, test } from 'node:test';
-import { allFeedback, newRegistry, Scope, sendC2D, waitUntil, withTimeout } from '../lib/hub.mjs';
+import { allFeedback, Inbox, newRegistry, Scope, sendC2D, waitUntil, withTimeout } from '../lib/hub.mjs';
 
 const registry = newRegistry();
 let scope;
@@ -15,19 +15,13 @@ afterEach(() => scope.cleanup());
 async function receiving(connectionString) {
   const client = scope.client(connectionString);
   await withTimeout(client.open(), 30_000, 'client.open');
-  const inbox = [];
-  let wake = () => {};
+  const inbox = new Inbox();
   client.on('message', (msg) => {
     inbox.push(msg);
-    wake();
     client.complete(msg).catch(() => {});
   });
-  let taken = 0;
-  const next = () => withTimeout(new Promise((resolve) => {
-    wake = () => { if (inbox.length > taken) resolve(inbox[taken++]); };
-    wake();
-  }), 15_000, 'cloud-to-device message');
-  return { client, inbox, next };
+  const next = () => inbox.next(15_000, 'cloud-to-device message');
+  return { client, inbox: inbox.items, next };
 }
 
 function props(msg) {
@@ -56,6 +50,7 @@ test('message with properties arrives; completing it empties the queue and gives
   assert.equal(msg.contentType, 'application/json');
   assert.equal(msg.contentEncoding, 'utf-8');
   assert.ok(msg.expiryTimeUtc, 'every queued message has an expiry');
+  assert.equal(msg.to, `/devices/${device.deviceId}/messages/deviceBound`);
   const { 'iothub-ack': ack, ...user } = props(msg);
   assert.deepEqual(user, properties);
   assert.equal(ack.toLowerCase(), 'full');

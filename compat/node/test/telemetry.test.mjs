@@ -1,8 +1,8 @@
 // Device-to-cloud telemetry from Client/ModuleClient.sendEvent, read back
-// through the emulator's events endpoint; the same over MqttWs.
+// through the emulator's events endpoint.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
-import { Message, MqttWs, newRegistry, readEvents, Scope, userProps, waitEvents, withTimeout } from '../lib/hub.mjs';
+import { Message, newRegistry, readEvents, Scope, waitEvents, withTimeout } from '../lib/hub.mjs';
 
 const registry = newRegistry();
 let scope;
@@ -72,30 +72,4 @@ test('ModuleClient.sendEvent is tagged with the module', async () => {
   assert.equal(got.systemProperties['message-id'], 'mod-1');
   assert.deepEqual([...Buffer.from(got.body, 'base64')], [0, 1, 2, 254, 255]);
   assert.equal(got.bodyText, undefined, 'a binary body has no text form');
-});
-
-test('MqttWs: telemetry and twin over WebSockets', async () => {
-  const { device, connectionString } = await scope.createDevice('n-t-ws');
-  await registry.updateTwin(device.deviceId, { properties: { desired: { mode: 'ws' } } }, '*');
-  const client = await open(scope.client(connectionString, MqttWs));
-
-  const message = new Message('{"over":"websockets"}');
-  message.messageId = 'ws-1';
-  message.contentType = 'application/json';
-  message.properties.add('transport', 'wss');
-  await send(client, message);
-  const [got] = await waitEvents(device.deviceId, 1);
-  assert.equal(got.bodyText, '{"over":"websockets"}');
-  assert.equal(got.systemProperties['message-id'], 'ws-1');
-  assert.equal(got.systemProperties['content-type'], 'application/json');
-  assert.deepEqual(got.properties, { transport: 'wss' });
-
-  const twin = await withTimeout(client.getTwin(), 20_000, 'getTwin over WebSockets');
-  assert.equal(twin.properties.desired.mode, 'ws');
-  await withTimeout(new Promise((resolve, reject) => {
-    twin.properties.reported.update({ via: 'wss' }, (err) => (err ? reject(err) : resolve()));
-  }), 20_000, 'reported update over WebSockets');
-  const { responseBody: after } = await registry.getTwin(device.deviceId);
-  assert.deepEqual(userProps(after.properties.reported), { via: 'wss' });
-  assert.equal(after.connectionState, 'Connected');
 });

@@ -77,6 +77,8 @@ class Emulator:
             "--mqtt-port", "off",
             "--http-port", "0",
             "--data-dir", str(self.data_dir),
+            # debug logs every request, publish and queue step, for a failure's post-mortem.
+            "--log-level", os.environ.get("COMPAT_EMULATOR_LOG_LEVEL") or "info",
         ]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
