@@ -35,9 +35,6 @@ func New(now func() time.Time) *Injector {
 	return &Injector{now: now}
 }
 
-// Now is the injector's clock.
-func (f *Injector) Now() time.Time { return f.now() }
-
 // SetDropper sets how DropConnection ends an identity's connection: the
 // broker's Disconnect. The broker sets it when it is given the injector.
 func (f *Injector) SetDropper(drop func(deviceID, moduleID string)) {

@@ -16,6 +16,11 @@
 // (DeliverC2D publishes at QoS 1 and reports the device's PUBACK; the hub's
 // queue owns storage and redelivery).
 //
+// Injected faults and tier throttles (package faults) are applied on
+// CONNECT, telemetry, twin requests and method responses, and a telemetry
+// message carrying IoT Hub's AzIoTHub_FaultOperationType property is acted
+// on once acknowledged (faults.go).
+//
 // The domain (identity registry, twins, SAS verification, C2D queues) is
 // reached only through the Hub interface and its optional extensions.
 package mqttbroker

@@ -157,7 +157,8 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				hub := newReceivingHub()
 				key := hub.add(clientID)
 				other := hub.add("bystander")
-				_, addr := startBroker(t, hub)
+				inj := faults.New(nil)
+				_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
 				cfg := deviceConfig(clientID, key)
 				c := mustDial(t, addr, cfg)
 				c.subscribe(t, "$iothub/twin/res/#", 1)
@@ -210,6 +211,7 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				if tt.window == throttled || tt.window == quota {
 					// Connects are accepted all along; operations work once the window ends.
 					time.Sleep(time.Until(sent.Add(delay + duration)))
+					eventually(t, "the fault's window ends", func() bool { return len(inj.Active()) == 0 })
 				}
 				c = connectWithin(t, addr, cfg)
 				c.subscribe(t, "$iothub/twin/res/#", 1)
@@ -521,5 +523,38 @@ func TestTierLimitsOnTheBroker(t *testing.T) {
 	r := dialRaw(t, addr)
 	if code := r.connect(4, "dev1", deviceUsername("dev1"), sasToken(testHost, "dev1", key, hourAhead())); code != 3 {
 		t.Fatalf("connection 101: CONNACK %d, want 3", code)
+	}
+}
+
+// Over WebSockets, ShutDownMqtt sends a close frame and KillTcp does not.
+func TestFaultCloseModesOverWebSockets(t *testing.T) {
+	for _, tt := range []struct {
+		typ        faults.FaultType
+		closeFrame bool
+	}{
+		{faults.ShutDownMqtt, true},
+		{faults.KillTcp, false},
+	} {
+		t.Run(string(tt.typ), func(t *testing.T) {
+			hub := newFakeHub()
+			key := hub.add("dev1")
+			_, url := startWebSocket(t, hub)
+			ws, _, err := dialWS(t, url, "mqtt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newRawClient(t, newWSConn(ws))
+			c.connectDevice("dev1", key)
+			c.publish(faultTopic(t, "dev1", tt.typ, "0.1", ""), 1, 3, "")
+			c.mustRead(4)
+			_, err = c.read(waitFor)
+			if gotFrame := errors.Is(err, io.EOF); gotFrame != tt.closeFrame { // wsConn reads a close frame as EOF
+				t.Fatalf("read after %s: %v; close frame %v, want %v", tt.typ, err, gotFrame, tt.closeFrame)
+			}
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection still open: %v", err)
+			}
+		})
 	}
 }
