@@ -3,6 +3,7 @@ device and module clients answering with MethodResponse."""
 
 import queue
 import threading
+import time
 
 import pytest
 from azure.iot.device import IoTHubModuleClient, MethodResponse
@@ -142,7 +143,9 @@ def test_connect_timeout_waits_for_the_device(registry, make_device, make_client
 
     caller = threading.Thread(target=invoke, daemon=True)
     caller.start()
-    # The call is now waiting for the device to come online and subscribe.
+    # With a connect timeout an offline device is waited for, not refused.
+    time.sleep(1)
+    assert results.empty(), f"the call ended while the device was offline: {results.queue!r}"
     bounded(client.connect, timeout=30, what="connect")
     answer_with(client, 202, lambda req: req.payload)
     result = results.get(timeout=25)
