@@ -133,6 +133,11 @@ def test_module_client_twin(registry, make_module, make_client):
     assert registry.get_module(device.device_id, module.module_id).connection_state == "Connected"
     # Reported by the module, not by its device.
     assert user(registry.get_twin(device.device_id).properties.reported) == {}
+    assert registry.get_device(device.device_id).connection_state == "Disconnected"
+
+    bounded(client.disconnect, what="module disconnect")
+    wait_until(lambda: registry.get_module(device.device_id, module.module_id).connection_state == "Disconnected",
+               what="module shows Disconnected")
 
 
 def test_module_desired_notification(registry, make_module, make_client):
