@@ -3,11 +3,12 @@ client with websockets=True sends telemetry, uses its twin, answers direct
 methods and receives cloud-to-device messages."""
 
 import queue
+import re
 
 from azure.iot.device import IoTHubModuleClient, Message, MethodResponse
 from azure.iot.hub.models import CloudToDeviceMethod, Twin, TwinProperties
 
-from support.hub import bounded
+from support.hub import bounded, wait_until
 
 
 def connected(make_client, conn_str, **kwargs):
@@ -16,7 +17,14 @@ def connected(make_client, conn_str, **kwargs):
     return client
 
 
-def test_websockets_telemetry_and_twin(registry, service, make_device, make_client):
+def listeners_of(emulator, client_id):
+    """The listeners the emulator logged client_id connecting on: proof that
+    the SDK really came over WebSockets and not over 8883."""
+    pattern = re.compile(r'msg="mqtt connected" .*\bclient=' + re.escape(client_id) + r' .*\blistener=(\w+)')
+    return [m.group(1) for m in map(pattern.search, emulator.log_text().splitlines()) if m]
+
+
+def test_websockets_telemetry_and_twin(emulator, registry, service, make_device, make_client):
     device, conn_str = make_device("t-ws")
     registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"mode": "ws"})))
     client = connected(make_client, conn_str)
@@ -36,6 +44,7 @@ def test_websockets_telemetry_and_twin(registry, service, make_device, make_clie
     bounded(client.patch_twin_reported_properties, {"via": "wss"}, what="patch over websockets")
     assert registry.get_twin(device.device_id).properties.reported["via"] == "wss"
     assert registry.get_device(device.device_id).connection_state == "Connected"
+    assert wait_until(lambda: listeners_of(emulator, device.device_id), timeout=5, what="connection logged") == ["wss"]
 
 
 
@@ -59,9 +68,11 @@ def test_websockets_method_and_c2d(registry, service, make_device, make_client):
     assert (msg.data, msg.message_id, msg.custom_properties) == (b"over wss", "wss-c2d", {"k": "v"})
 
 
-def test_websockets_module_client(registry, make_module, make_client):
+def test_websockets_module_client(emulator, registry, make_module, make_client):
     device, module, conn_str = make_module("t-ws-moddev", "t-ws-mod")
     client = connected(make_client, conn_str, client_class=IoTHubModuleClient)
     bounded(client.patch_twin_reported_properties, {"via": "wss"}, what="module patch over websockets")
     twin = registry.get_module_twin(device.device_id, module.module_id)
     assert twin.properties.reported["via"] == "wss"
+    client_id = f"{device.device_id}/{module.module_id}"
+    assert wait_until(lambda: listeners_of(emulator, client_id), timeout=5, what="connection logged") == ["wss"]
