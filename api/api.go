@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -41,6 +42,9 @@ type Options struct {
 	// CAPEM, if set, is served without authentication at /emulator/ca.pem,
 	// so a client (or a container's host) can fetch the CA to trust.
 	CAPEM []byte
+	// Faults throttles REST operations it is told to (and, with a tier,
+	// those over the tier's rates), and serves /emulator/faults.
+	Faults *faults.Injector
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry
@@ -75,6 +79,9 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	r.Use(s.rawPathRouting, s.recoverer, s.logRequests)
 	if opts.Strict {
 		r.Use(s.strictAPIVersion)
+	}
+	if opts.Faults != nil {
+		r.Use(opts.Faults.Middleware(nil))
 	}
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.notFound)
@@ -114,6 +121,11 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
 		if opts.Telemetry != nil {
 			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
+		}
+		if opts.Faults != nil {
+			fh := faults.NewHandler(opts.Faults, nil)
+			r.With(s.auth(svc)).Handle("/emulator/faults", fh)
+			r.With(s.auth(svc)).Handle("/emulator/faults/*", fh)
 		}
 		if opts.Seed != nil {
 			r.With(s.authByMethod(read, write)).Mount("/emulator", opts.Seed)

@@ -53,6 +53,9 @@ type Config struct {
 	// Strict refuses api-versions the real hub would refuse (by default any
 	// api-version is accepted, like Azurite's loose mode).
 	Strict bool
+	// Tier, if set (F1, S1, S2 or S3), throttles operations at that tier's
+	// published rates for one unit, as a real hub would; off by default.
+	Tier string
 	// SeedFile, if set, is a seed document (YAML or JSON) applied at every
 	// start, before serving: the identities it lists are reset to it.
 	SeedFile string
@@ -94,6 +97,11 @@ func (c Config) Validate() error {
 	}
 	if c.TelemetryMaxMessages < 0 || c.TelemetryMaxAge < 0 {
 		errs = append(errs, errors.New("telemetry retention must not be negative"))
+	}
+	switch strings.ToUpper(c.Tier) {
+	case "", "F1", "S1", "S2", "S3":
+	default:
+		errs = append(errs, fmt.Errorf("--tier %q is not F1, S1, S2 or S3", c.Tier))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

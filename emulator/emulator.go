@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
+	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
@@ -53,6 +55,7 @@ type Emulator struct {
 	broker    *mqttbroker.Broker
 	tls       *certs.Bundle
 	tmpCA     string // temporary CA file of an in-memory emulator
+	faults    *faults.Injector
 	debug     *debuglog.Log
 	debugFile *os.File
 
@@ -155,7 +158,16 @@ func (e *Emulator) start() error {
 	}
 	e.c2d = queues
 	h.AttachC2D(queues)
-	b, err := mqttbroker.New(deviceSide{h, queues}, mqttbroker.Options{Logger: e.log.With("component", "mqtt")})
+	inj := faults.New(nil)
+	if cfg.Tier != "" {
+		l, err := faults.NewLimiter(strings.ToUpper(cfg.Tier))
+		if err != nil {
+			return err
+		}
+		inj.SetLimiter(l)
+	}
+	e.faults = inj
+	b, err := mqttbroker.New(deviceSide{h, queues}, mqttbroker.Options{Logger: e.log.With("component", "mqtt"), Faults: inj})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
@@ -177,6 +189,7 @@ func (e *Emulator) start() error {
 		Strict:    cfg.Strict,
 		Seed:      seed.NewHandler(h),
 		CAPEM:     e.tls.CAPEM,
+		Faults:    inj,
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})
@@ -336,6 +349,9 @@ func (e *Emulator) Telemetry() *d2c.Log { return e.telemetry }
 
 // C2D is the cloud-to-device queues.
 func (e *Emulator) C2D() *c2d.Queues { return e.c2d }
+
+// Faults is the fault injector (faults on demand, tier throttling).
+func (e *Emulator) Faults() *faults.Injector { return e.faults }
 
 // Broker is the MQTT broker.
 func (e *Emulator) Broker() *mqttbroker.Broker { return e.broker }

@@ -847,3 +847,78 @@ func mustRequest(t *testing.T, s *service, method, path, body string) *http.Requ
 	req.Header.Set("Authorization", tok)
 	return req
 }
+
+func TestFaultsThroughTheAdminEndpointAndTelemetry(t *testing.T) {
+	e := start(t, t.TempDir(), true)
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+
+	// Throttle twin reads for a while: the service gets IoT Hub's 429.
+	var fault map[string]any
+	if st := svc.do("POST", "/emulator/faults", map[string]any{"fault": "throttle", "operation": "twinReads", "durationSeconds": 30}, &fault); st != 201 {
+		t.Fatalf("add fault: %d", st)
+	}
+	if st := svc.do("GET", "/twins/d1", nil, nil); st != 429 {
+		t.Fatalf("throttled twin read: %d, want 429", st)
+	}
+	if st := svc.do("DELETE", "/emulator/faults", nil, nil); st != 204 {
+		t.Fatalf("clear faults: %d", st)
+	}
+	if st := svc.do("GET", "/twins/d1", nil, nil); st != 200 {
+		t.Fatalf("twin read after clearing: %d", st)
+	}
+
+	// Refused reconnects.
+	svc.do("POST", "/emulator/faults", map[string]any{"fault": "refuseConnects", "deviceId": "d1", "durationSeconds": 30}, nil)
+	if _, err := dialDevice(t, e, "d1", key, true); err == nil {
+		t.Fatal("connect accepted while refused")
+	}
+	svc.do("DELETE", "/emulator/faults", nil, nil)
+
+	// IoT Hub's fault-injection telemetry: KillTcp drops the connection after the delay.
+	d, err := dialDevice(t, e, "d1", key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := d.client.Publish("devices/d1/messages/events/AzIoTHub_FaultOperationType=KillTcp&AzIoTHub_FaultOperationCloseReason=boom&AzIoTHub_FaultOperationDelayInSecs=0", 1, false, "fault")
+	if !tk.WaitTimeout(wait) || tk.Error() != nil {
+		t.Fatalf("fault message not acknowledged: %v", tk.Error())
+	}
+	select {
+	case <-d.lost:
+	case <-time.After(wait):
+		t.Fatal("KillTcp did not drop the connection")
+	}
+	// The hub recovers: the device connects again.
+	if _, err := dialDevice(t, e, "d1", key, true); err != nil {
+		t.Fatalf("reconnect after KillTcp: %v", err)
+	}
+}
+
+func TestTierThrottling(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = Off, 0, Off, Off
+	cfg.InMemory, cfg.Tier = true, "s1"
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	svc := newService(t, e)
+	// S1 allows 20 queries a minute: a burst of them soon meets 429.
+	throttled := false
+	for range 10 {
+		if st := svc.do("POST", "/devices/query", map[string]string{"query": "SELECT * FROM devices"}, nil); st == 429 {
+			throttled = true
+			break
+		}
+	}
+	if !throttled {
+		t.Fatal("ten immediate queries on an S1 hub were never throttled")
+	}
+	bad := DefaultConfig()
+	bad.Tier = "S9"
+	if err := bad.Validate(); err == nil {
+		t.Fatal("tier S9 accepted")
+	}
+}

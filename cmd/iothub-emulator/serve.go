@@ -32,6 +32,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")
 	fs.BoolVar(&cfg.Strict, "strict", false, "refuse api-versions the real IoT Hub would refuse (default: accept any)")
+	fs.StringVar(&cfg.Tier, "tier", "", "throttle operations at a real hub tier's published rates: F1, S1, S2 or S3 (default: no throttling)")
 	fs.StringVar(&cfg.SeedFile, "seed", "", "seed file (YAML or JSON) of devices, modules, keys and twins to create or reset at start")
 	fs.StringVar(&cfg.DebugLog, "debug-log", "", "append every REST request and MQTT packet to this file as JSON lines (SAS signatures redacted), to attach to a bug report")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
