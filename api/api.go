@@ -45,6 +45,8 @@ type Options struct {
 	// Faults throttles REST operations it is told to (and, with a tier,
 	// those over the tier's rates), and serves /emulator/faults.
 	Faults *faults.Injector
+	// Clients lists the live device connections for GET /emulator/clients.
+	Clients func() any
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry
@@ -112,6 +114,11 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Put("/devices/{id}", s.putDevice)
 		r.With(s.auth(write)).Delete("/devices/{id}", s.deleteDevice)
 		r.With(s.auth(write)).Post("/emulator/reset", s.reset)
+		if opts.Clients != nil {
+			r.With(s.auth(svc|read)).Get("/emulator/clients", func(w http.ResponseWriter, _ *http.Request) {
+				s.writeJSON(w, http.StatusOK, opts.Clients())
+			})
+		}
 		r.With(s.auth(read)).Get("/statistics/devices", s.registryStatistics)
 		r.With(s.auth(svc)).Get("/statistics/service", s.serviceStatistics)
 		r.With(s.auth(read)).Get("/devices/{id}/modules", s.listModules)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"strings"
 
+	"github.com/iothub-emulator/iothub-emulator/api"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/debuglog"
+	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
@@ -14,6 +17,7 @@ import (
 type deviceSide struct {
 	h      *hub.Hub
 	queues *c2d.Queues
+	strict bool // refuse api-versions the real hub refuses
 }
 
 // C2DReady delivers what is queued for a device that can now receive it.
@@ -24,6 +28,9 @@ func (d deviceSide) C2DReady(_ context.Context, id mqttbroker.Identity) {
 }
 
 func (d deviceSide) Authenticate(_ context.Context, req mqttbroker.ConnectRequest) (mqttbroker.Identity, error) {
+	if d.strict && !api.KnownAPIVersion(req.APIVersion) {
+		return mqttbroker.Identity{}, errcode.New(errcode.InvalidProtocolVersion, "The api-version %q is not supported.", req.APIVersion)
+	}
 	exp, err := d.h.AuthenticateDevice(req.DeviceID, req.ModuleID, string(req.Password))
 	if err != nil {
 		return mqttbroker.Identity{}, err
@@ -65,6 +72,30 @@ func (n notifier) DesiredChanged(deviceID, moduleID string, version int64, body 
 }
 
 func (n notifier) Disconnect(deviceID, moduleID string) { n.b.Disconnect(deviceID, moduleID) }
+
+// packetEntry renders an MQTT packet for the debug wire log.
+func packetEntry(ev mqttbroker.PacketEvent) debuglog.Entry {
+	detail := map[string]any{}
+	if ev.PacketID != 0 {
+		detail["packetId"] = ev.PacketID
+	}
+	if ev.QoS != 0 {
+		detail["qos"] = ev.QoS
+	}
+	if ev.Username != "" {
+		detail["username"] = ev.Username
+	}
+	if len(ev.Filters) > 0 {
+		detail["filters"] = ev.Filters
+	}
+	if ev.Type == "Connack" || ev.Type == "Suback" {
+		detail["returnCode"] = ev.Reason
+	}
+	return debuglog.Entry{
+		Protocol: "mqtt", Direction: ev.Direction, Client: ev.ClientID, Packet: ev.Type,
+		Topic: ev.Topic, Body: debuglog.Body(ev.Payload), Detail: detail,
+	}
+}
 
 // c2dTransport puts queued cloud-to-device messages on the wire.
 type c2dTransport struct {

@@ -167,7 +167,15 @@ func (e *Emulator) start() error {
 		inj.SetLimiter(l)
 	}
 	e.faults = inj
-	b, err := mqttbroker.New(deviceSide{h, queues}, mqttbroker.Options{Logger: e.log.With("component", "mqtt"), Faults: inj})
+	var packetLog func(mqttbroker.PacketEvent)
+	if e.debug != nil {
+		packetLog = func(ev mqttbroker.PacketEvent) { e.debug.Write(packetEntry(ev)) }
+	}
+	b, err := mqttbroker.New(deviceSide{h: h, queues: queues, strict: cfg.Strict}, mqttbroker.Options{
+		Logger:    e.log.With("component", "mqtt"),
+		Faults:    inj,
+		PacketLog: packetLog,
+	})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
@@ -190,6 +198,7 @@ func (e *Emulator) start() error {
 		Seed:      seed.NewHandler(h),
 		CAPEM:     e.tls.CAPEM,
 		Faults:    inj,
+		Clients:   func() any { return b.Clients() },
 		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})

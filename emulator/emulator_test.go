@@ -754,7 +754,13 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newService(t, e).createDevice("d1")
+	key := newService(t, e).createDevice("d1")
+	d, err := dialDevice(t, e, "d1", key, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.publish("devices/d1/messages/events/", "hello")
+	d.client.Disconnect(100)
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -762,8 +768,10 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), `"url":"/devices/d1?api-version=2021-04-12"`) || !strings.Contains(string(data), "sig=REDACTED") {
-		t.Fatalf("debug log:\n%s", data)
+	for _, want := range []string{`"url":"/devices/d1?api-version=2021-04-12"`, "sig=REDACTED", `"protocol":"mqtt"`, `"packet":"Connect"`, `"topic":"devices/d1/messages/events/","body":"hello"`} {
+		if !strings.Contains(string(data), want) {
+			t.Fatalf("debug log lacks %s:\n%s", want, data)
+		}
 	}
 	for _, m := range regexp.MustCompile(`sig=([^&"\\]*)`).FindAllStringSubmatch(string(data), -1) {
 		if m[1] != "REDACTED" {
@@ -920,5 +928,41 @@ func TestTierThrottling(t *testing.T) {
 	bad.Tier = "S9"
 	if err := bad.Validate(); err == nil {
 		t.Fatal("tier S9 accepted")
+	}
+}
+
+func TestClientsListAndStrictMQTT(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, Off, Off
+	cfg.InMemory, cfg.Strict = true, true
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	d, err := dialDevice(t, e, "d1", key, true) // api-version=2021-04-12 is known
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.subscribe("$iothub/twin/res/#")
+	var clients []map[string]any
+	if st := svc.do("GET", "/emulator/clients", nil, &clients); st != 200 {
+		t.Fatalf("clients: %d", st)
+	}
+	if len(clients) != 1 || clients[0]["deviceId"] != "d1" || clients[0]["listener"] != MQTTS || fmt.Sprint(clients[0]["subscriptions"]) != "[$iothub/twin/res/#]" {
+		t.Fatalf("clients = %v", clients)
+	}
+	// Under --strict an unknown api-version in the MQTT username is refused.
+	tok, _ := sas.NewToken("localhost/devices/d1", key, "", time.Now().Add(time.Hour))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(e.CAPEM())
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://"+e.Addr(MQTTS)).SetClientID("d1").
+		SetUsername("localhost/d1/?api-version=1999-01-01").SetPassword(tok).SetProtocolVersion(4).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}).SetAutoReconnect(false).SetConnectTimeout(wait))
+	if tk := c.Connect(); !tk.WaitTimeout(wait) || tk.Error() == nil {
+		c.Disconnect(0)
+		t.Fatal("an unknown api-version was accepted under --strict")
 	}
 }

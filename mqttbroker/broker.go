@@ -51,6 +51,9 @@ type Options struct {
 	// broker keeps a private injector, so fault-injection telemetry still
 	// works as on IoT Hub.
 	Faults *faults.Injector
+	// PacketLog, if set, is told of every MQTT packet read or sent, for the
+	// emulator's debug wire log. It must not block.
+	PacketLog func(PacketEvent)
 }
 
 // Broker serves IoT Hub's MQTT device protocol for a Hub.
@@ -122,6 +125,12 @@ func New(hub Hub, opts Options) (*Broker, error) {
 	if err := server.AddHook(&hook{b: b}, nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("mqttbroker: add hook: %w", err)
+	}
+	if opts.PacketLog != nil {
+		if err := server.AddHook(&packetHook{log: opts.PacketLog}, nil); err != nil {
+			cancel()
+			return nil, fmt.Errorf("mqttbroker: add packet log hook: %w", err)
+		}
 	}
 	if err := server.Serve(); err != nil {
 		cancel()

@@ -118,6 +118,7 @@ func (b *Broker) establish(s *session) {
 	}
 	delete(sl.pending, s)
 	s.state = stateLive
+	s.since = b.now()
 	s.replaced = sl.cur.Swap(s)
 	if s.replaced == nil {
 		b.live.Add(1)

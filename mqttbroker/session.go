@@ -37,6 +37,7 @@ type session struct {
 	log     *slog.Logger
 
 	state    sessionState // guarded by the identity's slot.mu
+	since    time.Time    // when it became the identity's connection; set by establish
 	replaced *session     // the connection this one took over; set by establish
 
 	out   chan outbound // asynchronous pushes (notifications, method requests, C2D), in order

@@ -1,0 +1,48 @@
+package mqttbroker
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestClientsAndPacketLog(t *testing.T) {
+	var mu sync.Mutex
+	var events []PacketEvent
+	hub := newFakeHub()
+	key := hub.add("dev1")
+	b, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), PacketLog: func(ev PacketEvent) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}})
+	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.subscribe(t, "$iothub/twin/res/#", 1)
+
+	deadline := time.Now().Add(5 * time.Second)
+	var clients []ClientInfo
+	for time.Now().Before(deadline) {
+		if clients = b.Clients(); len(clients) == 1 && len(clients[0].Subscriptions) == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(clients) != 1 || clients[0].DeviceID != "dev1" || clients[0].Subscriptions[0] != "$iothub/twin/res/#" || clients[0].ConnectedAt.IsZero() || clients[0].Listener == "" {
+		t.Fatalf("clients = %+v", clients)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var sawConnect, sawConnack bool
+	for _, ev := range events {
+		if ev.Type == "Connect" && ev.Direction == "in" && ev.ClientID == "dev1" && ev.Username != "" {
+			sawConnect = true
+		}
+		if ev.Type == "Connack" && ev.Direction == "out" {
+			sawConnack = true
+		}
+	}
+	if !sawConnect || !sawConnack {
+		t.Fatalf("packet log: %+v", events)
+	}
+}
