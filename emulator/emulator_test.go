@@ -958,7 +958,7 @@ func TestClientsListAndStrictMQTT(t *testing.T) {
 	tok, _ := sas.NewToken("localhost/devices/d1", key, "", time.Now().Add(time.Hour))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CAPEM())
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://"+e.Addr(MQTTS)).SetClientID("d1").
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + e.Addr(MQTTS)).SetClientID("d1").
 		SetUsername("localhost/d1/?api-version=1999-01-01").SetPassword(tok).SetProtocolVersion(4).
 		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}).SetAutoReconnect(false).SetConnectTimeout(wait))
 	if tk := c.Connect(); !tk.WaitTimeout(wait) || tk.Error() == nil {
