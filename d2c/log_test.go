@@ -405,11 +405,16 @@ func TestSubscribe(t *testing.T) {
 		fast, cancelFast := l.Subscribe(Filter{})
 		defer cancelFast()
 		const n = subscriberBuffer + 50
+		// The fast subscriber reads each message before the next is
+		// appended (lockstep), so only the slow one can fall behind,
+		// however the goroutines are scheduled.
 		fastGot := make(chan []Message, 1)
+		read := make(chan struct{}, 1)
 		go func() {
 			var got []Message
 			for m := range fast {
 				got = append(got, m)
+				read <- struct{}{}
 				if len(got) == n {
 					break
 				}
@@ -424,11 +429,17 @@ func TestSubscribe(t *testing.T) {
 					t.Error(err)
 					return
 				}
+				select {
+				case <-read:
+				case <-time.After(wait):
+					t.Error("the fast subscriber did not receive a message")
+					return
+				}
 			}
 		}()
 		select {
 		case <-done:
-		case <-time.After(wait):
+		case <-time.After(2 * wait):
 			t.Fatal("Append blocked on a subscriber that does not read")
 		}
 		var got []Message
