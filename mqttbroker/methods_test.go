@@ -200,7 +200,9 @@ func TestInvokeMethodWaitsForConnectAndSubscribe(t *testing.T) {
 	key := hub.add("dev1")
 	b, addr := startBroker(t, hub)
 
-	call := invokeAsync(context.Background(), b, "dev1", "", "hello", `{"a":1}`, 3*time.Second, waitFor)
+	// The connect timeout is generous: only the order of events is under
+	// test, and a loaded machine may take seconds to connect and subscribe.
+	call := invokeAsync(context.Background(), b, "dev1", "", "hello", `{"a":1}`, 3*waitFor, waitFor)
 	time.Sleep(100 * time.Millisecond)
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	time.Sleep(100 * time.Millisecond) // connected, not yet subscribed: still waiting
@@ -228,7 +230,7 @@ func TestInvokeMethodAfterSessionResume(t *testing.T) {
 	first.Disconnect(0)
 	eventually(t, "first connection settled", func() bool { return servedConns(b) == 0 })
 
-	call := invokeAsync(context.Background(), b, "dev1", "", "m", `{}`, 3*time.Second, waitFor)
+	call := invokeAsync(context.Background(), b, "dev1", "", "m", `{}`, 3*waitFor, waitFor)
 	second := mustDial(t, addr, deviceConfig("dev1", key))
 	req := nextRequest(t, second)
 	respond(t, second, 200, req.rid, `{}`)
