@@ -64,6 +64,10 @@ type Config struct {
 	DebugLog string
 	// Logger receives the emulator's logs; nil discards them.
 	Logger *slog.Logger
+
+	// listen binds a listener; nil is net.Listen. Tests replace it to see
+	// how the emulator meets a port it may not bind.
+	listen func(network, address string) (net.Listener, error)
 }
 
 // DefaultConfig is the configuration `iothub-emulator` runs with.

@@ -221,7 +221,11 @@ func (e *Emulator) start() error {
 		if l.port == Off {
 			continue
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(l.port)))
+		listen := cfg.listen
+		if listen == nil {
+			listen = net.Listen
+		}
+		ln, err := listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(l.port)))
 		if err != nil {
 			if errors.Is(err, syscall.EACCES) && l.port < 1024 {
 				// A privileged port needs root or CAP_NET_BIND_SERVICE; keep the others serving.

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -964,5 +966,49 @@ func TestClientsListAndStrictMQTT(t *testing.T) {
 	if tk := c.Connect(); !tk.WaitTimeout(wait) || tk.Error() == nil {
 		c.Disconnect(0)
 		t.Fatal("an unknown api-version was accepted under --strict")
+	}
+}
+
+// A privileged port that may not be bound is reported in one line and the
+// other listeners keep serving; any other bind failure stops the start.
+func TestPrivilegedPortIsReportedAndSkipped(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 443, Off, 0
+	cfg.InMemory = true
+	cfg.listen = func(network, address string) (net.Listener, error) {
+		if strings.HasSuffix(address, ":443") {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("bind", syscall.EACCES)}
+		}
+		return net.Listen(network, address)
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatalf("a refused privileged port stopped the start: %v", err)
+	}
+	defer e.Close()
+	if e.Addr(HTTPS) != "" || e.Addr(MQTTS) == "" || e.Addr(HTTP) == "" {
+		t.Fatalf("listeners: https %q mqtts %q http %q", e.Addr(HTTPS), e.Addr(MQTTS), e.Addr(HTTP))
+	}
+	w := e.Warnings()
+	if len(w) != 1 || strings.Count(w[0], "\n") != 0 || !strings.Contains(w[0], "443") || !strings.Contains(w[0], "CAP_NET_BIND_SERVICE") || !strings.Contains(w[0], "--https-port") {
+		t.Fatalf("warnings = %q", w)
+	}
+	resp, err := http.Get("http://" + e.Addr(HTTP) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz with a port skipped: %d", resp.StatusCode)
+	}
+
+	busy := DefaultConfig()
+	busy.MQTTSPort, busy.HTTPSPort, busy.MQTTPort, busy.HTTPPort = 0, Off, Off, Off
+	busy.InMemory = true
+	busy.listen = func(string, string) (net.Listener, error) {
+		return nil, &net.OpError{Op: "listen", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	}
+	if _, err := New(busy); err == nil {
+		t.Fatal("a port in use did not stop the start")
 	}
 }
