@@ -27,8 +27,8 @@ func TestFaultHelpers(t *testing.T) {
 
 	h.RefuseConnects(t, "d1", "", time.Minute)
 	tok := h.SASToken(t, "d1", time.Hour)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://"+h.MQTTAddr()).SetClientID("d1").
-		SetUsername(h.HostName()+"/d1/?api-version=2021-04-12").SetPassword(tok).
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("ssl://" + h.MQTTAddr()).SetClientID("d1").
+		SetUsername(h.HostName() + "/d1/?api-version=2021-04-12").SetPassword(tok).
 		SetTLSConfig(h.ClientTLSConfig()).SetAutoReconnect(false).SetConnectTimeout(wait))
 	if ct := c.Connect(); !ct.WaitTimeout(wait) || ct.Error() == nil {
 		c.Disconnect(0)
