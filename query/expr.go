@@ -206,11 +206,11 @@ func (n *cmpPathLit) eval(r *row) val {
 	switch n.lit.k {
 	case kStr:
 		if s, ok := x.(string); ok {
-			return boolVal(strCmp(n.op, s, n.lit.s))
+			return boolVal(ordCmp(n.op, s, n.lit.s))
 		}
 	case kNum:
 		if f, ok := x.(float64); ok {
-			return boolVal(numCmp(n.op, f, n.lit.n))
+			return boolVal(ordCmp(n.op, f, n.lit.n))
 		}
 	}
 	return applyCmp(n.op, fromAny(x), n.lit)
@@ -221,35 +221,20 @@ func cmpRaw(op cmpOp, x any, lit val) val {
 	switch lit.k {
 	case kStr:
 		if s, ok := x.(string); ok {
-			return boolVal(strCmp(op, s, lit.s))
+			return boolVal(ordCmp(op, s, lit.s))
 		}
 	case kNum:
 		if f, ok := x.(float64); ok {
-			return boolVal(numCmp(op, f, lit.n))
+			return boolVal(ordCmp(op, f, lit.n))
 		}
 	}
 	return applyCmp(op, fromAny(x), lit)
 }
 
-// numCmp and strCmp apply an operator directly; keeping them branch-light
-// matters because the scan loop is bound by memory latency.
-func numCmp(op cmpOp, a, b float64) bool {
-	switch op {
-	case opEq:
-		return a == b
-	case opNe:
-		return a != b
-	case opLt:
-		return a < b
-	case opLe:
-		return a <= b
-	case opGt:
-		return a > b
-	}
-	return a >= b
-}
-
-func strCmp(op cmpOp, a, b string) bool {
+// ordCmp applies an operator directly to two numbers or two strings;
+// keeping it branch-light matters because the scan loop is bound by memory
+// latency.
+func ordCmp[T float64 | string](op cmpOp, a, b T) bool {
 	switch op {
 	case opEq:
 		return a == b
@@ -299,7 +284,7 @@ func (n *multiCmp) eval(r *row) val {
 	case kNum:
 		if f, ok := x.(float64); ok {
 			for _, c := range n.conds {
-				if !numCmp(c.op, f, c.lit.n) {
+				if !ordCmp(c.op, f, c.lit.n) {
 					return falseVal
 				}
 			}
@@ -308,7 +293,7 @@ func (n *multiCmp) eval(r *row) val {
 	case kStr:
 		if s, ok := x.(string); ok {
 			for _, c := range n.conds {
-				if !strCmp(c.op, s, c.lit.s) {
+				if !ordCmp(c.op, s, c.lit.s) {
 					return falseVal
 				}
 			}
