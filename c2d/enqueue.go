@@ -43,6 +43,9 @@ func (q *Queues) enqueueLocked(ctx context.Context, d *device, deviceID string, 
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("c2d: enqueue: %w", err) // the sender gave up while waiting for the device
 	}
+	if q.exists != nil && !q.exists(deviceID) {
+		return 0, errcode.New(errcode.DeviceNotFound, "Device %s not registered", deviceID)
+	}
 	q.mu.Lock()
 	closed, pending := q.closed, len(d.entries)
 	q.mu.Unlock()

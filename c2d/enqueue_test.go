@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +204,32 @@ func TestClosedQueuesRefuseWork(t *testing.T) {
 	wantCode(t, err, errcode.ServiceUnavailable)
 	if q.Pending("d1") != 1 {
 		t.Errorf("pending %d", q.Pending("d1"))
+	}
+}
+
+// A device deleted between a sender's existence check and its enqueue gets
+// no message: the queue asks again under its lock.
+func TestEnqueueRechecksTheDeviceUnderTheQueueLock(t *testing.T) {
+	var exists atomic.Bool
+	exists.Store(true)
+	q, err := Open(Options{DeviceExists: func(string) bool { return exists.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx := context.Background()
+	if _, err := q.Enqueue(ctx, "d1", Message{Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	exists.Store(false) // deleted
+	if err := q.DeleteDevice(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Enqueue(ctx, "d1", Message{Body: []byte("b")})
+	if !errcode.Is(err, errcode.DeviceNotFound) {
+		t.Fatalf("enqueue to a deleted device: %v", err)
+	}
+	if n := q.Pending("d1"); n != 0 {
+		t.Fatalf("%d messages left for a deleted device", n)
 	}
 }

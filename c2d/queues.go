@@ -34,8 +34,13 @@ type Options struct {
 	// records; nil leaves deviceGenerationId empty. It is called with no
 	// queue lock held.
 	DeviceGenerationID func(deviceID string) string
-	Now                func() time.Time
-	Logger             *slog.Logger
+	// DeviceExists, if set, is asked again under the device's queue lock
+	// before a message is stored, so a send racing the device's deletion
+	// (which drops the queue under the same lock, after the device is gone)
+	// can never leave a message behind for a later device of the same id.
+	DeviceExists func(deviceID string) bool
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Transport is how messages reach devices (the lead implements it with the MQTT broker).
@@ -56,6 +61,7 @@ type Queues struct {
 	lockTimeout  time.Duration
 	feedbackTTL  time.Duration
 	generationID func(string) string
+	exists       func(string) bool
 	now          func() time.Time
 	log          *slog.Logger
 
@@ -139,6 +145,7 @@ func Open(opts Options) (*Queues, error) {
 		lockTimeout:  orDefault(opts.LockTimeout, DefaultLockTimeout),
 		feedbackTTL:  orDefault(opts.FeedbackTTL, DefaultFeedbackTTL),
 		generationID: opts.DeviceGenerationID,
+		exists:       opts.DeviceExists,
 		now:          opts.Now,
 		log:          opts.Logger,
 		ctx:          ctx,

@@ -151,6 +151,7 @@ func (e *Emulator) start() error {
 	queues, err := c2d.Open(c2d.Options{
 		Store:              e.store,
 		DeviceGenerationID: h.GenerationID,
+		DeviceExists:       h.C2DAllowed,
 		Logger:             e.log.With("component", "c2d"),
 	})
 	if err != nil {
