@@ -208,7 +208,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 func (s *server) auth(need registry.Permission) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := s.hub.AuthorizeService(r.Header.Get("Authorization"), need); err != nil {
+			if err := s.hub.AuthorizeService(r.Header.Get("Authorization"), r.URL.Path, need); err != nil {
 				s.writeError(w, err)
 				return
 			}

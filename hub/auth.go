@@ -13,9 +13,11 @@ func unauthorized(format string, args ...any) error {
 	return errcode.New(errcode.IotHubUnauthorized, format, args...)
 }
 
-// AuthorizeService checks a REST Authorization header: a SAS token signed
-// with a shared access policy that has at least one of the rights in need.
-func (h *Hub) AuthorizeService(header string, need registry.Permission) error {
+// AuthorizeService checks a REST Authorization header for a request to
+// path: a SAS token signed with a shared access policy that has at least one
+// of the rights in need, whose resource covers the path (a token for the
+// hub covers every path; one for host/devices/d1 only paths under it).
+func (h *Hub) AuthorizeService(header, path string, need registry.Permission) error {
 	if header == "" {
 		return unauthorized("The request has no Authorization header; a SharedAccessSignature is required.")
 	}
@@ -25,6 +27,10 @@ func (h *Hub) AuthorizeService(header string, need registry.Permission) error {
 	}
 	if err := h.checkToken(tok); err != nil {
 		return err
+	}
+	host, _, _ := strings.Cut(tok.Resource, "/")
+	if !tok.Covers(host + "/" + strings.TrimPrefix(path, "/")) {
+		return unauthorized("The SharedAccessSignature for '%s' does not cover %s.", tok.Resource, path)
 	}
 	if tok.KeyName == "" {
 		return unauthorized("The SharedAccessSignature has no skn; service calls must be signed with a shared access policy.")

@@ -300,12 +300,39 @@ func TestServiceAuthorization(t *testing.T) {
 		{"garbage", "SharedAccessSignature nonsense", registry.RegistryRead, false},
 	}
 	for _, tc := range tests {
-		err := h.AuthorizeService(tc.header, tc.need)
+		err := h.AuthorizeService(tc.header, "/devices/d1", tc.need)
 		if tc.ok && err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 		if !tc.ok && !errcode.Is(err, errcode.IotHubUnauthorized) {
 			t.Errorf("%s: error = %v, want IotHubUnauthorized", tc.name, err)
+		}
+	}
+}
+
+func TestServiceTokenScope(t *testing.T) {
+	h := newHub(t)
+	owner, _ := h.Policies().Find("iothubowner")
+	tests := []struct {
+		sr, path string
+		ok       bool
+	}{
+		{"localhost", "/devices/d1", true},
+		{"localhost/devices/d1", "/devices/d1", true},
+		{"localhost/devices/d1", "/devices/d1/modules/m1", true},
+		{"localhost/devices", "/devices/query", true},
+		{"localhost/devices/someoneelse", "/devices/d1", false},
+		{"localhost/devices/d", "/devices/d1", false},
+		{"localhost/devices/d1", "/twins/d1", false},
+	}
+	for _, tc := range tests {
+		tok, err := sas.NewToken(tc.sr, owner.PrimaryKey, owner.Name, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = h.AuthorizeService(tok, tc.path, registry.RegistryRead)
+		if tc.ok != (err == nil) {
+			t.Errorf("sr=%s on %s: err = %v, want ok=%v", tc.sr, tc.path, err, tc.ok)
 		}
 	}
 }
