@@ -32,11 +32,23 @@ func New(w io.Writer, now func() time.Time) *Log {
 	return &Log{enc: json.NewEncoder(w), now: now}
 }
 
-// sigPattern finds a SAS signature in a token, in a header or a query string.
-var sigPattern = regexp.MustCompile(`(?i)(sig=)[^&\s"]*`)
+// secrets find what must never reach the log: SAS signatures (in headers
+// and query strings), keys in connection strings, and symmetric keys in
+// identity and seed bodies (JSON "primaryKey": "…", YAML primary: …).
+var secrets = []*regexp.Regexp{
+	regexp.MustCompile(`(?i)(sig=)[^&\s"]*`),
+	regexp.MustCompile(`(?i)(SharedAccessKey=)[^;&\s"]*`),
+	regexp.MustCompile(`(?i)("(?:primary|secondary)(?:Key)?"\s*:\s*")[^"]*`),
+	regexp.MustCompile(`(?i)(\b(?:primary|secondary)(?:Key)?\s*:\s*["']?)[A-Za-z0-9+/=]{8,}`),
+}
 
-// Redact removes SAS signatures (and so the power to replay a token) from s.
-func Redact(s string) string { return sigPattern.ReplaceAllString(s, "${1}REDACTED") }
+// Redact removes SAS signatures and keys (and so the power to connect) from s.
+func Redact(s string) string {
+	for _, re := range secrets {
+		s = re.ReplaceAllString(s, "${1}REDACTED")
+	}
+	return s
+}
 
 // Entry is one line of the log.
 type Entry struct {

@@ -756,7 +756,10 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := newService(t, e).createDevice("d1")
+	svc := newService(t, e)
+	key := svc.createDevice("d1")
+	const secret = "t1wDFCNnjY6McREjNM1rgb5ojUtj0WxOQHsTk6mD9nU="
+	svc.do("PUT", "/devices/d2", map[string]any{"deviceId": "d2", "authentication": map[string]any{"symmetricKey": map[string]string{"primaryKey": secret, "secondaryKey": secret}}}, nil)
 	d, err := dialDevice(t, e, "d1", key, true)
 	if err != nil {
 		t.Fatal(err)
@@ -774,6 +777,9 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 		if !strings.Contains(string(data), want) {
 			t.Fatalf("debug log lacks %s:\n%s", want, data)
 		}
+	}
+	if strings.Contains(string(data), secret) {
+		t.Fatal("a device key reached the debug log")
 	}
 	for _, m := range regexp.MustCompile(`sig=([^&"\\]*)`).FindAllStringSubmatch(string(data), -1) {
 		if m[1] != "REDACTED" {
