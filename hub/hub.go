@@ -260,7 +260,10 @@ func (h *Hub) get(key string) *entry {
 }
 
 // ops returns the store operations that write e under key (or delete it).
-func ops(key string, e *entry) ([]store.Op, error) {
+// The twin is written only when it is not the stored one (twinChanged):
+// connection-state and identity updates share the twin and need not
+// re-encode it.
+func ops(key string, e *entry, twinChanged bool) ([]store.Op, error) {
 	if e == nil {
 		bucket := store.Devices
 		if strings.Contains(key, "/") {
@@ -280,6 +283,9 @@ func ops(key string, e *entry) ([]store.Op, error) {
 	if err != nil {
 		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode identity %s", key)
 	}
+	if !twinChanged {
+		return []store.Op{{Bucket: bucket, Key: key, Value: rec}}, nil
+	}
 	tw, err := json.Marshal(e.twin)
 	if err != nil {
 		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", key)
@@ -295,7 +301,8 @@ func (h *Hub) persist(ctx context.Context, changes map[string]*entry) error {
 	}
 	var all []store.Op
 	for key, e := range changes {
-		o, err := ops(key, e)
+		cur := h.get(key)
+		o, err := ops(key, e, e == nil || cur == nil || cur.twin != e.twin)
 		if err != nil {
 			return err
 		}
