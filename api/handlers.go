@@ -41,13 +41,13 @@ func (s *server) putDevice(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return s.hub.PutDevice(r.Context(), id, body, r.Header.Get("If-Match"))
+		return s.hub.PutDevice(r.Context(), id, body, ifMatch(r))
 	})(w, r)
 }
 
 func (s *server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	s.handle(func(r *http.Request, id, _ string) (any, error) {
-		return nil, s.hub.DeleteDevice(r.Context(), id, r.Header.Get("If-Match"))
+		return nil, s.hub.DeleteDevice(r.Context(), id, ifMatch(r))
 	})(w, r)
 }
 
@@ -78,13 +78,13 @@ func (s *server) putModule(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return s.hub.PutModule(r.Context(), id, mid, body, r.Header.Get("If-Match"))
+		return s.hub.PutModule(r.Context(), id, mid, body, ifMatch(r))
 	})(w, r)
 }
 
 func (s *server) deleteModule(w http.ResponseWriter, r *http.Request) {
 	s.handle(func(r *http.Request, id, mid string) (any, error) {
-		return nil, s.hub.DeleteModule(r.Context(), id, mid, r.Header.Get("If-Match"))
+		return nil, s.hub.DeleteModule(r.Context(), id, mid, ifMatch(r))
 	})(w, r)
 }
 
@@ -118,7 +118,7 @@ func (s *server) updateTwin(replace bool) http.HandlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		return s.hub.UpdateTwin(r.Context(), id, mid, body, r.Header.Get("If-Match"), replace)
+		return s.hub.UpdateTwin(r.Context(), id, mid, body, ifMatch(r), replace)
 	})
 }
 
@@ -175,4 +175,19 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 		items = []any{}
 	}
 	s.writeJSON(w, http.StatusOK, items)
+}
+
+// ifMatch returns the request's If-Match condition. A header that is present
+// but blank is passed on as an empty entity tag, which matches nothing: only
+// a missing header is unconditional.
+func ifMatch(r *http.Request) string {
+	vs, present := r.Header["If-Match"]
+	if !present {
+		return ""
+	}
+	v := strings.TrimSpace(strings.Join(vs, ","))
+	if v == "" {
+		return `""`
+	}
+	return v
 }
