@@ -164,8 +164,8 @@ func TestTwinUpdatesAndNotifications(t *testing.T) {
 	got := append([]string{}, rec.desired...)
 	rec.mu.Unlock()
 	want := []string{
-		`d1 v2 {"$version":2,"telemetryInterval":5}`,
-		`d1 v3 {"$version":3,"mode":"eco","telemetryInterval":null}`,
+		`d1 v2 {"telemetryInterval":5,"$version":2}`,
+		`d1 v3 {"telemetryInterval":null,"mode":"eco","$version":3}`,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("notifications:\n got %q\nwant %q", got, want)

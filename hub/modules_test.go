@@ -52,7 +52,7 @@ func TestModuleLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
-	if fmt.Sprint(rec.desired) != `[d1 v2 {"$version":2,"scan":true}]` {
+	if fmt.Sprint(rec.desired) != `[d1 v2 {"scan":true,"$version":2}]` {
 		t.Fatalf("module desired notification: %v", rec.desired)
 	}
 	rec.mu.Unlock()

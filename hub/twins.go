@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -26,6 +25,9 @@ func (h *Hub) GetTwin(_ context.Context, deviceID, moduleID string) (map[string]
 func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []byte, ifMatch string, replace bool) (map[string]any, error) {
 	u, err := twin.ParseServiceBody(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := bodyNamesURLIdentity(u, deviceID, moduleID); err != nil {
 		return nil, err
 	}
 	unlock := h.locks.Lock(deviceID)
@@ -70,7 +72,7 @@ func (h *Hub) sendDesired(deviceID, moduleID string, change twin.DesiredChange) 
 	if n == nil {
 		return
 	}
-	body, err := json.Marshal(change.Patch)
+	body, err := change.Body()
 	if err != nil {
 		h.log.Error("encode desired notification", "device", deviceID, "module", moduleID, "err", err)
 		return
@@ -100,4 +102,20 @@ func queryError(err error) error {
 		return errcode.Wrap(errcode.ArgumentInvalid, err, "The query is invalid: %s", qe.Error())
 	}
 	return errcode.From(err)
+}
+
+// bodyNamesURLIdentity refuses a twin body whose deviceId or moduleId names
+// another identity than the URL: applying it to the URL's twin would write
+// what the caller meant for someone else.
+func bodyNamesURLIdentity(u twin.ServiceUpdate, deviceID, moduleID string) error {
+	if u.DeviceID != "" && u.DeviceID != deviceID {
+		return errcode.New(errcode.ArgumentInvalid, "The twin body is for device '%s', but the URL names device '%s'.", u.DeviceID, deviceID)
+	}
+	if u.ModuleID != "" && u.ModuleID != moduleID {
+		if moduleID == "" {
+			return errcode.New(errcode.ArgumentInvalid, "The twin body is for module '%s', but the URL names the twin of device '%s'.", u.ModuleID, deviceID)
+		}
+		return errcode.New(errcode.ArgumentInvalid, "The twin body is for module '%s', but the URL names module '%s'.", u.ModuleID, moduleID)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -45,13 +44,22 @@ func checked(section string, m map[string]any) (map[string]any, error) {
 	return checkObject(section, m, 0)
 }
 
-// withoutReadOnly drops the top-level "$"-prefixed members ($metadata,
-// $version, ...) a service body may carry over from an earlier GET; they are
-// read-only and IoT Hub's SDKs send them back unchanged.
-func withoutReadOnly(m map[string]any) map[string]any {
+// withoutReadOnly drops the read-only members a desired section copied from
+// a GET carries ($metadata and $version at its top). Any other "$" key, in
+// desired or in tags (which have no such members), is left for checkKey to
+// refuse.
+func withoutReadOnly(section string, m map[string]any) map[string]any {
+	if section != secDesired {
+		return m
+	}
+	_, meta := m["$metadata"]
+	_, ver := m["$version"]
+	if !meta && !ver {
+		return m
+	}
 	c := make(map[string]any, len(m))
 	for k, v := range m {
-		if !strings.HasPrefix(k, "$") {
+		if k != "$metadata" && k != "$version" {
 			c[k] = v
 		}
 	}

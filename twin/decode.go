@@ -5,12 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+
+	"github.com/iothub-emulator/iothub-emulator/jsontext"
 )
 
 // decodeObject parses a request body that must be exactly one JSON object.
 // Numbers stay json.Number so that checkValue sees their full precision and
 // can name an out-of-range literal instead of failing inside the decoder.
 func decodeObject(what string, body []byte) (map[string]any, error) {
+	if err := jsontext.Check(body); err != nil {
+		return nil, invalid("%s is not valid JSON text: %v", what, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
@@ -55,26 +60,61 @@ type ServiceUpdate struct {
 	Tags                map[string]any // nil means the body had no "tags"
 	Desired             map[string]any // nil means the body had no "properties.desired"
 	HasTags, HasDesired bool
+	// DeviceID and ModuleID are the identity the body names, if it names
+	// one; the caller checks them against the URL.
+	DeviceID, ModuleID string
+	// desiredOrder is the key order of the body's desired section, so the
+	// notification a device gets lists keys as the service wrote them.
+	desiredOrder *keyOrder
+}
+
+// twinFields are the top-level members of IoT Hub's Twin JSON. The SDKs
+// send a whole Twin (some fill in what they got from a GET), so these are
+// accepted; only tags and properties.desired are applied.
+var twinFields = map[string]bool{
+	"deviceId": true, "moduleId": true, "etag": true, "deviceEtag": true, "version": true,
+	"status": true, "statusReason": true, "statusUpdateTime": true, "connectionState": true,
+	"lastActivityTime": true, "cloudToDeviceMessageCount": true, "authenticationType": true,
+	"x509Thumbprint": true, "capabilities": true, "deviceScope": true, "parentScopes": true,
+	"modelId": true, "configurations": true, "tags": true, "properties": true,
 }
 
 // ParseServiceBody decodes a REST twin body (the full Twin JSON the SDKs
-// send). It keeps only "tags" and "properties.desired" and ignores identity
-// and read-only fields (deviceId, moduleId, etag, version, status,
-// connectionState, x509Thumbprint, capabilities, properties.reported) as well
-// as "$"-prefixed members at the top of tags or desired ($metadata, $version
-// copied from a GET). A section that is null counts as absent.
+// send). It applies only "tags" and "properties.desired"; the other Twin
+// fields (etag, version, status, connectionState, properties.reported, ...)
+// are read-only and ignored, as are the "$metadata" and "$version" members
+// a desired section copied from a GET carries. A section that is null
+// counts as absent.
 //
-// The kept sections are validated (keys, value types, numbers, string
-// lengths, depth); a violation, invalid JSON, a body that is not an object or
-// a tags/properties/desired that is not an object is an *errcode.Error with
-// code ArgumentInvalid. Section sizes depend on the twin and are checked when
-// the update is applied.
+// It refuses, with ArgumentInvalid: invalid JSON or JSON text; a body that
+// is not an object; a member that is not a Twin field; a tags, properties
+// or desired that is not an object; a body with neither tags nor desired
+// (nothing the service may write); and any key breaking IoT Hub's rules
+// ('$', '.', space, control characters, length) or value breaking its value
+// rules. Section sizes depend on the twin and are checked when the update is
+// applied.
 func ParseServiceBody(body []byte) (ServiceUpdate, error) {
 	doc, err := decodeObject("twin body", body)
 	if err != nil {
 		return ServiceUpdate{}, err
 	}
 	var u ServiceUpdate
+	for k, v := range doc {
+		if !twinFields[k] {
+			return ServiceUpdate{}, invalid("twin body: %s is not a member of a twin; only tags and properties.desired can be written", quoteShort(k))
+		}
+		if k == "deviceId" || k == "moduleId" {
+			s, ok := v.(string)
+			if v != nil && !ok {
+				return ServiceUpdate{}, invalid("twin body: %s must be a string, not %s", k, jsonKind(v))
+			}
+			if k == "deviceId" {
+				u.DeviceID = s
+			} else {
+				u.ModuleID = s
+			}
+		}
+	}
 	if raw := doc["tags"]; raw != nil {
 		if u.Tags, err = sectionOf(secTags, raw); err != nil {
 			return ServiceUpdate{}, err
@@ -86,12 +126,21 @@ func ParseServiceBody(body []byte) (ServiceUpdate, error) {
 		if !ok {
 			return ServiceUpdate{}, invalid("properties must be a JSON object, not %s", jsonKind(raw))
 		}
+		for k := range props {
+			if k != "desired" && k != "reported" {
+				return ServiceUpdate{}, invalid("properties: %s is not a member; a twin has properties.desired and properties.reported", quoteShort(k))
+			}
+		}
 		if raw := props["desired"]; raw != nil {
 			if u.Desired, err = sectionOf(secDesired, raw); err != nil {
 				return ServiceUpdate{}, err
 			}
 			u.HasDesired = true
+			u.desiredOrder = desiredKeyOrder(body)
 		}
+	}
+	if !u.HasTags && !u.HasDesired {
+		return ServiceUpdate{}, invalid("twin body has neither tags nor properties.desired, so it writes nothing: the service may write only those (properties.reported belongs to the device)")
 	}
 	return u, nil
 }
@@ -102,5 +151,5 @@ func sectionOf(section string, raw any) (map[string]any, error) {
 	if !ok {
 		return nil, invalid("%s must be a JSON object, not %s", section, jsonKind(raw))
 	}
-	return checked(section, withoutReadOnly(m))
+	return checked(section, withoutReadOnly(section, m))
 }

@@ -1,8 +1,10 @@
 package twin_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
@@ -100,7 +102,7 @@ func TestParseServiceBodyIgnoresReadOnlyFields(t *testing.T) {
 		"deviceId":"dev-1","moduleId":"m","etag":"AAAAAAAAAAE=","version":7,"status":"enabled",
 		"connectionState":"Connected","x509Thumbprint":{"primaryThumbprint":null},
 		"capabilities":{"iotEdge":false},
-		"tags":{"$etag":"x","loc":"eu"},
+		"tags":{"loc":"eu"},
 		"properties":{
 			"desired":{"$metadata":{"$lastUpdated":"2020-01-01T00:00:00Z"},"$version":9,"k":1},
 			"reported":{"bad.key":1,"$version":4}
@@ -118,10 +120,8 @@ func TestParseServiceBodyAbsentSections(t *testing.T) {
 		body                string
 		hasTags, hasDesired bool
 	}{
-		{`{}`, false, false},
-		{`{"tags":null,"properties":null}`, false, false},
-		{`{"properties":{}}`, false, false},
-		{`{"properties":{"desired":null,"reported":{"a":1}}}`, false, false},
+		{`{"tags":null,"properties":{"desired":{}}}`, false, true},
+		{`{"tags":{},"properties":null}`, true, false},
 		{`{"tags":{}}`, true, false},
 		{`{"properties":{"desired":{}}}`, false, true},
 		{`{"tags":{"a":1},"properties":{"desired":{"b":2}}}`, true, true},
@@ -157,5 +157,42 @@ func TestNumbersAreFloat64AndPrintAsIntegers(t *testing.T) {
 	want := `{"desired":{"$version":2,"a":[7],"e":2000,"f":1.5,"i":4503599627370495,"n":-4503599627370496},"reported":{"$version":1}}`
 	if got := string(tw.DeviceJSON()); got != want {
 		t.Errorf("DeviceJSON\n got %s\nwant %s", got, want)
+	}
+}
+
+// Bodies that would write nothing the service may write, or keys IoT Hub
+// refuses, are refused whole: no silent drop, no version bump.
+func TestParseServiceBodyRefuses(t *testing.T) {
+	tests := []struct{ name, body, wantMsg string }{
+		{"empty object", `{}`, "writes nothing"},
+		{"null sections only", `{"tags":null,"properties":null}`, "writes nothing"},
+		{"empty properties", `{"properties":{}}`, "writes nothing"},
+		{"reported only", `{"properties":{"reported":{"a":1}}}`, "writes nothing"},
+		{"identity fields only", `{"deviceId":"d","etag":"x","version":3}`, "writes nothing"},
+		{"unknown top-level member", `{"tags":{"a":1},"desired":{"b":1}}`, `"desired" is not a member of a twin`},
+		{"unknown properties member", `{"properties":{"desird":{"b":1}}}`, `"desird" is not a member`},
+		{"deviceId not a string", `{"deviceId":7,"tags":{"a":1}}`, "deviceId must be a string"},
+		{"$ at the top of tags", `{"tags":{"$etag":"x","a":1}}`, `"$etag" in tags`},
+		{"$ key in desired", `{"properties":{"desired":{"$foo":1}}}`, `"$foo" in properties.desired`},
+		{"$ nested in desired", `{"properties":{"desired":{"a":{"$metadata":1}}}}`, `"$metadata" in properties.desired.a`},
+		{"dot in tags", `{"tags":{"a.b":1}}`, "'.'"},
+		{"space in desired", `{"properties":{"desired":{"a b":1}}}`, "space"},
+		{"control character", `{"tags":{"a\u0007":1}}`, "control character"},
+		{"invalid UTF-8", "{\"tags\":{\"a\":\"\xff\"}}", "invalid UTF-8"},
+		{"unpaired surrogate", `{"tags":{"a":"\udc00"}}`, "surrogate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := twin.ParseServiceBody([]byte(tt.body))
+			if err == nil {
+				t.Fatalf("ParseServiceBody(%s) accepted", tt.body)
+			}
+			if e := errcode.From(err); e.Code != errcode.ArgumentInvalid {
+				t.Errorf("code = %v, want ArgumentInvalid", e.Code)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q does not say %q", err, tt.wantMsg)
+			}
+		})
 	}
 }

@@ -12,7 +12,12 @@ type DesiredChange struct {
 	// to signal deletion), for Replace the full new desired document plus a
 	// null for every key it removed. It always has "$version": Version.
 	Patch map[string]any
+	order *keyOrder // the service's key order of the desired section
 }
+
+// Body is the notification body: Patch as JSON, keys in the order the
+// service wrote them and "$version" last.
+func (c DesiredChange) Body() ([]byte, error) { return marshalOrdered(c.Patch, c.order) }
 
 // Patch applies a service PATCH: a JSON merge-patch of tags and desired
 // properties (objects merge recursively, scalars and arrays replace, null
@@ -39,7 +44,7 @@ func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 	if u.HasDesired {
 		next.desired.version++
 		next.desired.rootNode().merge(desired, stamp{at: stampTime(now), version: next.desired.version})
-		change = desiredChange(next.desired.version, desired)
+		change = desiredChange(next.desired.version, desired, u.desiredOrder)
 	}
 	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
 		return DesiredChange{}, err
@@ -73,7 +78,7 @@ func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 		old := next.desired.rootNode().plain().(map[string]any)
 		next.desired.version++
 		next.desired.root = newTree(doc, stamp{at: stampTime(now), version: next.desired.version})
-		change = desiredChange(next.desired.version, withRemovals(doc, old))
+		change = desiredChange(next.desired.version, withRemovals(doc, old), u.desiredOrder)
 	}
 	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
 		return DesiredChange{}, err
@@ -112,12 +117,12 @@ func (t *Twin) PatchReported(body []byte, now time.Time) (int64, error) {
 // copied) again here: the twin must never share a map with its caller.
 func serviceSections(u ServiceUpdate) (tags, desired map[string]any, err error) {
 	if u.HasTags {
-		if tags, err = checked(secTags, withoutReadOnly(u.Tags)); err != nil {
+		if tags, err = checked(secTags, withoutReadOnly(secTags, u.Tags)); err != nil {
 			return nil, nil, err
 		}
 	}
 	if u.HasDesired {
-		if desired, err = checked(secDesired, withoutReadOnly(u.Desired)); err != nil {
+		if desired, err = checked(secDesired, withoutReadOnly(secDesired, u.Desired)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -143,10 +148,10 @@ func (t *Twin) checkSizes(tags, desired, reported bool) error {
 	return nil
 }
 
-func desiredChange(version int64, body map[string]any) DesiredChange {
+func desiredChange(version int64, body map[string]any, order *keyOrder) DesiredChange {
 	p := copyMap(body)
 	p["$version"] = float64(version)
-	return DesiredChange{Changed: true, Version: version, Patch: p}
+	return DesiredChange{Changed: true, Version: version, Patch: p, order: order}
 }
 
 // withRemovals returns doc plus a null for every key of old that doc no
