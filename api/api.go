@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,6 +18,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/jsontext"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
@@ -53,15 +55,24 @@ type Options struct {
 	// Strict refuses api-versions the real hub would refuse; by default any
 	// value, or none, is accepted.
 	Strict bool
-	Now    func() time.Time
+	// BodyReadTimeout bounds reading one request body, so a client that
+	// declares a length and trickles bytes cannot hold a connection
+	// forever; 0 means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	Now             func() time.Time
 }
 
+// DefaultBodyReadTimeout is generous for the largest body (an import over
+// a slow link) and still frees a stalled connection.
+const DefaultBodyReadTimeout = 30 * time.Second
+
 type server struct {
-	hub      *hub.Hub
-	requests *metrics.CounterVec
-	log      *slog.Logger
-	ready    func() bool
-	now      func() time.Time
+	hub         *hub.Hub
+	bodyTimeout time.Duration
+	requests    *metrics.CounterVec
+	log         *slog.Logger
+	ready       func() bool
+	now         func() time.Time
 }
 
 // New returns the REST API handler.
@@ -76,9 +87,13 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.bodyTimeout = opts.BodyReadTimeout
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyReadTimeout
+	}
 
 	r := chi.NewRouter()
-	r.Use(s.rawPathRouting, s.recoverer, s.logRequests)
+	r.Use(s.boundBodyRead, s.methodOverride, s.rawPathRouting, s.recoverer, s.logRequests)
 	if opts.Strict {
 		r.Use(s.strictAPIVersion)
 	}
@@ -155,15 +170,96 @@ func New(h *hub.Hub, opts Options) http.Handler {
 	return r
 }
 
+// boundBodyRead gives a request body a read deadline of its own: the
+// server's ReadTimeout would also cut off long-lived responses (server-sent
+// events, direct methods waiting on a device), so the deadline is set only
+// while the body is being read and lifted once it has been.
+func (s *server) boundBodyRead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			rc := http.NewResponseController(w)
+			if err := rc.SetReadDeadline(time.Now().Add(s.bodyTimeout)); err != nil {
+				s.log.Debug("request body read is unbounded", "err", err)
+			} else {
+				r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { rc.SetReadDeadline(time.Time{}) }}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the body's read deadline once the body has been read
+// to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	lift   func()
+	lifted bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) && !b.lifted {
+		b.lifted = true
+		b.lift()
+	}
+	return n, err
+}
+
+// overridable are the methods a POST may name in X-HTTP-Method-Override.
+// The Java service SDK's HTTP client cannot send PATCH, so it sends every
+// twin patch as POST with the override, which IoT Hub honours.
+var overridable = map[string]bool{http.MethodPatch: true, http.MethodPut: true, http.MethodDelete: true}
+
+// methodOverride applies X-HTTP-Method-Override to a POST before routing,
+// so routes, permissions and fault classes all see the intended method.
+func (s *server) methodOverride(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := strings.ToUpper(strings.TrimSpace(r.Header.Get("X-HTTP-Method-Override"))); o != "" && r.Method == http.MethodPost && o != http.MethodPost {
+			if !overridable[o] {
+				s.writeError(w, errcode.New(errcode.ArgumentInvalid, "X-HTTP-Method-Override: %s is not supported; a POST may be overridden to PATCH, PUT or DELETE.", o))
+				return
+			}
+			r.Method = o
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // rawPathRouting routes on the escaped path, so an id holding '%', '#' or
 // '?' (sent percent-encoded) is one path segment; handlers unescape params.
+// Authorization then checks the path segment by segment as routed (see
+// routedPath), never a decoding that could name another identity.
 func (s *server) rawPathRouting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := routedPath(r); err != nil {
+			s.writeError(w, err)
+			return
+		}
 		if rctx := chi.RouteContext(r.Context()); rctx != nil {
 			rctx.RoutePath = r.URL.EscapedPath()
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routedPath is the request path as the router sees it, with each escaped
+// segment decoded. A segment that decodes to something holding '/' (an
+// encoded slash) or to "." or ".." is refused: no IoT Hub id may hold a
+// slash, and a decoded "b/../a" would let a token scoped to device b be
+// read as covering device a.
+func routedPath(r *http.Request) (string, error) {
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	for i, seg := range segs {
+		dec, err := url.PathUnescape(seg)
+		if err != nil {
+			return "", errcode.New(errcode.ArgumentInvalid, "The URL path segment %q is not validly percent-encoded.", seg)
+		}
+		if strings.Contains(dec, "/") || dec == "." || dec == ".." {
+			return "", errcode.New(errcode.ArgumentInvalid, "The URL path segment %q is not a valid id: ids may not hold '/' or be '.' or '..'.", seg)
+		}
+		segs[i] = dec
+	}
+	return strings.Join(segs, "/"), nil
 }
 
 func (s *server) recoverer(next http.Handler) http.Handler {
@@ -208,7 +304,11 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 func (s *server) auth(need registry.Permission) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := s.hub.AuthorizeService(r.Header.Get("Authorization"), r.URL.Path, need); err != nil {
+			path, err := routedPath(r)
+			if err == nil {
+				err = s.hub.AuthorizeService(r.Header.Get("Authorization"), path, need)
+			}
+			if err != nil {
 				s.writeError(w, err)
 				return
 			}
@@ -277,6 +377,11 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body could not be read.")
+	}
+	// Every body this API takes is JSON; the decoder would store invalid
+	// text as U+FFFD instead of refusing it.
+	if err := jsontext.Check(b); err != nil {
+		return nil, errcode.New(errcode.ArgumentInvalid, "The request body is not valid JSON text: %v.", err)
 	}
 	return b, nil
 }

@@ -17,6 +17,7 @@ import (
 type fixture struct {
 	t     *testing.T
 	srv   *httptest.Server
+	hub   *hub.Hub
 	token string
 }
 
@@ -33,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, srv: srv, token: tok}
+	return &fixture{t: t, srv: srv, hub: h, token: tok}
 }
 
 type response struct {
