@@ -226,3 +226,54 @@ func jsonProblem(err error) string {
 		return "invalid JSON"
 	}
 }
+
+// authWire is Authentication as IoT Hub writes it: symmetricKey is always
+// an object, with null keys for an identity that has none. The SDKs' models
+// expect that (the Node registry sample reads
+// authentication.symmetricKey.primaryKey of every listed device).
+type authWire struct {
+	SymmetricKey   keyWire        `json:"symmetricKey"`
+	X509Thumbprint X509Thumbprint `json:"x509Thumbprint"`
+	Type           string         `json:"type"`
+}
+
+type keyWire struct {
+	PrimaryKey   *string `json:"primaryKey"`
+	SecondaryKey *string `json:"secondaryKey"`
+}
+
+// MarshalJSON writes IoT Hub's shape.
+func (a Authentication) MarshalJSON() ([]byte, error) {
+	w := authWire{X509Thumbprint: a.X509Thumbprint, Type: a.Type}
+	if k := a.SymmetricKey; k != nil {
+		w.SymmetricKey = keyWire{&k.PrimaryKey, &k.SecondaryKey}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads IoT Hub's shape; a symmetricKey that is null, or whose
+// keys are both null or empty, is no key at all.
+func (a *Authentication) UnmarshalJSON(b []byte) error {
+	var w struct {
+		SymmetricKey   *keyWire       `json:"symmetricKey"`
+		X509Thumbprint X509Thumbprint `json:"x509Thumbprint"`
+		Type           string         `json:"type"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*a = Authentication{X509Thumbprint: w.X509Thumbprint, Type: w.Type}
+	if k := w.SymmetricKey; k != nil {
+		var sk SymmetricKey
+		if k.PrimaryKey != nil {
+			sk.PrimaryKey = *k.PrimaryKey
+		}
+		if k.SecondaryKey != nil {
+			sk.SecondaryKey = *k.SecondaryKey
+		}
+		if sk != (SymmetricKey{}) {
+			a.SymmetricKey = &sk
+		}
+	}
+	return nil
+}

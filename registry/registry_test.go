@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,51 @@ func TestParseModuleInput(t *testing.T) {
 	for _, body := range []string{`{"moduleId":"m2"}`, `{"deviceId":"d2"}`, `{`, ``, `{"authentication":{"type":"nope"}}`} {
 		if _, err := ParseModuleInput("d1", "m1", []byte(body)); err == nil {
 			t.Errorf("body %q accepted", body)
+		}
+	}
+}
+
+// IoT Hub writes symmetricKey as an object with null keys for identities
+// without keys, and the SDK samples dereference it; the shape reads back to
+// the same model.
+func TestAuthenticationWireShape(t *testing.T) {
+	thumb := "ABC123"
+	tests := []struct {
+		name string
+		auth Authentication
+		want string
+	}{
+		{"sas", Authentication{SymmetricKey: &SymmetricKey{PrimaryKey: "cA==", SecondaryKey: "cw=="}, Type: AuthSAS},
+			`{"symmetricKey":{"primaryKey":"cA==","secondaryKey":"cw=="},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null},"type":"sas"}`},
+		{"self-signed", Authentication{X509Thumbprint: X509Thumbprint{PrimaryThumbprint: &thumb}, Type: AuthSelfSigned},
+			`{"symmetricKey":{"primaryKey":null,"secondaryKey":null},"x509Thumbprint":{"primaryThumbprint":"ABC123","secondaryThumbprint":null},"type":"selfSigned"}`},
+		{"ca", Authentication{Type: AuthCertificateAuthority},
+			`{"symmetricKey":{"primaryKey":null,"secondaryKey":null},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null},"type":"certificateAuthority"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := json.Marshal(tt.auth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want {
+				t.Fatalf("wire\n got %s\nwant %s", b, tt.want)
+			}
+			var back Authentication
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			b2, _ := json.Marshal(back)
+			if string(b2) != tt.want || (back.SymmetricKey == nil) != (tt.auth.SymmetricKey == nil) {
+				t.Fatalf("round trip: %s, key %v", b2, back.SymmetricKey)
+			}
+		})
+	}
+	// Requests may send null, an empty object, or omit the member.
+	for _, in := range []string{`{"type":"sas"}`, `{"symmetricKey":null}`, `{"symmetricKey":{}}`, `{"symmetricKey":{"primaryKey":null,"secondaryKey":""}}`} {
+		var a Authentication
+		if err := json.Unmarshal([]byte(in), &a); err != nil || a.SymmetricKey != nil {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want no key", in, a.SymmetricKey, err)
 		}
 	}
 }

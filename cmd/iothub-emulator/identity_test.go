@@ -50,7 +50,9 @@ func TestDeviceIdentityCreate(t *testing.T) {
 		}},
 		{"x509 thumbprint", []string{"-d", "cert", "--am", "x509_thumbprint", "--ptp", "ABC123"}, func(t *testing.T, d map[string]any) {
 			auth := d["authentication"].(map[string]any)
-			if auth["type"] != "selfSigned" || auth["x509Thumbprint"].(map[string]any)["primaryThumbprint"] != "ABC123" || auth["symmetricKey"] != nil {
+			key, _ := auth["symmetricKey"].(map[string]any)
+			if auth["type"] != "selfSigned" || auth["x509Thumbprint"].(map[string]any)["primaryThumbprint"] != "ABC123" ||
+				key == nil || key["primaryKey"] != nil || key["secondaryKey"] != nil {
 				t.Fatalf("auth %v", auth)
 			}
 		}},

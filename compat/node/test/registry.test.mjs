@@ -89,6 +89,27 @@ test('list includes created devices', async () => {
   for (const id of ids) assert.ok(listed.has(id), `${id} missing from list`);
 });
 
+test('a list holding X.509 devices reads like IoT Hub\'s (registry_sample.js)', async () => {
+  // The official registry sample prints authentication.symmetricKey.primaryKey
+  // of every listed device; IoT Hub gives X.509 devices a symmetricKey object
+  // with null keys, so the sample must not throw.
+  const selfSigned = (await scope.createDevice('n-reg-x509', {
+    authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: 'AB'.repeat(20), secondaryThumbprint: 'CD'.repeat(20) } },
+  })).device;
+  const ca = (await scope.createDevice('n-reg-x509ca', { authentication: { type: 'certificateAuthority' } })).device;
+  const { responseBody: devices } = await registry.list();
+  const byId = new Map(devices.map((d) => [d.deviceId, d]));
+  for (const d of devices) assert.notEqual(d.authentication.symmetricKey, undefined, d.deviceId);
+  for (const id of [selfSigned.deviceId, ca.deviceId]) {
+    const listed = byId.get(id);
+    assert.ok(listed, `${id} missing from list`);
+    assert.equal(listed.authentication.symmetricKey.primaryKey, null);
+    assert.equal(listed.authentication.symmetricKey.secondaryKey, null);
+  }
+  assert.equal(byId.get(selfSigned.deviceId).authentication.x509Thumbprint.primaryThumbprint, 'AB'.repeat(20));
+  assert.equal(byId.get(ca.deviceId).authentication.x509Thumbprint.primaryThumbprint, null);
+});
+
 test('registry statistics count enabled and disabled devices', async () => {
   const { responseBody: before } = await registry.getRegistryStatistics();
   await scope.createDevice('n-reg-stat-on');

@@ -60,6 +60,34 @@ test('updateTwin with a stale etag is InvalidEtagError (412)', async () => {
   assert.deepEqual(after.tags, { a: 1 });
 });
 
+test('updateTwin with an empty etag is refused, never a wildcard', async () => {
+  const { device } = await scope.createDevice('n-twin-empty-etag');
+  for (const etag of ['""', 'W/""', '""""']) {
+    await assert.rejects(registry.updateTwin(device.deviceId, { tags: { a: 1 } }, etag), (err) => {
+      assert.equal(err.response.statusCode, 412, etag);
+      return true;
+    });
+  }
+  const { responseBody: after } = await registry.getTwin(device.deviceId);
+  assert.deepEqual(after.tags ?? {}, {});
+  assert.equal(after.version, 1);
+});
+
+test('updateTwin refuses keys IoT Hub refuses, and changes nothing', async () => {
+  const { device } = await scope.createDevice('n-twin-dollar');
+  for (const patch of [{ tags: { $x: 1 } }, { properties: { desired: { $foo: 1 } } }, { properties: { desired: { a: { 'b.c': 1 } } } },
+    { properties: { reported: { r: 1 } } }, { deviceId: 'someone-else', tags: { a: 1 } }]) {
+    await assert.rejects(registry.updateTwin(device.deviceId, patch, '*'), (err) => {
+      assert.equal(err.response.statusCode, 400, JSON.stringify(patch));
+      assert.match(JSON.parse(err.responseBody).Message, /^ErrorCode:ArgumentInvalid;/);
+      return true;
+    });
+  }
+  const { responseBody: after } = await registry.getTwin(device.deviceId);
+  assert.equal(after.version, 1);
+  assert.equal(after.properties.desired.$version, 1);
+});
+
 test('updateTwin with the "*" etag always applies', async () => {
   const { device } = await scope.createDevice('n-twin-star');
   const { responseBody: twin } = await registry.updateTwin(device.deviceId, { tags: { k: 'v' } }, '*');

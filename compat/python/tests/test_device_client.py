@@ -75,6 +75,25 @@ def test_desired_patch_notification(registry, make_device, make_client):
     assert received.empty()
 
 
+def test_desired_patch_keeps_key_order(registry, make_device, make_client):
+    # The official PnP helper (pnp_helper.create_reported_properties_from_desired,
+    # used by the temp_controller_with_thermostats sample) takes the patch's
+    # first key as the component name, so "$version" must come last.
+    device, conn_str = make_device("dc-order")
+    client = connected(make_client, conn_str)
+    received = queue.Queue()
+    client.on_twin_desired_properties_patch_received = received.put
+    bounded(client.get_twin, what="get_twin")
+
+    desired = {"thermostat2": {"targetTemperature": 30}, "alpha": 1}
+    updated = registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired=desired)))
+    patch = received.get(timeout=15)
+    assert list(patch) == ["thermostat2", "alpha", "$version"]
+    assert patch["$version"] == updated.properties.desired["$version"]
+    component = list(patch)[0]
+    assert patch[component]["targetTemperature"] == 30
+
+
 def test_replace_notifies_full_desired(registry, make_device, make_client):
     device, conn_str = make_device("dc-put")
     registry.update_twin(device.device_id, Twin(properties=TwinProperties(desired={"old": 1})))

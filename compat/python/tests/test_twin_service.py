@@ -127,3 +127,42 @@ def test_invalid_desired_key_rejected(registry, make_device):
     after = registry.get_twin(device.device_id)
     assert after.properties.desired == before.properties.desired
     assert after.version == before.version
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        Twin(tags={"$x": 1}),
+        Twin(properties=TwinProperties(desired={"$foo": 1})),
+        Twin(properties=TwinProperties(desired={"nested": {"$bar": 1}})),
+        Twin(properties=TwinProperties(reported={"r": 1})),
+        Twin(device_id="someone-else", tags={"a": 1}),
+    ],
+    ids=["dollar-tag", "dollar-desired", "dollar-nested", "reported-only", "other-device"],
+)
+def test_unwritable_update_refused(registry, make_device, patch):
+    # IoT Hub refuses '$' keys; a write of nothing the service may change (only
+    # reported, or another device's id) is refused rather than bumping versions.
+    device, _ = make_device("twin-unwritable")
+    before = registry.get_twin(device.device_id)
+    with pytest.raises(HttpOperationError) as exc:
+        registry.update_twin(device.device_id, patch)
+    assert_rest_error(exc.value, 400, "ArgumentInvalid")
+    after = registry.get_twin(device.device_id)
+    assert after.version == before.version
+    assert after.etag == before.etag
+    assert after.tags == before.tags
+
+
+def test_empty_etag_is_not_a_wildcard(registry, make_device):
+    device, _ = make_device("twin-empty-etag")
+    before = registry.get_twin(device.device_id)
+    for etag in ['""', 'W/""']:
+        with pytest.raises(HttpOperationError) as exc:
+            registry.update_twin(device.device_id, Twin(tags={"a": 1}), etag)
+        assert_rest_error(exc.value, 412, "PreconditionFailed")
+        with pytest.raises(HttpOperationError) as exc:
+            registry.delete_device(device.device_id, etag)
+        assert_rest_error(exc.value, 412, "PreconditionFailed")
+    assert registry.get_twin(device.device_id).version == before.version
+    assert registry.get_device(device.device_id).device_id == device.device_id
