@@ -24,7 +24,12 @@ const (
 	DefaultHTTPPort  = 8080
 	DefaultDataDir   = ".iothub-emulator"
 	DefaultBind      = "127.0.0.1"
-	DefaultHostName  = "localhost"
+	// DefaultHostName is the host name printed in connection strings. It is
+	// an IP address rather than localhost because the Java SDKs refuse a
+	// host name without a dot (they take the hub's name from its first
+	// label); every SDK accepts it, and the certificate covers it.
+	// localhost is accepted too.
+	DefaultHostName = "127.0.0.1"
 )
 
 // Config is the emulator's whole configuration. Zero values are not
@@ -40,7 +45,7 @@ type Config struct {
 	InMemory bool
 	// HostNames are extra names clients may use for the hub; the generated
 	// certificate covers them. The canonical host name is HostNames[0] if
-	// set, else localhost.
+	// set, else DefaultHostName.
 	HostNames []string
 	// TLSCert and TLSKey replace the generated certificate.
 	TLSCert, TLSKey string
@@ -132,7 +137,7 @@ func (c Config) hostName() string {
 // acceptedHosts are the names SAS tokens may carry.
 func (c Config) acceptedHosts() []string {
 	out := []string{c.hostName()}
-	for _, h := range append([]string{DefaultHostName, "127.0.0.1", "::1"}, c.HostNames...) {
+	for _, h := range append([]string{DefaultHostName, "localhost", "127.0.0.1", "::1"}, c.HostNames...) {
 		dup := false
 		for _, o := range out {
 			dup = dup || strings.EqualFold(o, h)

@@ -79,7 +79,7 @@ func TestStartServesOnLoopbackWithTheServiceConnectionString(t *testing.T) {
 	}
 
 	cs, err := sas.ParseConnectionString(h.ServiceConnectionString())
-	if err != nil || cs.HostName != "localhost" || cs.SharedAccessKeyName != "iothubowner" || cs.SharedAccessKey == "" {
+	if err != nil || cs.HostName != "127.0.0.1" || cs.SharedAccessKeyName != "iothubowner" || cs.SharedAccessKey == "" {
 		t.Fatalf("service connection string %q: %+v %v", h.ServiceConnectionString(), cs, err)
 	}
 	dev := h.CreateDevice(t, "d1")

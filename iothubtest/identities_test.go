@@ -20,7 +20,7 @@ func TestCreateDeviceAndModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	if dev.ID != "dev-1" || dev.PrimaryKey == "" || dev.SecondaryKey == "" || dev.PrimaryKey == dev.SecondaryKey ||
-		cs != (sas.ConnectionString{HostName: "localhost", DeviceID: "dev-1", SharedAccessKey: dev.PrimaryKey}) {
+		cs != (sas.ConnectionString{HostName: "127.0.0.1", DeviceID: "dev-1", SharedAccessKey: dev.PrimaryKey}) {
 		t.Fatalf("device %+v, connection string %+v", dev, cs)
 	}
 	reg, err := h.Emulator().Hub().GetDevice(context.Background(), "dev-1")
@@ -34,7 +34,7 @@ func TestCreateDeviceAndModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	if mod.DeviceID != "dev-1" || mod.ID != "mod-1" || mod.PrimaryKey == "" || mod.PrimaryKey == dev.PrimaryKey ||
-		mcs != (sas.ConnectionString{HostName: "localhost", DeviceID: "dev-1", ModuleID: "mod-1", SharedAccessKey: mod.PrimaryKey}) {
+		mcs != (sas.ConnectionString{HostName: "127.0.0.1", DeviceID: "dev-1", ModuleID: "mod-1", SharedAccessKey: mod.PrimaryKey}) {
 		t.Fatalf("module %+v, connection string %+v", mod, mcs)
 	}
 	// Both connection strings connect, at the same time.
@@ -79,7 +79,7 @@ func TestSASToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parsed.Resource != "localhost/devices/a" || parsed.KeyName != "" {
+	if parsed.Resource != "127.0.0.1/devices/a" || parsed.KeyName != "" {
 		t.Fatalf("token %+v", parsed)
 	}
 	if exp := time.Until(parsed.ExpiresAt()); exp < 59*time.Minute || exp > time.Hour {

@@ -96,7 +96,7 @@ func TestDeviceIdentityShowListDelete(t *testing.T) {
 	var shown map[string]any
 	r := hubCLI(t, e, "device-identity", "show", "-d", "d2").ok(t)
 	r.json(t, &shown)
-	if shown["deviceId"] != "d2" || shown["hub"] != "localhost" || !strings.HasSuffix(strings.TrimSpace(r.stdout), "\"hub\": \"localhost\"\n}") {
+	if shown["deviceId"] != "d2" || shown["hub"] != "127.0.0.1" || !strings.HasSuffix(strings.TrimSpace(r.stdout), "\"hub\": \"127.0.0.1\"\n}") {
 		t.Fatalf("show:\n%s", r.stdout)
 	}
 
@@ -150,10 +150,10 @@ func TestConnectionStrings(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"device-identity", "connection-string", "show", "-d", "dev"}, "HostName=localhost;DeviceId=dev;SharedAccessKey=" + testPrimaryKey},
-		{[]string{"device-identity", "connection-string", "show", "-d", "dev", "--kt", "secondary"}, "HostName=localhost;DeviceId=dev;SharedAccessKey=" + testSecondaryKey},
-		{[]string{"module-identity", "connection-string", "show", "-d", "dev", "-m", "mod"}, "HostName=localhost;DeviceId=dev;ModuleId=mod;SharedAccessKey=" + testSecondaryKey},
-		{[]string{"device-identity", "connection-string", "show", "-d", "certdev"}, "HostName=localhost;DeviceId=certdev;x509=true"},
+		{[]string{"device-identity", "connection-string", "show", "-d", "dev"}, "HostName=127.0.0.1;DeviceId=dev;SharedAccessKey=" + testPrimaryKey},
+		{[]string{"device-identity", "connection-string", "show", "-d", "dev", "--kt", "secondary"}, "HostName=127.0.0.1;DeviceId=dev;SharedAccessKey=" + testSecondaryKey},
+		{[]string{"module-identity", "connection-string", "show", "-d", "dev", "-m", "mod"}, "HostName=127.0.0.1;DeviceId=dev;ModuleId=mod;SharedAccessKey=" + testSecondaryKey},
+		{[]string{"device-identity", "connection-string", "show", "-d", "certdev"}, "HostName=127.0.0.1;DeviceId=certdev;x509=true"},
 	}
 	for _, tt := range tests {
 		r := hubCLI(t, e, tt.args...).ok(t)
@@ -192,7 +192,7 @@ func TestModuleIdentity(t *testing.T) {
 
 	var shown map[string]any
 	hubCLI(t, e, "module-identity", "show", "-d", "dev", "-m", "m2").ok(t).json(t, &shown)
-	if shown["moduleId"] != "m2" || shown["hub"] != "localhost" ||
+	if shown["moduleId"] != "m2" || shown["hub"] != "127.0.0.1" ||
 		shown["authentication"].(map[string]any)["x509Thumbprint"].(map[string]any)["secondaryThumbprint"] != "BB" {
 		t.Fatalf("shown %v", shown)
 	}
