@@ -196,3 +196,16 @@ func TestParseServiceBodyRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestPatchReportedRefusesInvalidText(t *testing.T) {
+	for _, body := range []string{"{\"a\":\"\xff\"}", `{"a":"\ud800"}`, `{"a":{"b":"x\udfff"}}`} {
+		tw := twin.New(at(0))
+		before := snapshot(t, tw)
+		if _, err := tw.PatchReported([]byte(body), at(1)); errcode.From(err).Code != errcode.ArgumentInvalid {
+			t.Errorf("PatchReported(%q) = %v, want ArgumentInvalid", body, err)
+		}
+		if after := snapshot(t, tw); after != before {
+			t.Errorf("refused patch %q changed the twin", body)
+		}
+	}
+}

@@ -121,6 +121,12 @@ def test_invalid_reported_patch_rejected(registry, make_device, make_client):
         bounded(client.patch_twin_reported_properties, {"bad key": 1, "ok": 2}, what="invalid patch")
     assert "400" in str(exc.value.__cause__), repr(exc.value.__cause__)
 
+    # json.dumps writes a lone surrogate as the escape \ud800, which is not
+    # Unicode; the hub refuses it instead of storing U+FFFD.
+    with pytest.raises(ClientError) as exc:
+        bounded(client.patch_twin_reported_properties, {"ok": "\ud800"}, what="lone surrogate patch")
+    assert "400" in str(exc.value.__cause__), repr(exc.value.__cause__)
+
     assert registry.get_twin(device.device_id).properties.reported == before
     twin = bounded(client.get_twin, what="get_twin after the refused patch")
     assert twin["reported"]["ok"] == 1
