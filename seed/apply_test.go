@@ -488,7 +488,7 @@ func TestWorkshopGuide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := "HostName=localhost;DeviceId=student-07;SharedAccessKey=" + workshop.Devices[6].Keys.Primary
+	cs := "HostName=127.0.0.1;DeviceId=student-07;SharedAccessKey=" + workshop.Devices[6].Keys.Primary
 	if workshop.Devices[6].ID != "student-07" || strings.Count(text, cs) < 2 {
 		t.Errorf("the guide does not show student-07's connection string %s", cs)
 	}

@@ -3,7 +3,7 @@ package seed
 import (
 	"fmt"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // locator returns the line where devices[dev] (mod < 0) or
