@@ -88,6 +88,11 @@ func (c Code) HTTPStatus() int { return int(c) / 1000 }
 
 func (c Code) String() string { return fmt.Sprintf("%d %s", int(c), c.Name()) }
 
+// Error makes a Code an error, so it can be the target of errors.Is:
+// errors.Is(err, errcode.DeviceNotFound) holds for any *Error with that code
+// in err's chain.
+func (c Code) Error() string { return c.String() }
+
 // Error is a wire-visible IoT Hub error.
 type Error struct {
 	Code    Code
@@ -103,6 +108,12 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches a Code target equal to the error's code.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(Code)
+	return ok && c == e.Code
+}
 
 // New returns an *Error with a formatted message.
 func New(c Code, format string, args ...any) *Error {
@@ -124,8 +135,5 @@ func From(err error) *Error {
 	return &Error{Code: ServerError, Message: "The server encountered an internal error.", Err: err}
 }
 
-// Is reports whether err carries code c.
-func Is(err error, c Code) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == c
-}
+// Is reports whether err carries code c; it is errors.Is(err, c).
+func Is(err error, c Code) bool { return errors.Is(err, c) }

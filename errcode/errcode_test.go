@@ -4,22 +4,67 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"regexp"
 	"testing"
 	"time"
 )
 
+// TestCatalogue reads the constants declared in errcode.go, so a code added
+// without its name (or named unlike its constant) fails here.
 func TestCatalogue(t *testing.T) {
-	for code, name := range names {
-		if code.Name() != name {
-			t.Errorf("%d: name %q", code, code.Name())
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "errcode.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
 		}
+		for _, spec := range g.Specs {
+			for _, id := range spec.(*ast.ValueSpec).Names {
+				declared[id.Name] = true
+			}
+		}
+	}
+	if len(declared) < 20 {
+		t.Fatalf("found only %d constants in errcode.go; the parse is wrong", len(declared))
+	}
+	byName := map[string]Code{}
+	for code, name := range names {
+		if !declared[name] {
+			t.Errorf("code %d is named %q, which is no constant of the catalogue", code, name)
+		}
+		if prev, dup := byName[name]; dup {
+			t.Errorf("codes %d and %d share the name %q", prev, code, name)
+		}
+		byName[name] = code
 		if s := code.HTTPStatus(); s < 400 || s > 599 {
 			t.Errorf("%s: HTTP status %d", name, s)
 		}
 	}
+	for name := range declared {
+		if _, ok := byName[name]; !ok {
+			t.Errorf("constant %s has no entry in the name table", name)
+		}
+	}
 	if Code(999999).Name() != "ServerError" {
 		t.Error("an unknown code must render as ServerError")
+	}
+}
+
+func TestErrorsIs(t *testing.T) {
+	err := fmt.Errorf("lookup: %w", New(DeviceNotFound, "no %s", "d1"))
+	if !errors.Is(err, DeviceNotFound) {
+		t.Error("errors.Is does not find the code through wrapping")
+	}
+	if errors.Is(err, ModuleNotFound) || errors.Is(errors.New("plain"), DeviceNotFound) {
+		t.Error("errors.Is matched another code")
 	}
 }
 

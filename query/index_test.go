@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -121,7 +122,9 @@ func TestIndexPutDeleteLen(t *testing.T) {
 
 // randomTags builds tags from a small vocabulary so equality queries hit.
 func randomTags(rng *rand.Rand) map[string]any {
-	vals := []any{"a", "b", "A", 1.0, 2.0, -0.0, 0.0, true, false, nil, []any{"a"}, map[string]any{"x": "a"}}
+	// The Go constant -0.0 is plain zero; a negative zero must be made at run time.
+	negZero := math.Copysign(0, -1)
+	vals := []any{"a", "b", "A", 1.0, 2.0, negZero, 0.0, true, false, nil, []any{"a"}, map[string]any{"x": "a"}}
 	tags := map[string]any{}
 	for i := rng.IntN(4); i > 0; i-- {
 		k := []string{"p", "q", "r\x00s", "deep"}[rng.IntN(4)]

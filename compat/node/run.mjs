@@ -188,7 +188,11 @@ async function main() {
     console.log(`emulator log: ${logPath}`);
   }
   const { pass, fail } = tapCounts(tapPath);
-  const failed = fail + (cleanStop ? 0 : 1) + (testStatus !== 0 && fail === 0 ? 1 : 0);
+  // A run in which no test ran (a reporter that wrote nothing, every file
+  // failing to load) is a failure, never an empty pass.
+  const noneRan = pass + fail === 0;
+  if (noneRan) console.log('✖ no Node compatibility test ran');
+  const failed = fail + (cleanStop ? 0 : 1) + (testStatus !== 0 && fail === 0 ? 1 : 0) + (noneRan ? 1 : 0);
   console.log(`compat-node: ${pass + (cleanStop ? 1 : 0)} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }
