@@ -3,8 +3,6 @@ package seed
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -13,8 +11,6 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // Fixed keys for tests: base64 of 32 bytes each.
 const (
@@ -87,24 +83,6 @@ func sameDocument(t *testing.T, got, want *Document) {
 		g, _ := json.MarshalIndent(got, "", "  ")
 		w, _ := json.MarshalIndent(want, "", "  ")
 		t.Fatalf("documents differ\ngot:  %s\nwant: %s", g, w)
-	}
-}
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("%s differs from the golden file\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
 }
 

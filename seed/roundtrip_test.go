@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -142,12 +143,12 @@ func TestMarshalGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "full.marshal."+format, text)
+		testkit.Golden(t, "full.marshal."+format, text)
 		empty, err := (&Document{}).Marshal(format)
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "empty.marshal."+format, empty)
+		testkit.Golden(t, "empty.marshal."+format, empty)
 	}
 	if _, err := fullDocument().Marshal("toml"); !errcode.Is(err, errcode.ArgumentInvalid) {
 		t.Fatalf("Marshal(toml): %v", err)

@@ -3,35 +3,12 @@ package twin_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"sync"
 	"testing"
 
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n got %s\nwant %s", name, got, want)
-	}
-}
 
 func indent(t *testing.T, v any) []byte {
 	t.Helper()
@@ -59,8 +36,8 @@ func histories(t *testing.T) map[string]*twin.Twin {
 func TestGoldenViews(t *testing.T) {
 	for name, tw := range histories(t) {
 		t.Run(name, func(t *testing.T) {
-			golden(t, name+"_properties.json", indent(t, tw.Properties()))
-			golden(t, name+"_device.json", append(tw.DeviceJSON(), '\n'))
+			testkit.Golden(t, name+"_properties.json", indent(t, tw.Properties()))
+			testkit.Golden(t, name+"_device.json", append(tw.DeviceJSON(), '\n'))
 			stored, err := tw.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)
@@ -69,7 +46,7 @@ func TestGoldenViews(t *testing.T) {
 			if err := json.Indent(&pretty, stored, "", "  "); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name+"_stored.json", append(pretty.Bytes(), '\n'))
+			testkit.Golden(t, name+"_stored.json", append(pretty.Bytes(), '\n'))
 		})
 	}
 }

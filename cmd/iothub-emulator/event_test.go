@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestFormatEventGolden(t *testing.T) {
 			if bytes.ContainsRune(line, '\n') || !json.Valid(line) {
 				t.Fatalf("not one line of JSON: %s", line)
 			}
-			golden(t, "events/"+tt.name+".json", append(line, '\n'))
+			testkit.Golden(t, "events/"+tt.name+".json", append(line, '\n'))
 		})
 	}
 }

@@ -179,15 +179,3 @@ func (d *mqttDevice) await() paho.Message {
 		return nil
 	}
 }
-
-// eventually polls cond until it holds or wait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

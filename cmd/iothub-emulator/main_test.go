@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,32 +164,9 @@ func TestQueryPagesThroughEverything(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
 func TestHelpListsEveryCommand(t *testing.T) {
 	r := runCLI(t, "help").ok(t)
-	golden(t, "help.golden", []byte(r.stdout))
+	testkit.Golden(t, "help.golden", []byte(r.stdout))
 	for _, c := range commands() {
 		if !strings.Contains(r.stdout, "\n  "+c.path+" ") {
 			t.Errorf("help does not list %q", c.path)
@@ -218,7 +194,7 @@ func TestCommandHelp(t *testing.T) {
 			}
 		})
 	}
-	golden(t, "help-c2d-message-send.golden", []byte(runCLI(t, "c2d-message", "send", "--help").ok(t).stdout))
+	testkit.Golden(t, "help-c2d-message-send.golden", []byte(runCLI(t, "c2d-message", "send", "--help").ok(t).stdout))
 }
 
 func TestUnreachableEmulatorIsOneLineError(t *testing.T) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func startMonitor(t *testing.T, e *emulator.Emulator, args ...string) *monitorRu
 	go func() {
 		m.done <- runContext(ctx, append(append([]string{"monitor-events"}, args...), "--endpoint", endpointOf(e)), &m.out, &m.errOut)
 	}()
-	eventually(t, "the monitor to start", func() bool {
+	testkit.EventuallyWithin(t, wait, "the monitor to start", func() bool {
 		select {
 		case code := <-m.done:
 			t.Fatalf("monitor exited %d early: %s", code, m.errOut.String())
