@@ -29,9 +29,17 @@ func (c DesiredChange) Body() ([]byte, error) { return marshalOrdered(c.Patch, c
 // an SDK that always sends the desired section). On error the twin is
 // unchanged.
 func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
+	next, change, err := t.Patched(u, now)
+	return change, t.become(next, err)
+}
+
+// Patched is Patch without touching t: it returns the twin after the write,
+// which shares nothing with t. A caller that publishes twins other goroutines
+// read without locks writes through Patched, at the cost of one copy.
+func (t *Twin) Patched(u ServiceUpdate, now time.Time) (*Twin, DesiredChange, error) {
 	tags, desired, err := serviceSections(u)
 	if err != nil {
-		return DesiredChange{}, err
+		return nil, DesiredChange{}, err
 	}
 	next := t.Clone()
 	if u.HasTags {
@@ -47,11 +55,10 @@ func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 		change = desiredChange(next.desired.version, desired, u.desiredOrder)
 	}
 	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
-		return DesiredChange{}, err
+		return nil, DesiredChange{}, err
 	}
 	next.written()
-	*t = *next
-	return change, nil
+	return next, change, nil
 }
 
 // Replace applies a service PUT: tags and desired properties present in the
@@ -64,9 +71,15 @@ func (t *Twin) Patch(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 //
 // Versions, ETag and the all-or-nothing rule are as for Patch.
 func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {
+	next, change, err := t.Replaced(u, now)
+	return change, t.become(next, err)
+}
+
+// Replaced is Replace without touching t, as Patched is Patch.
+func (t *Twin) Replaced(u ServiceUpdate, now time.Time) (*Twin, DesiredChange, error) {
 	tags, desired, err := serviceSections(u)
 	if err != nil {
-		return DesiredChange{}, err
+		return nil, DesiredChange{}, err
 	}
 	next := t.Clone()
 	if u.HasTags {
@@ -81,11 +94,10 @@ func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 		change = desiredChange(next.desired.version, withRemovals(doc, old), u.desiredOrder)
 	}
 	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {
-		return DesiredChange{}, err
+		return nil, DesiredChange{}, err
 	}
 	next.written()
-	*t = *next
-	return change, nil
+	return next, change, nil
 }
 
 // PatchReported applies a device's reported-properties patch (the raw MQTT
@@ -93,23 +105,41 @@ func (t *Twin) Replace(u ServiceUpdate, now time.Time) (DesiredChange, error) {
 // JSON object; any key containing "$" is refused. It returns the new reported
 // $version; on error the twin is unchanged.
 func (t *Twin) PatchReported(body []byte, now time.Time) (int64, error) {
+	next, err := t.PatchedReported(body, now)
+	if err := t.become(next, err); err != nil {
+		return 0, err
+	}
+	return t.reported.version, nil
+}
+
+// PatchedReported is PatchReported without touching t, as Patched is Patch:
+// it returns the twin after the write, whose ReportedVersion is the new
+// reported $version.
+func (t *Twin) PatchedReported(body []byte, now time.Time) (*Twin, error) {
 	raw, err := decodeObject("reported properties patch", body)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	patch, err := checked(secReported, raw)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	next := t.Clone()
 	next.reported.version++
 	next.reported.rootNode().merge(patch, stamp{at: stampTime(now)})
 	if err := next.checkSizes(false, false, true); err != nil {
-		return 0, err
+		return nil, err
 	}
 	next.written()
-	*t = *next
-	return next.reported.version, nil
+	return next, nil
+}
+
+// become makes t the twin a write returned, unless the write failed.
+func (t *Twin) become(next *Twin, err error) error {
+	if err == nil {
+		*t = *next
+	}
+	return err
 }
 
 // serviceSections validates the sections an update carries. The update may
