@@ -25,12 +25,13 @@ func (h *Hub) PatchReported(ctx context.Context, deviceID, moduleID string, patc
 	if err != nil {
 		return 0, err
 	}
-	next := cur.with()
-	next.twin = cur.twin.Clone()
-	version, err := next.twin.PatchReported(patch, h.now())
+	tw, err := cur.twin.PatchedReported(patch, h.now())
 	if err != nil {
 		return 0, err
 	}
+	version := tw.ReportedVersion()
+	next := cur.with()
+	next.twin = tw
 	next.touch(h.timestamp())
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return 0, err

@@ -39,17 +39,18 @@ func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []
 	if !etagMatches(ifMatch, cur.twin.ETag()) {
 		return nil, errcode.New(errcode.PreconditionFailed, "Precondition failed: the etag %s does not match the twin's current etag %s.", ifMatch, cur.twin.ETag())
 	}
-	next := cur.with()
-	next.twin = cur.twin.Clone()
-	var change twin.DesiredChange
+	// The write returns a new twin (the one copy it makes): cur, which
+	// readers may hold, stays as it is, and so does the twin on error.
+	write := cur.twin.Patched
 	if replace {
-		change, err = next.twin.Replace(u, h.now())
-	} else {
-		change, err = next.twin.Patch(u, h.now())
+		write = cur.twin.Replaced
 	}
+	tw, change, err := write(u, h.now())
 	if err != nil {
 		return nil, err
 	}
+	next := cur.with()
+	next.twin = tw
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return nil, err
 	}
