@@ -75,20 +75,20 @@ func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time
 	if !tok.Covers(resource) {
 		return time.Time{}, unauthorized("The SharedAccessSignature does not cover '%s'.", resource)
 	}
-	dev := h.get(deviceID)
-	if dev == nil || dev.device == nil {
+	dev := h.device(deviceID)
+	if dev == nil {
 		return time.Time{}, deviceNotFound(deviceID)
 	}
-	if dev.device.Device.Status != registry.StatusEnabled {
+	if dev.status != registry.StatusEnabled {
 		return time.Time{}, unauthorized("Device '%s' is disabled.", deviceID)
 	}
-	auth := dev.device.Device.Authentication
+	auth := dev.auth
 	if moduleID != "" {
 		mod := h.get(identityKey(deviceID, moduleID))
 		if mod == nil {
 			return time.Time{}, moduleNotFound(deviceID, moduleID)
 		}
-		auth = mod.module.Module.Authentication
+		auth = mod.auth
 	}
 	if tok.KeyName != "" {
 		p, ok := h.policies.Find(tok.KeyName)

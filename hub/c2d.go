@@ -25,26 +25,26 @@ func (h *Hub) AttachC2D(q *c2d.Queues) {
 func (h *Hub) setC2DCount(deviceID string, pending int) {
 	unlock := h.locks.Lock(deviceID)
 	defer unlock()
-	cur := h.get(deviceID)
-	if cur == nil || cur.device == nil || cur.device.Device.CloudToDeviceMessageCount == pending {
+	cur := h.device(deviceID)
+	if cur == nil || cur.c2dCount == pending {
 		return
 	}
 	next := cur.with()
-	next.device.Device.CloudToDeviceMessageCount = pending
+	next.c2dCount = pending
 	h.publish(deviceID, next)
 }
 
 // C2DAllowed reports whether cloud-to-device messages may be sent to a
 // device: it exists and is enabled.
 func (h *Hub) C2DAllowed(deviceID string) bool {
-	e := h.get(deviceID)
-	return e != nil && e.device != nil && e.device.Device.Status == registry.StatusEnabled
+	e := h.device(deviceID)
+	return e != nil && e.status == registry.StatusEnabled
 }
 
 // GenerationID is a device's current generation id, or "".
 func (h *Hub) GenerationID(deviceID string) string {
-	if e := h.get(deviceID); e != nil && e.device != nil {
-		return e.device.Device.GenerationID
+	if e := h.device(deviceID); e != nil {
+		return e.generationID
 	}
 	return ""
 }

@@ -1,10 +1,6 @@
 package hub
 
-import (
-	"context"
-
-	"github.com/iothub-emulator/iothub-emulator/registry"
-)
+import "context"
 
 // DeviceTwin returns the twin as a device or module GETs it over MQTT.
 func (h *Hub) DeviceTwin(_ context.Context, deviceID, moduleID string) ([]byte, error) {
@@ -32,22 +28,13 @@ func (h *Hub) PatchReported(ctx context.Context, deviceID, moduleID string, patc
 	version := tw.ReportedVersion()
 	next := cur.with()
 	next.twin = tw
-	next.touch(h.timestamp())
+	next.lastActivity = h.stamp()
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return 0, err
 	}
 	h.stats.twinOps.Inc("reported")
 	h.log.Debug("reported properties patched", "device", deviceID, "module", moduleID, "reportedVersion", version)
 	return version, nil
-}
-
-// touch records device activity at now.
-func (e *entry) touch(now string) {
-	if e.device != nil {
-		e.device.Device.LastActivityTime = now
-	} else {
-		e.module.Module.LastActivityTime = now
-	}
 }
 
 // SetConnected records an identity connecting (with the model id it
@@ -60,28 +47,15 @@ func (h *Hub) SetConnected(ctx context.Context, deviceID, moduleID string, conne
 		return
 	}
 	next := cur.with()
-	now := h.timestamp()
-	state := registry.Disconnected
+	now := h.stamp()
+	next.connected, next.connectionUpdated, next.lastActivity = connected, now, now
 	if connected {
-		state = registry.Connected
+		next.modelID = modelID
 	}
-	if d := next.device; d != nil {
-		d.Device.ConnectionState, d.Device.ConnectionStateUpdatedTime = state, now
-		if connected {
-			d.ModelID = modelID
-		}
-	} else {
-		m := next.module
-		m.Module.ConnectionState, m.Module.ConnectionStateUpdatedTime = state, now
-		if connected {
-			m.ModelID = modelID
-		}
-	}
-	next.touch(now)
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		// The connection itself is not at stake; the state is lost only if the hub stops now.
 		h.log.Warn("could not persist connection state", "device", deviceID, "module", moduleID, "err", err)
 		h.publish(identityKey(deviceID, moduleID), next)
 	}
-	h.log.Info("connection", "device", deviceID, "module", moduleID, "state", state)
+	h.log.Info("connection", "device", deviceID, "module", moduleID, "state", next.connectionState())
 }

@@ -36,48 +36,38 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 		return registry.Device{}, deviceNotFound(id)
 	case cur != nil && !hasIfMatch(ifMatch):
 		return registry.Device{}, errcode.New(errcode.DeviceAlreadyExists, "A device with ID '%s' is already registered.", id)
-	case cur != nil && !etagMatches(ifMatch, cur.device.Device.ETag):
+	case cur != nil && !etagMatches(ifMatch, cur.etag):
 		return registry.Device{}, etagMismatch(ifMatch)
 	}
 
-	now := h.timestamp()
+	now := h.stamp()
 	var next *entry
 	if cur == nil {
-		next = &entry{
-			device: &deviceRecord{Device: registry.Device{
-				DeviceID:                   id,
-				GenerationID:               registry.NewGenerationID(h.now()),
-				ConnectionState:            registry.Disconnected,
-				ConnectionStateUpdatedTime: registry.NeverTime,
-				StatusUpdatedTime:          registry.NeverTime,
-				LastActivityTime:           registry.NeverTime,
-			}},
-			twin: twin.New(h.now()),
-		}
+		next = &entry{identity: newIdentity(id, "", h.now()), twin: twin.New(h.now())}
 	} else {
 		next = cur.with()
 	}
-	d := &next.device.Device
-	next.device.ETagSeq = h.etagSeq.Add(1)
-	d.ETag = registry.ETag(next.device.ETagSeq)
-	if cur != nil && d.Status != in.Status {
-		d.StatusUpdatedTime = now
+	d := &next.identity
+	d.etagSeq = h.etagSeq.Add(1)
+	d.etag = registry.ETag(d.etagSeq)
+	if cur != nil && d.status != in.Status {
+		d.statusUpdated = now
 	}
-	d.Status = in.Status
-	d.StatusReason = in.StatusReason
-	d.Authentication = *in.Authentication
+	d.status = in.Status
+	d.statusReason = in.StatusReason
+	d.auth = *in.Authentication
 	if in.Capabilities != nil {
-		d.Capabilities = *in.Capabilities
+		d.capabilities = *in.Capabilities
 	}
-	d.DeviceScope = in.DeviceScope
-	d.ParentScopes = slices.Clone(in.ParentScopes)
+	d.deviceScope = in.DeviceScope
+	d.parentScopes = slices.Clone(in.ParentScopes)
 
 	if err := h.commit(ctx, id, next); err != nil {
 		return registry.Device{}, err
 	}
 	if cur != nil {
-		old := cur.device.Device
-		if (d.Status == registry.StatusDisabled && old.Status != registry.StatusDisabled) || credentialsChanged(old.Authentication, d.Authentication) {
+		old := cur.identity
+		if (d.status == registry.StatusDisabled && old.status != registry.StatusDisabled) || credentialsChanged(old.auth, d.auth) {
 			h.disconnect(id, "")
 		}
 	}
@@ -87,20 +77,7 @@ func (h *Hub) PutDevice(ctx context.Context, id string, body []byte, ifMatch str
 		h.stats.registryOps.Inc("update-device")
 	}
 	h.log.Debug("device written", "device", id, "created", cur == nil)
-	return *d, nil
-}
-
-// credentialsChanged reports whether an identity's keys or auth type changed,
-// which must end its current connection.
-func credentialsChanged(old, cur registry.Authentication) bool {
-	if old.Type != cur.Type {
-		return true
-	}
-	o, c := old.SymmetricKey, cur.SymmetricKey
-	if (o == nil) != (c == nil) {
-		return true
-	}
-	return o != nil && *o != *c
+	return d.toDevice(), nil
 }
 
 func (h *Hub) disconnect(deviceID, moduleID string) {
@@ -111,22 +88,22 @@ func (h *Hub) disconnect(deviceID, moduleID string) {
 
 // GetDevice returns a device identity.
 func (h *Hub) GetDevice(_ context.Context, id string) (registry.Device, error) {
-	e := h.get(id)
-	if e == nil || e.device == nil {
+	e := h.device(id)
+	if e == nil {
 		return registry.Device{}, deviceNotFound(id)
 	}
-	return e.device.Device, nil
+	return e.toDevice(), nil
 }
 
 // DeleteDevice deletes a device with its twin and its modules; If-Match is optional.
 func (h *Hub) DeleteDevice(ctx context.Context, id, ifMatch string) error {
 	unlock := h.locks.Lock(id)
 	defer unlock()
-	cur := h.get(id)
-	if cur == nil || cur.device == nil {
+	cur := h.device(id)
+	if cur == nil {
 		return deviceNotFound(id)
 	}
-	if !etagMatches(ifMatch, cur.device.Device.ETag) {
+	if !etagMatches(ifMatch, cur.etag) {
 		return etagMismatch(ifMatch)
 	}
 	if err := h.removeDevice(ctx, id); err != nil {
@@ -152,8 +129,8 @@ func (h *Hub) ListDevices(_ context.Context, top int) []registry.Device {
 	keys := h.DeviceIDs()
 	out := make([]registry.Device, 0, min(top, len(keys)))
 	for _, k := range keys[:min(top, len(keys))] {
-		if e := h.get(k); e != nil && e.device != nil {
-			out = append(out, e.device.Device)
+		if e := h.device(k); e != nil {
+			out = append(out, e.toDevice())
 		}
 	}
 	return out
@@ -178,16 +155,16 @@ func (h *Hub) Statistics() (RegistryStatistics, ServiceStatistics) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, e := range h.entries {
-		if e.device == nil {
+		if e.kind != deviceKind {
 			continue
 		}
 		rs.TotalDeviceCount++
-		if e.device.Device.Status == registry.StatusEnabled {
+		if e.status == registry.StatusEnabled {
 			rs.EnabledDeviceCount++
 		} else {
 			rs.DisabledDeviceCount++
 		}
-		if e.device.Device.ConnectionState == registry.Connected {
+		if e.connected {
 			ss.ConnectedDeviceCount++
 		}
 	}
@@ -196,5 +173,17 @@ func (h *Hub) Statistics() (RegistryStatistics, ServiceStatistics) {
 
 // DeviceIDs returns every device id in order (unlike ListDevices, uncapped).
 func (h *Hub) DeviceIDs() []string {
-	return h.sortedKeys(func(_ string, e *entry) bool { return e.device != nil })
+	return h.sortedKeys(func(_ string, e *entry) bool { return e.kind == deviceKind })
+}
+
+func deviceNotFound(id string) error {
+	return errcode.New(errcode.DeviceNotFound, "Device %s not registered", id)
+}
+
+// device returns a device's entry, or nil.
+func (h *Hub) device(id string) *entry {
+	if e := h.get(id); e != nil && e.kind == deviceKind {
+		return e
+	}
+	return nil
 }

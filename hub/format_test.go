@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/store"
+	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
 // The golden files of this test pin the on-disk format of identities and
@@ -188,4 +190,41 @@ func TestLoadsStoredFormat(t *testing.T) {
 	}
 	got["nextETag"] = next.ETag
 	testkit.Golden(t, "loaded-v1.json", indentJSON(t, got))
+}
+
+// TestLoadRefusesBrokenIdentityRecords checks that a record the hub cannot
+// read stops Open with a message naming it, instead of serving a damaged
+// identity.
+func TestLoadRefusesBrokenIdentityRecords(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, bucket, key, value, want string
+	}{
+		{"not JSON", store.Devices, "d1", `{`, `load devices: device "d1": unexpected end of JSON input`},
+		{"a module record in the devices bucket", store.Devices, "d1", `{"module":{"deviceId":"d1","moduleId":"m1"}}`, `device "d1": the record has no device`},
+		{"a time that is not one", store.Modules, "d1/m1", `{"module":{"deviceId":"d1","moduleId":"m1","lastActivityTime":"yesterday"}}`, `module "d1/m1": lastActivityTime: parsing time`},
+	}
+	tw, err := json.Marshal(twin.New(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			err = st.Apply(ctx,
+				store.Op{Bucket: tc.bucket, Key: tc.key, Value: []byte(tc.value)},
+				store.Op{Bucket: store.Twins, Key: tc.key, Value: tw})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Open(Options{Store: st})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open = %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -81,40 +81,14 @@ type Hub struct {
 // twin and the service view of the twin that queries and GET /twins read.
 // An entry is immutable once published; writers build a new one.
 type entry struct {
-	device *deviceRecord // set for a device
-	module *moduleRecord // set for a module
-	twin   *twin.Twin
-	view   map[string]any
+	identity
+	twin *twin.Twin
+	view map[string]any
 }
 
-// deviceRecord is what the devices bucket stores for one device.
-type deviceRecord struct {
-	Device  registry.Device `json:"device"`
-	ETagSeq int64           `json:"etagSeq"`
-	ModelID string          `json:"modelId"`
-}
-
-// moduleRecord is what the modules bucket stores for one module.
-type moduleRecord struct {
-	Module  registry.Module `json:"module"`
-	ETagSeq int64           `json:"etagSeq"`
-	ModelID string          `json:"modelId"`
-}
-
-// with returns a shallow copy of e whose records can be changed without
-// touching e; the twin is shared until the caller replaces it.
-func (e *entry) with() *entry {
-	n := &entry{twin: e.twin}
-	if e.device != nil {
-		d := *e.device
-		n.device = &d
-	}
-	if e.module != nil {
-		m := *e.module
-		n.module = &m
-	}
-	return n
-}
+// with returns a copy of e whose identity can be changed without touching
+// e; the twin is shared until the caller replaces it.
+func (e *entry) with() *entry { return &entry{identity: e.identity, twin: e.twin} }
 
 // identityKey is how the hub, the store and the query index name an
 // identity: "deviceId" or "deviceId/moduleId" (ids never contain '/').
@@ -194,38 +168,24 @@ func (h *Hub) load() error {
 		return fmt.Errorf("load twins: %w", err)
 	}
 	var maxSeq int64
-	err = h.store.ForEach(store.Devices, func(key string, value []byte) error {
-		var rec deviceRecord
-		if err := json.Unmarshal(value, &rec); err != nil {
-			return fmt.Errorf("device %q: %w", key, err)
+	for _, k := range []kind{deviceKind, moduleKind} {
+		err = h.store.ForEach(k.bucket(), func(key string, value []byte) error {
+			id, err := decodeIdentity(k, value)
+			if err != nil {
+				return fmt.Errorf("%s %q: %w", k, key, err)
+			}
+			if twins[key] == nil {
+				return fmt.Errorf("%s %q has no twin", k, key)
+			}
+			// Nothing is connected to a hub that has just started.
+			id.connected = false
+			maxSeq = max(maxSeq, id.etagSeq)
+			h.publish(key, &entry{identity: id, twin: twins[key]})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load %s: %w", k.bucket(), err)
 		}
-		if twins[key] == nil {
-			return fmt.Errorf("device %q has no twin", key)
-		}
-		// Nothing is connected to a hub that has just started.
-		rec.Device.ConnectionState = registry.Disconnected
-		maxSeq = max(maxSeq, rec.ETagSeq)
-		h.publish(key, &entry{device: &rec, twin: twins[key]})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load devices: %w", err)
-	}
-	err = h.store.ForEach(store.Modules, func(key string, value []byte) error {
-		var rec moduleRecord
-		if err := json.Unmarshal(value, &rec); err != nil {
-			return fmt.Errorf("module %q: %w", key, err)
-		}
-		if twins[key] == nil {
-			return fmt.Errorf("module %q has no twin", key)
-		}
-		rec.Module.ConnectionState = registry.Disconnected
-		maxSeq = max(maxSeq, rec.ETagSeq)
-		h.publish(key, &entry{module: &rec, twin: twins[key]})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("load modules: %w", err)
 	}
 	h.etagSeq.Store(maxSeq)
 	h.log.Info("hub loaded", "identities", len(h.entries))
@@ -271,15 +231,7 @@ func ops(key string, e *entry, twinChanged bool) ([]store.Op, error) {
 		}
 		return []store.Op{{Bucket: bucket, Key: key}, {Bucket: store.Twins, Key: key}}, nil
 	}
-	var rec []byte
-	var err error
-	bucket := store.Devices
-	if e.module != nil {
-		bucket = store.Modules
-		rec, err = json.Marshal(e.module)
-	} else {
-		rec, err = json.Marshal(e.device)
-	}
+	bucket, rec, err := e.record()
 	if err != nil {
 		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode identity %s", key)
 	}
@@ -328,58 +280,38 @@ func (h *Hub) storeErr(err error) error {
 	return errcode.Wrap(errcode.ServiceUnavailable, err, "The hub could not persist the change; nothing was written.")
 }
 
-func (h *Hub) timestamp() string { return h.now().UTC().Format(registry.TimeFormat) }
-
-func deviceNotFound(id string) error {
-	return errcode.New(errcode.DeviceNotFound, "Device %s not registered", id)
-}
-
 // twinView renders the service view of a twin, as GET /twins returns it
 // and as queries see it (JSON-decoded types: numbers are float64).
 func twinView(e *entry) map[string]any {
-	var (
-		deviceID, moduleID, deviceEtag, status, statusTime, conn, lastActivity, modelID string
-		reason                                                                          any
-		c2d                                                                             int
-		auth                                                                            registry.Authentication
-		edge                                                                            bool
-	)
-	if d := e.device; d != nil {
-		deviceID, deviceEtag, status, statusTime = d.Device.DeviceID, d.Device.ETag, d.Device.Status, d.Device.StatusUpdatedTime
-		conn, lastActivity, c2d, auth, modelID = d.Device.ConnectionState, d.Device.LastActivityTime, d.Device.CloudToDeviceMessageCount, d.Device.Authentication, d.ModelID
-		edge = d.Device.Capabilities.IotEdge
-		if d.Device.StatusReason != nil {
-			reason = *d.Device.StatusReason
-		}
-	} else {
-		m := e.module
-		deviceID, moduleID, deviceEtag, status, statusTime = m.Module.DeviceID, m.Module.ModuleID, m.Module.ETag, registry.StatusEnabled, registry.NeverTime
-		conn, lastActivity, c2d, auth, modelID = m.Module.ConnectionState, m.Module.LastActivityTime, m.Module.CloudToDeviceMessageCount, m.Module.Authentication, m.ModelID
-	}
+	auth := e.auth
 	v := map[string]any{
-		"deviceId":                  deviceID,
+		"deviceId":                  e.deviceID,
 		"etag":                      e.twin.ETag(),
-		"deviceEtag":                deviceEtag,
-		"status":                    status,
-		"statusUpdateTime":          statusTime,
-		"connectionState":           conn,
-		"lastActivityTime":          lastActivity,
-		"cloudToDeviceMessageCount": float64(c2d),
+		"deviceEtag":                e.etag,
+		"status":                    e.status,
+		"statusUpdateTime":          wireTime(e.statusUpdated),
+		"connectionState":           e.connectionState(),
+		"lastActivityTime":          wireTime(e.lastActivity),
+		"cloudToDeviceMessageCount": float64(e.c2dCount),
 		"authenticationType":        auth.Type,
 		"x509Thumbprint": map[string]any{
 			"primaryThumbprint":   strOrNil(auth.X509Thumbprint.PrimaryThumbprint),
 			"secondaryThumbprint": strOrNil(auth.X509Thumbprint.SecondaryThumbprint),
 		},
-		"modelId":    modelID,
+		"modelId":    e.modelID,
 		"version":    float64(e.twin.Version()),
 		"tags":       e.twin.Tags(),
 		"properties": e.twin.Properties(),
 	}
-	if e.module != nil {
-		v["moduleId"] = moduleID
+	if e.kind == moduleKind {
+		v["moduleId"] = e.moduleID
 	} else {
+		var reason any
+		if e.statusReason != nil {
+			reason = *e.statusReason
+		}
 		v["statusReason"] = reason
-		v["capabilities"] = map[string]any{"iotEdge": edge}
+		v["capabilities"] = map[string]any{"iotEdge": e.capabilities.IotEdge}
 	}
 	return v
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
 // MethodInvoker reaches a connected device or module with a direct method
@@ -53,7 +54,7 @@ func (h *Hub) InvokeMethod(ctx context.Context, deviceID, moduleID string, body 
 	if err != nil {
 		return MethodResult{}, err
 	}
-	if e.device != nil && e.device.Device.Status != "enabled" {
+	if e.status != registry.StatusEnabled { // a module is always enabled
 		return MethodResult{}, errcode.New(errcode.DeviceNotOnline, "Device %s is disabled.", deviceID)
 	}
 	p := h.invoker.Load()

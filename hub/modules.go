@@ -16,8 +16,8 @@ func moduleNotFound(deviceID, moduleID string) error {
 // whichever is missing.
 func (h *Hub) lookup(deviceID, moduleID string) (*entry, error) {
 	if moduleID == "" {
-		e := h.get(deviceID)
-		if e == nil || e.device == nil {
+		e := h.device(deviceID)
+		if e == nil {
 			return nil, deviceNotFound(deviceID)
 		}
 		return e, nil
@@ -44,7 +44,7 @@ func (h *Hub) PutModule(ctx context.Context, deviceID, moduleID string, body []b
 	}
 	unlock := h.locks.Lock(deviceID)
 	defer unlock()
-	if d := h.get(deviceID); d == nil || d.device == nil {
+	if h.device(deviceID) == nil {
 		return registry.Module{}, deviceNotFound(deviceID)
 	}
 	key := identityKey(deviceID, moduleID)
@@ -54,36 +54,27 @@ func (h *Hub) PutModule(ctx context.Context, deviceID, moduleID string, body []b
 		return registry.Module{}, moduleNotFound(deviceID, moduleID)
 	case cur != nil && !hasIfMatch(ifMatch):
 		return registry.Module{}, errcode.New(errcode.ModuleAlreadyExistsOnDevice, "A module with ID '%s' already exists on device '%s'.", moduleID, deviceID)
-	case cur != nil && !etagMatches(ifMatch, cur.module.Module.ETag):
+	case cur != nil && !etagMatches(ifMatch, cur.etag):
 		return registry.Module{}, etagMismatch(ifMatch)
 	case cur == nil && len(h.moduleKeys(deviceID)) >= registry.MaxModulesPerDevice:
 		return registry.Module{}, errcode.New(errcode.TooManyModulesOnDevice, "Device '%s' already has %d modules, the most a device may have.", deviceID, registry.MaxModulesPerDevice)
 	}
 	var next *entry
 	if cur == nil {
-		next = &entry{
-			module: &moduleRecord{Module: registry.Module{
-				ModuleID:                   moduleID,
-				DeviceID:                   deviceID,
-				GenerationID:               registry.NewGenerationID(h.now()),
-				ConnectionState:            registry.Disconnected,
-				ConnectionStateUpdatedTime: registry.NeverTime,
-				LastActivityTime:           registry.NeverTime,
-			}},
-			twin: twin.New(h.now()),
-		}
+		next = &entry{identity: newIdentity(deviceID, moduleID, h.now()), twin: twin.New(h.now())}
+		next.status = registry.StatusEnabled
 	} else {
 		next = cur.with()
 	}
-	m := &next.module.Module
-	next.module.ETagSeq = h.etagSeq.Add(1)
-	m.ETag = registry.ETag(next.module.ETagSeq)
-	m.ManagedBy = in.ManagedBy
-	m.Authentication = *in.Authentication
+	m := &next.identity
+	m.etagSeq = h.etagSeq.Add(1)
+	m.etag = registry.ETag(m.etagSeq)
+	m.managedBy = in.ManagedBy
+	m.auth = *in.Authentication
 	if err := h.commit(ctx, key, next); err != nil {
 		return registry.Module{}, err
 	}
-	if cur != nil && credentialsChanged(cur.module.Module.Authentication, m.Authentication) {
+	if cur != nil && credentialsChanged(cur.auth, m.auth) {
 		h.disconnect(deviceID, moduleID)
 	}
 	if cur == nil {
@@ -92,7 +83,7 @@ func (h *Hub) PutModule(ctx context.Context, deviceID, moduleID string, body []b
 		h.stats.registryOps.Inc("update-module")
 	}
 	h.log.Debug("module written", "device", deviceID, "module", moduleID, "created", cur == nil)
-	return *m, nil
+	return m.toModule(), nil
 }
 
 // GetModule returns a module identity.
@@ -101,18 +92,18 @@ func (h *Hub) GetModule(_ context.Context, deviceID, moduleID string) (registry.
 	if err != nil {
 		return registry.Module{}, err
 	}
-	return e.module.Module, nil
+	return e.toModule(), nil
 }
 
 // ListModules returns a device's modules in id order.
 func (h *Hub) ListModules(_ context.Context, deviceID string) ([]registry.Module, error) {
-	if d := h.get(deviceID); d == nil || d.device == nil {
+	if h.device(deviceID) == nil {
 		return nil, deviceNotFound(deviceID)
 	}
 	out := []registry.Module{}
 	for _, k := range h.moduleKeys(deviceID) {
-		if e := h.get(k); e != nil && e.module != nil {
-			out = append(out, e.module.Module)
+		if e := h.get(k); e != nil {
+			out = append(out, e.toModule())
 		}
 	}
 	return out, nil
@@ -126,7 +117,7 @@ func (h *Hub) DeleteModule(ctx context.Context, deviceID, moduleID, ifMatch stri
 	if err != nil {
 		return err
 	}
-	if !etagMatches(ifMatch, cur.module.Module.ETag) {
+	if !etagMatches(ifMatch, cur.etag) {
 		return etagMismatch(ifMatch)
 	}
 	if err := h.commit(ctx, identityKey(deviceID, moduleID), nil); err != nil {

@@ -35,14 +35,8 @@ func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t
 		return err
 	}
 	sys := d2c.SystemProperties(t.SystemProperties)
-	scope, generation := "device", ""
-	if e.module != nil {
-		scope, generation = "module", e.module.Module.GenerationID
-	} else {
-		generation = e.device.Device.GenerationID
-	}
-	sys["iothub-connection-auth-method"] = `{"scope":"` + scope + `","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
-	sys["iothub-connection-auth-generation-id"] = generation
+	sys["iothub-connection-auth-method"] = `{"scope":"` + e.kind.String() + `","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
+	sys["iothub-connection-auth-generation-id"] = e.generationID
 	props := maps.Clone(t.Properties)
 	if props == nil {
 		props = map[string]string{}
@@ -74,11 +68,10 @@ func (h *Hub) noteActivity(deviceID, moduleID string) {
 	if err != nil {
 		return
 	}
-	last := cur.view["lastActivityTime"].(string)
-	if t, err := time.Parse(time.RFC3339Nano, last); err == nil && h.now().Sub(t) < activityResolution {
+	if h.now().Sub(cur.lastActivity) < activityResolution {
 		return
 	}
 	next := cur.with()
-	next.touch(h.timestamp())
+	next.lastActivity = h.stamp()
 	h.publish(identityKey(deviceID, moduleID), next)
 }

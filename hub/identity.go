@@ -1,0 +1,268 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/store"
+)
+
+// kind tells a device from a module; both are one identity record.
+type kind uint8
+
+const (
+	deviceKind kind = iota
+	moduleKind
+)
+
+// kindOf is the kind of the identity a (deviceID, moduleID) pair names.
+func kindOf(moduleID string) kind {
+	if moduleID == "" {
+		return deviceKind
+	}
+	return moduleKind
+}
+
+// String is "device" or "module", as metrics, logs and the telemetry
+// auth-method scope name the kind.
+func (k kind) String() string {
+	if k == moduleKind {
+		return "module"
+	}
+	return "device"
+}
+
+// bucket is the store bucket that holds identities of the kind.
+func (k kind) bucket() string {
+	if k == moduleKind {
+		return store.Modules
+	}
+	return store.Devices
+}
+
+// identity is one device or module identity as the hub keeps it. The fields
+// a kind does not have stay zero. Times are kept as time.Time, to 100 ns as
+// IoT Hub shows them, and formatted only where they leave the hub: the
+// registry.Device or registry.Module the API returns, the twin view and the
+// stored record.
+type identity struct {
+	kind         kind
+	deviceID     string
+	moduleID     string // "" for a device
+	generationID string
+	etag         string
+	etagSeq      int64 // the hub-wide counter value etag was made from
+
+	// status is always enabled for a module, which has no status of its own
+	// (its twin shows it enabled); statusReason and statusUpdated stay zero.
+	status        string
+	statusReason  *string
+	statusUpdated time.Time // zero: never
+
+	connected         bool
+	connectionUpdated time.Time // zero: never
+	lastActivity      time.Time // zero: never
+	c2dCount          int       // pending cloud-to-device messages (devices)
+	auth              registry.Authentication
+	modelID           string // announced on connect
+
+	// Devices only.
+	capabilities registry.Capabilities
+	deviceScope  string
+	parentScopes []string
+	// Modules only.
+	managedBy string
+}
+
+// newIdentity is an identity as IoT Hub creates it, before its PUT body is
+// applied: disconnected, never active, with a new generation id.
+func newIdentity(deviceID, moduleID string, now time.Time) identity {
+	return identity{
+		kind:         kindOf(moduleID),
+		deviceID:     deviceID,
+		moduleID:     moduleID,
+		generationID: registry.NewGenerationID(now),
+	}
+}
+
+// credentialsChanged reports whether an identity's keys or auth type changed,
+// which must end its current connection.
+func credentialsChanged(old, cur registry.Authentication) bool {
+	if old.Type != cur.Type {
+		return true
+	}
+	o, c := old.SymmetricKey, cur.SymmetricKey
+	if (o == nil) != (c == nil) {
+		return true
+	}
+	return o != nil && *o != *c
+}
+
+func (r *identity) connectionState() string {
+	if r.connected {
+		return registry.Connected
+	}
+	return registry.Disconnected
+}
+
+// toDevice is a device identity as the REST API returns it.
+func (r *identity) toDevice() registry.Device {
+	return registry.Device{
+		DeviceID:                   r.deviceID,
+		GenerationID:               r.generationID,
+		ETag:                       r.etag,
+		ConnectionState:            r.connectionState(),
+		Status:                     r.status,
+		StatusReason:               r.statusReason,
+		ConnectionStateUpdatedTime: wireTime(r.connectionUpdated),
+		StatusUpdatedTime:          wireTime(r.statusUpdated),
+		LastActivityTime:           wireTime(r.lastActivity),
+		CloudToDeviceMessageCount:  r.c2dCount,
+		Authentication:             r.auth,
+		Capabilities:               r.capabilities,
+		DeviceScope:                r.deviceScope,
+		ParentScopes:               r.parentScopes,
+	}
+}
+
+// toModule is a module identity as the REST API returns it.
+func (r *identity) toModule() registry.Module {
+	return registry.Module{
+		ModuleID:                   r.moduleID,
+		ManagedBy:                  r.managedBy,
+		DeviceID:                   r.deviceID,
+		GenerationID:               r.generationID,
+		ETag:                       r.etag,
+		ConnectionState:            r.connectionState(),
+		ConnectionStateUpdatedTime: wireTime(r.connectionUpdated),
+		LastActivityTime:           wireTime(r.lastActivity),
+		CloudToDeviceMessageCount:  r.c2dCount,
+		Authentication:             r.auth,
+	}
+}
+
+// stamp is now as the hub records it in an identity: UTC, to the 100 ns
+// IoT Hub shows, so what the hub keeps is what it shows and stores.
+func (h *Hub) stamp() time.Time { return h.now().UTC().Truncate(100 * time.Nanosecond) }
+
+// wireTime formats an identity time as IoT Hub does: NeverTime for never.
+func wireTime(t time.Time) string {
+	if t.IsZero() {
+		return registry.NeverTime
+	}
+	return t.UTC().Format(registry.TimeFormat)
+}
+
+// parseWireTime reads what wireTime wrote.
+func parseWireTime(field, s string) (time.Time, error) {
+	if s == "" || s == registry.NeverTime {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w", field, err)
+	}
+	return t, nil
+}
+
+// deviceRecord is what the devices bucket stores for one device; its
+// shape is the stored format every version of the hub reads.
+type deviceRecord struct {
+	Device  registry.Device `json:"device"`
+	ETagSeq int64           `json:"etagSeq"`
+	ModelID string          `json:"modelId"`
+}
+
+// moduleRecord is what the modules bucket stores for one module.
+type moduleRecord struct {
+	Module  registry.Module `json:"module"`
+	ETagSeq int64           `json:"etagSeq"`
+	ModelID string          `json:"modelId"`
+}
+
+// record is the identity as its bucket stores it.
+func (r *identity) record() (bucket string, value []byte, err error) {
+	if r.kind == moduleKind {
+		value, err = json.Marshal(moduleRecord{Module: r.toModule(), ETagSeq: r.etagSeq, ModelID: r.modelID})
+	} else {
+		value, err = json.Marshal(deviceRecord{Device: r.toDevice(), ETagSeq: r.etagSeq, ModelID: r.modelID})
+	}
+	return r.kind.bucket(), value, err
+}
+
+// storedRecord reads a record of either bucket: the device and module
+// objects name their common fields alike, so one shape holds both.
+type storedRecord struct {
+	Device  *storedIdentity `json:"device"`
+	Module  *storedIdentity `json:"module"`
+	ETagSeq int64           `json:"etagSeq"`
+	ModelID string          `json:"modelId"`
+}
+
+type storedIdentity struct {
+	DeviceID                   string                  `json:"deviceId"`
+	ModuleID                   string                  `json:"moduleId"`
+	ManagedBy                  string                  `json:"managedBy"`
+	GenerationID               string                  `json:"generationId"`
+	ETag                       string                  `json:"etag"`
+	ConnectionState            string                  `json:"connectionState"`
+	Status                     string                  `json:"status"`
+	StatusReason               *string                 `json:"statusReason"`
+	ConnectionStateUpdatedTime string                  `json:"connectionStateUpdatedTime"`
+	StatusUpdatedTime          string                  `json:"statusUpdatedTime"`
+	LastActivityTime           string                  `json:"lastActivityTime"`
+	CloudToDeviceMessageCount  int                     `json:"cloudToDeviceMessageCount"`
+	Authentication             registry.Authentication `json:"authentication"`
+	Capabilities               registry.Capabilities   `json:"capabilities"`
+	DeviceScope                string                  `json:"deviceScope"`
+	ParentScopes               []string                `json:"parentScopes"`
+}
+
+// decodeIdentity reads a record of k's bucket.
+func decodeIdentity(k kind, value []byte) (identity, error) {
+	var rec storedRecord
+	if err := json.Unmarshal(value, &rec); err != nil {
+		return identity{}, err
+	}
+	s := rec.Device
+	if k == moduleKind {
+		s = rec.Module
+	}
+	if s == nil {
+		return identity{}, fmt.Errorf("the record has no %s", k)
+	}
+	r := identity{
+		kind:         k,
+		deviceID:     s.DeviceID,
+		moduleID:     s.ModuleID,
+		generationID: s.GenerationID,
+		etag:         s.ETag,
+		etagSeq:      rec.ETagSeq,
+		status:       s.Status,
+		statusReason: s.StatusReason,
+		connected:    s.ConnectionState == registry.Connected,
+		c2dCount:     s.CloudToDeviceMessageCount,
+		auth:         s.Authentication,
+		modelID:      rec.ModelID,
+		capabilities: s.Capabilities,
+		deviceScope:  s.DeviceScope,
+		parentScopes: s.ParentScopes,
+		managedBy:    s.ManagedBy,
+	}
+	if k == moduleKind {
+		r.status = registry.StatusEnabled
+	}
+	var err error
+	if r.connectionUpdated, err = parseWireTime("connectionStateUpdatedTime", s.ConnectionStateUpdatedTime); err != nil {
+		return identity{}, err
+	}
+	if r.statusUpdated, err = parseWireTime("statusUpdatedTime", s.StatusUpdatedTime); err != nil {
+		return identity{}, err
+	}
+	if r.lastActivity, err = parseWireTime("lastActivityTime", s.LastActivityTime); err != nil {
+		return identity{}, err
+	}
+	return r, nil
+}
