@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -85,6 +86,72 @@ func newIdentity(deviceID, moduleID string, now time.Time) identity {
 		moduleID:     moduleID,
 		generationID: registry.NewGenerationID(now),
 	}
+}
+
+// input is what a PUT body sets on an identity of either kind; what the kind
+// cannot set stays zero (a module's status is enabled).
+type input struct {
+	status       string
+	statusReason *string
+	auth         registry.Authentication
+	capabilities *registry.Capabilities // nil: keep the current ones
+	deviceScope  string
+	parentScopes []string
+	managedBy    string
+}
+
+// parseInput checks the URL's id and decodes a PUT body for a device
+// (moduleID "") or a module, with the registry's rules for that kind.
+func parseInput(deviceID, moduleID string, body []byte) (input, error) {
+	if moduleID != "" {
+		if err := registry.ValidateID("Module", moduleID); err != nil {
+			return input{}, err
+		}
+		m, err := registry.ParseModuleInput(deviceID, moduleID, body)
+		if err != nil {
+			return input{}, err
+		}
+		return input{status: registry.StatusEnabled, auth: *m.Authentication, managedBy: m.ManagedBy}, nil
+	}
+	if err := registry.ValidateID("Device", deviceID); err != nil {
+		return input{}, err
+	}
+	d, err := registry.ParseDeviceInput(deviceID, body)
+	if err != nil {
+		return input{}, err
+	}
+	return input{
+		status:       d.Status,
+		statusReason: d.StatusReason,
+		auth:         *d.Authentication,
+		capabilities: d.Capabilities,
+		deviceScope:  d.DeviceScope,
+		parentScopes: d.ParentScopes,
+	}, nil
+}
+
+// set applies a PUT body at now. The status time moves only when the status
+// of an identity that already existed changes.
+func (r *identity) set(in input, now time.Time, existed bool) {
+	if existed && r.status != in.status {
+		r.statusUpdated = now
+	}
+	r.status = in.status
+	r.statusReason = in.statusReason
+	r.auth = in.auth
+	if in.capabilities != nil {
+		r.capabilities = *in.capabilities
+	}
+	r.deviceScope = in.deviceScope
+	r.parentScopes = slices.Clone(in.parentScopes)
+	r.managedBy = in.managedBy
+}
+
+// mustDisconnect reports whether going from old to r ends the identity's
+// connection: it was disabled, or its credentials changed.
+func (r *identity) mustDisconnect(old identity) bool {
+	disabled := r.status == registry.StatusDisabled && old.status != registry.StatusDisabled
+	return disabled || credentialsChanged(old.auth, r.auth)
 }
 
 // credentialsChanged reports whether an identity's keys or auth type changed,
