@@ -31,7 +31,7 @@ var errUsage = errors.New("usage")
 type command struct {
 	path    string // "device-identity create"
 	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	run     verb
 }
 
 // commands lists every verb, in the order help shows them.
@@ -50,17 +50,17 @@ func commands() []command {
 		{"module-identity delete", "delete a module identity", moduleIdentityDelete},
 		{"module-identity connection-string show", "print a module's connection string", moduleConnectionString},
 
-		{"device-twin show", "show a device twin", twinShow(false)},
+		{"device-twin show", "show a device twin", twinShow(deviceNoun)},
 		{"device-twin list", "list device twins", deviceTwinList},
-		{"device-twin update", "merge desired properties and tags into a device twin", twinUpdate(false)},
-		{"device-twin replace", "replace a device twin's desired properties and tags", twinReplace(false)},
-		{"module-twin show", "show a module twin", twinShow(true)},
-		{"module-twin update", "merge desired properties and tags into a module twin", twinUpdate(true)},
-		{"module-twin replace", "replace a module twin's desired properties and tags", twinReplace(true)},
+		{"device-twin update", "merge desired properties and tags into a device twin", twinUpdate(deviceNoun)},
+		{"device-twin replace", "replace a device twin's desired properties and tags", twinReplace(deviceNoun)},
+		{"module-twin show", "show a module twin", twinShow(moduleNoun)},
+		{"module-twin update", "merge desired properties and tags into a module twin", twinUpdate(moduleNoun)},
+		{"module-twin replace", "replace a module twin's desired properties and tags", twinReplace(moduleNoun)},
 
 		{"query", "run a twin query and print every row", queryVerb},
-		{"invoke-device-method", "call a direct method on a device", invokeMethod(false)},
-		{"invoke-module-method", "call a direct method on a module", invokeMethod(true)},
+		{"invoke-device-method", "call a direct method on a device", invokeMethod(deviceNoun)},
+		{"invoke-module-method", "call a direct method on a module", invokeMethod(moduleNoun)},
 
 		{"monitor-events", "print device-to-cloud messages as they arrive, one JSON document per line", monitorEvents},
 		{"c2d-message send", "send a cloud-to-device message", c2dSend("c2d-message send")},

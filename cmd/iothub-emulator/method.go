@@ -17,18 +17,11 @@ const (
 
 // invokeMethod calls a direct method on a device or module and prints
 // {"status": ..., "payload": ...}.
-func invokeMethod(module bool) func(context.Context, []string, io.Writer, io.Writer) error {
+func invokeMethod(n noun) verb {
 	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
-		name, synopsis := "invoke-device-method", "-d DEVICE --method-name NAME"
-		if module {
-			name, synopsis = "invoke-module-method", "-d DEVICE -m MODULE --method-name NAME"
-		}
-		f := newCLIFlags(name, synopsis, "Call a direct method and print the device's answer.", stdout)
-		deviceID := f.RequiredString("device-id,d", "DEVICE", "the device")
-		moduleID := new(string)
-		if module {
-			moduleID = f.RequiredString("module-id,m", "MODULE", "the module")
-		}
+		name := "invoke-" + n.String() + "-method"
+		f := newCLIFlags(name, n.synopsis("--method-name NAME"), "Call a direct method and print the device's answer.", stdout)
+		deviceID, moduleID := n.ids(f, "the device", "the module")
 		method := f.RequiredString("method-name,mn", "NAME", "the method")
 		payload := f.String("method-payload,mp", "{}", "JSON", "the method's payload, as JSON or a file holding it")
 		timeout := f.Int("timeout,to", 30, "SECONDS", "how long the device has to answer (5 to 300)")

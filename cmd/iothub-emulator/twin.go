@@ -9,37 +9,15 @@ import (
 
 // twinTarget adds -d (and -m for a module twin) and returns a function
 // giving the twin's path once the flags are parsed.
-func twinTarget(f *cliFlags, module bool) func() string {
-	deviceID := f.RequiredString("device-id,d", "DEVICE", "the device")
-	moduleID := new(string)
-	if module {
-		moduleID = f.RequiredString("module-id,m", "MODULE", "the module")
-	}
+func twinTarget(f *cliFlags, n noun) func() string {
+	deviceID, moduleID := n.ids(f, "the device", "the module")
 	return func() string { return devicePath("/twins", *deviceID, *moduleID) }
 }
 
-func twinCommand(module bool, verb string) string {
-	if module {
-		return "module-twin " + verb
-	}
-	return "device-twin " + verb
-}
-
-func twinSynopsis(module bool, rest string) string {
-	s := "-d DEVICE"
-	if module {
-		s += " -m MODULE"
-	}
-	if rest != "" {
-		s += " " + rest
-	}
-	return s
-}
-
-func twinShow(module bool) func(context.Context, []string, io.Writer, io.Writer) error {
+func twinShow(n noun) verb {
 	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
-		f := newCLIFlags(twinCommand(module, "show"), twinSynopsis(module, ""), "Show a twin.", stdout)
-		path := twinTarget(f, module)
+		f := newCLIFlags(n.command("twin", "show"), n.synopsis(""), "Show a twin.", stdout)
+		path := twinTarget(f, n)
 		conn := addConnFlags(f)
 		c, err := parseNoArgs(f, conn, args)
 		if err != nil {
@@ -54,12 +32,12 @@ func twinShow(module bool) func(context.Context, []string, io.Writer, io.Writer)
 }
 
 // twinUpdate merges --desired and --tags into a twin (a PATCH).
-func twinUpdate(module bool) func(context.Context, []string, io.Writer, io.Writer) error {
+func twinUpdate(n noun) verb {
 	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
-		name := twinCommand(module, "update")
-		f := newCLIFlags(name, twinSynopsis(module, "[--desired JSON] [--tags JSON]"),
+		name := n.command("twin", "update")
+		f := newCLIFlags(name, n.synopsis("[--desired JSON] [--tags JSON]"),
 			"Merge desired properties and tags into a twin: objects merge, null deletes a property.", stdout)
-		path := twinTarget(f, module)
+		path := twinTarget(f, n)
 		desired := f.String("desired", "", "JSON", "desired properties to merge, as JSON or a file holding it")
 		tags := f.String("tags", "", "JSON", "tags to merge, as JSON or a file holding it")
 		etag := f.String("etag,e", "", "ETAG", "update only if the twin's etag is this one (default: unconditionally)")
@@ -95,12 +73,12 @@ func twinUpdate(module bool) func(context.Context, []string, io.Writer, io.Write
 }
 
 // twinReplace replaces a twin's desired properties and tags (a PUT).
-func twinReplace(module bool) func(context.Context, []string, io.Writer, io.Writer) error {
+func twinReplace(n noun) verb {
 	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
-		name := twinCommand(module, "replace")
-		f := newCLIFlags(name, twinSynopsis(module, "-j JSON"),
+		name := n.command("twin", "replace")
+		f := newCLIFlags(name, n.synopsis("-j JSON"),
 			"Replace a twin's desired properties and tags with those of a twin document.", stdout)
-		path := twinTarget(f, module)
+		path := twinTarget(f, n)
 		doc := f.RequiredString("json,j", "JSON", "the twin document ({\"tags\":{...},\"properties\":{\"desired\":{...}}}), as JSON or a file holding it")
 		etag := f.String("etag,e", "", "ETAG", "replace only if the twin's etag is this one (default: unconditionally)")
 		conn := addConnFlags(f)
