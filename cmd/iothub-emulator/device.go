@@ -15,7 +15,7 @@ import (
 func deviceCreate(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	const name = "device create"
 	f := newCLIFlags(name, "<id>", "Create a device identity and print its connection string.", stdout)
-	opts := addDeviceCreateFlags(f)
+	opts := addCreateFlags(f, deviceNoun)
 	conn := addConnFlags(f)
 	pos, err := f.parse(args)
 	if err != nil {
@@ -28,7 +28,7 @@ func deviceCreate(ctx context.Context, args []string, stdout, _ io.Writer) error
 	if err != nil {
 		return err
 	}
-	raw, err := opts.createDevice(ctx, name, c, pos[0])
+	raw, err := opts.create(ctx, name, c, pos[0], "")
 	if err != nil {
 		return err
 	}

@@ -69,60 +69,80 @@ func (a authOptions) authentication(command string) (map[string]any, error) {
 	return auth, nil
 }
 
-// deviceCreateOptions are the flags of device-identity create (and of device create).
-type deviceCreateOptions struct {
-	edge         *bool
-	status       *string
-	statusReason *string
+// createOptions are the flags of identity create (and of device create):
+// the credentials of either kind, and a device's status and IoT Edge flags.
+type createOptions struct {
+	noun         noun
+	edge         *bool   // devices only
+	status       *string // devices only
+	statusReason *string // devices only
 	auth         authOptions
 }
 
-func addDeviceCreateFlags(f *cliFlags) deviceCreateOptions {
-	return deviceCreateOptions{
-		edge:         f.Bool("edge-enabled,ee", "make it an IoT Edge device"),
-		status:       f.String("status,sta", "enabled", "STATUS", "enabled or disabled"),
-		statusReason: f.String("status-reason,star", "", "TEXT", "why the status is what it is"),
-		auth:         addAuthFlags(f),
+func addCreateFlags(f *cliFlags, n noun) createOptions {
+	o := createOptions{noun: n}
+	if !n.module {
+		o.edge = f.Bool("edge-enabled,ee", "make it an IoT Edge device")
+		o.status = f.String("status,sta", "enabled", "STATUS", "enabled or disabled")
+		o.statusReason = f.String("status-reason,star", "", "TEXT", "why the status is what it is")
 	}
+	o.auth = addAuthFlags(f)
+	return o
 }
 
-// createDevice creates a device identity and returns the emulator's answer.
-func (o deviceCreateOptions) createDevice(ctx context.Context, command string, c *client, id string) ([]byte, error) {
-	status, err := oneOf(command, "--status", *o.status, registry.StatusEnabled, registry.StatusDisabled)
-	if err != nil {
-		return nil, err
+// create creates a device (moduleID "") or module identity and returns the
+// emulator's answer.
+func (o createOptions) create(ctx context.Context, command string, c *client, deviceID, moduleID string) ([]byte, error) {
+	body := map[string]any{"deviceId": deviceID}
+	if o.noun.module {
+		body["moduleId"] = moduleID
+	} else {
+		status, err := oneOf(command, "--status", *o.status, registry.StatusEnabled, registry.StatusDisabled)
+		if err != nil {
+			return nil, err
+		}
+		body["status"] = status
+		body["capabilities"] = map[string]bool{"iotEdge": *o.edge}
+		if *o.statusReason != "" {
+			body["statusReason"] = *o.statusReason
+		}
 	}
 	auth, err := o.auth.authentication(command)
 	if err != nil {
 		return nil, err
 	}
-	body := map[string]any{
-		"deviceId":       id,
-		"status":         status,
-		"authentication": auth,
-		"capabilities":   map[string]bool{"iotEdge": *o.edge},
-	}
-	if *o.statusReason != "" {
-		body["statusReason"] = *o.statusReason
-	}
-	return c.callJSON(ctx, http.MethodPut, devicePath("/devices", id, ""), body, nil)
+	body["authentication"] = auth
+	return c.callJSON(ctx, http.MethodPut, devicePath("/devices", deviceID, moduleID), body, nil)
 }
 
-func deviceIdentityCreate(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	const name = "device-identity create"
-	f := newCLIFlags(name, "-d DEVICE", "Create a device identity and print it.", stdout)
-	id := f.RequiredString("device-id,d", "DEVICE", "id of the new device")
-	opts := addDeviceCreateFlags(f)
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
+// identityIDs adds an identity verb's -d and -m; which says what the ids
+// name: "the" identity, or the "id of the new" one.
+func (n noun) identityIDs(f *cliFlags, which string) (deviceID, moduleID *string) {
+	if n.module {
+		return n.ids(f, "the module's device", which+" module")
 	}
-	raw, err := opts.createDevice(ctx, name, c, *id)
-	if err != nil {
-		return err
+	return n.ids(f, which+" device", "")
+}
+
+// identityCreate is device-identity create and module-identity create.
+func identityCreate(n noun) verb {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		name := n.command("identity", "create")
+		f := newCLIFlags(name, n.synopsis(""),
+			n.pick("Create a device identity and print it.", "Create a module identity on a device and print it."), stdout)
+		deviceID, moduleID := n.identityIDs(f, "id of the new")
+		opts := addCreateFlags(f, n)
+		conn := addConnFlags(f)
+		c, err := parseNoArgs(f, conn, args)
+		if err != nil {
+			return err
+		}
+		raw, err := opts.create(ctx, name, c, *deviceID, *moduleID)
+		if err != nil {
+			return err
+		}
+		return printRaw(stdout, raw)
 	}
-	return printRaw(stdout, raw)
 }
 
 // parseNoArgs parses a command that takes flags only and makes its client.
@@ -137,6 +157,24 @@ func parseNoArgs(f *cliFlags, conn *connOptions, args []string) (*client, error)
 	return conn.client()
 }
 
+// addTopFlag adds the --top of a list of items (default 1000, as az).
+func addTopFlag(f *cliFlags, items string) *int {
+	return f.Int("top", 1000, "N", "print at most N "+items+" (-1: all)")
+}
+
+// parseList parses a list command that takes flags only, checks its --top
+// and makes its client.
+func parseList(f *cliFlags, conn *connOptions, args []string, top *int) (*client, error) {
+	c, err := parseNoArgs(f, conn, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTop(f.command, *top); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // deviceIdentityList prints device twins, as az's device-identity list does.
 func deviceIdentityList(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	return listDeviceTwins(ctx, "device-identity list", args, stdout)
@@ -148,14 +186,11 @@ func deviceTwinList(ctx context.Context, args []string, stdout, _ io.Writer) err
 
 func listDeviceTwins(ctx context.Context, name string, args []string, stdout io.Writer) error {
 	f := newCLIFlags(name, "", "List the twins of the hub's devices.", stdout)
-	top := f.Int("top", 1000, "N", "print at most N devices (-1: all)")
+	top := addTopFlag(f, "devices")
 	edge := f.Bool("edge-enabled,ee", "only IoT Edge devices")
 	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
+	c, err := parseList(f, conn, args, top)
 	if err != nil {
-		return err
-	}
-	if err := checkTop(name, *top); err != nil {
 		return err
 	}
 	q := "SELECT * FROM devices"
@@ -169,41 +204,42 @@ func listDeviceTwins(ctx context.Context, name string, args []string, stdout io.
 	return printJSON(stdout, rows)
 }
 
-// showIdentity prints a device or module identity with the hub's host
+// identityShow prints a device or module identity with the hub's host
 // name added as "hub", as az does.
-func showIdentity(ctx context.Context, c *client, deviceID, moduleID string, stdout io.Writer) error {
-	raw, err := c.callJSON(ctx, http.MethodGet, devicePath("/devices", deviceID, moduleID), nil, nil)
-	if err != nil {
-		return err
+func identityShow(n noun) verb {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		f := newCLIFlags(n.command("identity", "show"), n.synopsis(""), "Show a "+n.String()+" identity.", stdout)
+		deviceID, moduleID := n.identityIDs(f, "the")
+		conn := addConnFlags(f)
+		c, err := parseNoArgs(f, conn, args)
+		if err != nil {
+			return err
+		}
+		raw, err := c.callJSON(ctx, http.MethodGet, devicePath("/devices", *deviceID, *moduleID), nil, nil)
+		if err != nil {
+			return err
+		}
+		if raw, err = withMember(raw, "hub", c.hub.HostName); err != nil {
+			return err
+		}
+		return printRaw(stdout, raw)
 	}
-	if raw, err = withMember(raw, "hub", c.hub.HostName); err != nil {
-		return err
-	}
-	return printRaw(stdout, raw)
 }
 
-func deviceIdentityShow(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	f := newCLIFlags("device-identity show", "-d DEVICE", "Show a device identity.", stdout)
-	id := f.RequiredString("device-id,d", "DEVICE", "the device")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
+func identityDelete(n noun) verb {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		f := newCLIFlags(n.command("identity", "delete"), n.synopsis(""),
+			n.pick("Delete a device identity, its modules and its twin.", "Delete a module identity and its twin."), stdout)
+		deviceID, moduleID := n.identityIDs(f, "the")
+		etag := f.String("etag,e", "", "ETAG", "delete only if the identity's etag is this one (default: unconditionally)")
+		conn := addConnFlags(f)
+		c, err := parseNoArgs(f, conn, args)
+		if err != nil {
+			return err
+		}
+		_, err = c.callJSON(ctx, http.MethodDelete, devicePath("/devices", *deviceID, *moduleID), nil, ifMatch(*etag))
 		return err
 	}
-	return showIdentity(ctx, c, *id, "", stdout)
-}
-
-func deviceIdentityDelete(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	f := newCLIFlags("device-identity delete", "-d DEVICE", "Delete a device identity, its modules and its twin.", stdout)
-	id := f.RequiredString("device-id,d", "DEVICE", "the device")
-	etag := f.String("etag,e", "", "ETAG", "delete only if the identity's etag is this one (default: unconditionally)")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	_, err = c.callJSON(ctx, http.MethodDelete, devicePath("/devices", *id, ""), nil, ifMatch(*etag))
-	return err
 }
 
 // identityAuth is the part of an identity a connection string is made from.
@@ -211,25 +247,36 @@ type identityAuth struct {
 	Authentication registry.Authentication `json:"authentication"`
 }
 
-// connectionString prints {"connectionString": ...} for a device or module.
-func connectionString(ctx context.Context, command string, c *client, deviceID, moduleID, keyType string, stdout io.Writer) error {
-	kt, err := oneOf(command, "--key-type", keyType, "primary", "secondary")
-	if err != nil {
-		return err
+// connectionStringShow prints {"connectionString": ...} for a device or module.
+func connectionStringShow(n noun) verb {
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		name := n.command("identity", "connection-string show")
+		f := newCLIFlags(name, n.synopsis(""), "Print a "+n.String()+"'s connection string as {\"connectionString\": ...}.", stdout)
+		deviceID, moduleID := n.identityIDs(f, "the")
+		keyType := f.String("key-type,kt", "primary", "TYPE", "primary or secondary key")
+		conn := addConnFlags(f)
+		c, err := parseNoArgs(f, conn, args)
+		if err != nil {
+			return err
+		}
+		kt, err := oneOf(name, "--key-type", *keyType, "primary", "secondary")
+		if err != nil {
+			return err
+		}
+		raw, err := c.callJSON(ctx, http.MethodGet, devicePath("/devices", *deviceID, *moduleID), nil, nil)
+		if err != nil {
+			return err
+		}
+		var id identityAuth
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return fmt.Errorf("the emulator answered with an identity that cannot be read: %w", err)
+		}
+		cs, err := identityConnectionString(c.hub.HostName, *deviceID, *moduleID, id.Authentication, kt)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, map[string]string{"connectionString": cs})
 	}
-	raw, err := c.callJSON(ctx, http.MethodGet, devicePath("/devices", deviceID, moduleID), nil, nil)
-	if err != nil {
-		return err
-	}
-	var id identityAuth
-	if err := json.Unmarshal(raw, &id); err != nil {
-		return fmt.Errorf("the emulator answered with an identity that cannot be read: %w", err)
-	}
-	cs, err := identityConnectionString(c.hub.HostName, deviceID, moduleID, id.Authentication, kt)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]string{"connectionString": cs})
 }
 
 // identityConnectionString renders a device's or module's connection string:
@@ -252,53 +299,14 @@ func identityConnectionString(hostName, deviceID, moduleID string, auth registry
 	return "", fmt.Errorf("an identity with authentication type %q has no connection string", auth.Type)
 }
 
-func deviceConnectionString(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	const name = "device-identity connection-string show"
-	f := newCLIFlags(name, "-d DEVICE", "Print a device's connection string as {\"connectionString\": ...}.", stdout)
-	id := f.RequiredString("device-id,d", "DEVICE", "the device")
-	kt := f.String("key-type,kt", "primary", "TYPE", "primary or secondary key")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	return connectionString(ctx, name, c, *id, "", *kt, stdout)
-}
-
-func moduleIdentityCreate(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	const name = "module-identity create"
-	f := newCLIFlags(name, "-d DEVICE -m MODULE", "Create a module identity on a device and print it.", stdout)
-	deviceID := f.RequiredString("device-id,d", "DEVICE", "the module's device")
-	moduleID := f.RequiredString("module-id,m", "MODULE", "id of the new module")
-	authOpts := addAuthFlags(f)
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	auth, err := authOpts.authentication(name)
-	if err != nil {
-		return err
-	}
-	body := map[string]any{"deviceId": *deviceID, "moduleId": *moduleID, "authentication": auth}
-	raw, err := c.callJSON(ctx, http.MethodPut, devicePath("/devices", *deviceID, *moduleID), body, nil)
-	if err != nil {
-		return err
-	}
-	return printRaw(stdout, raw)
-}
-
 func moduleIdentityList(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	const name = "module-identity list"
 	f := newCLIFlags(name, "-d DEVICE", "List a device's module identities.", stdout)
 	deviceID := f.RequiredString("device-id,d", "DEVICE", "the device")
-	top := f.Int("top", 1000, "N", "print at most N modules (-1: all)")
+	top := addTopFlag(f, "modules")
 	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
+	c, err := parseList(f, conn, args, top)
 	if err != nil {
-		return err
-	}
-	if err := checkTop(name, *top); err != nil {
 		return err
 	}
 	raw, err := c.callJSON(ctx, http.MethodGet, devicePath("/devices", *deviceID, "")+"/modules", nil, nil)
@@ -316,44 +324,4 @@ func moduleIdentityList(ctx context.Context, args []string, stdout, _ io.Writer)
 		modules = modules[:*top]
 	}
 	return printJSON(stdout, modules)
-}
-
-func moduleIdentityShow(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	f := newCLIFlags("module-identity show", "-d DEVICE -m MODULE", "Show a module identity.", stdout)
-	deviceID := f.RequiredString("device-id,d", "DEVICE", "the module's device")
-	moduleID := f.RequiredString("module-id,m", "MODULE", "the module")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	return showIdentity(ctx, c, *deviceID, *moduleID, stdout)
-}
-
-func moduleIdentityDelete(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	f := newCLIFlags("module-identity delete", "-d DEVICE -m MODULE", "Delete a module identity and its twin.", stdout)
-	deviceID := f.RequiredString("device-id,d", "DEVICE", "the module's device")
-	moduleID := f.RequiredString("module-id,m", "MODULE", "the module")
-	etag := f.String("etag,e", "", "ETAG", "delete only if the identity's etag is this one (default: unconditionally)")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	_, err = c.callJSON(ctx, http.MethodDelete, devicePath("/devices", *deviceID, *moduleID), nil, ifMatch(*etag))
-	return err
-}
-
-func moduleConnectionString(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	const name = "module-identity connection-string show"
-	f := newCLIFlags(name, "-d DEVICE -m MODULE", "Print a module's connection string as {\"connectionString\": ...}.", stdout)
-	deviceID := f.RequiredString("device-id,d", "DEVICE", "the module's device")
-	moduleID := f.RequiredString("module-id,m", "MODULE", "the module")
-	kt := f.String("key-type,kt", "primary", "TYPE", "primary or secondary key")
-	conn := addConnFlags(f)
-	c, err := parseNoArgs(f, conn, args)
-	if err != nil {
-		return err
-	}
-	return connectionString(ctx, name, c, *deviceID, *moduleID, *kt, stdout)
 }
