@@ -88,19 +88,62 @@ type Queues struct {
 	batches   map[string]*feedbackBatch
 }
 
-// device is one device's queue.
+// device is one device's queue. It exists while it holds messages or
+// someone uses it (see opLock), so deleted devices, and sends to devices
+// that never existed, leave nothing behind.
 type device struct {
+	id string
+
 	// op serialises the device's persistent changes, so the disk sees
 	// memory's order. No caller-supplied function runs while it is held.
-	op sync.Mutex
+	op opLock
 
 	// Guarded by Queues.mu.
+	refs    int      // callers of device or lookup that have not yet let go of op
 	entries []*entry // enqueue order
 	pumping bool     // a delivery loop is running
 	rescan  bool     // DeviceReady came while Deliver ran: retry if it refused
 
 	notifying   bool // an OnPendingChange report is running
 	notifyAgain bool // the count changed meanwhile: report once more
+}
+
+// opLock is device.op. Every caller takes the queue with Queues.device or
+// Queues.lookup (counted in refs) and then locks and unlocks op, so the
+// last Unlock of an empty queue can drop it: nobody else holds it, and a
+// later caller gets a fresh one under the same Queues.mu. A queue emptied
+// by the last settle is dropped before its count is reported; notifyPending
+// then reports 0 through a stand-in. (A caller that looks a queue up and
+// then does not lock it, as settle with an empty lock token, only keeps
+// that queue from ever being dropped.)
+type opLock struct {
+	mu sync.Mutex
+	q  *Queues
+	d  *device
+}
+
+func (l *opLock) Lock() { l.mu.Lock() }
+
+func (l *opLock) Unlock() {
+	l.mu.Unlock()
+	l.q.mu.Lock()
+	defer l.q.mu.Unlock()
+	l.d.refs--
+	l.q.dropIfUnused(l.d)
+}
+
+func (q *Queues) newDevice(deviceID string) *device {
+	d := &device{id: deviceID}
+	d.op.q, d.op.d = q, d
+	return d
+}
+
+// dropIfUnused forgets an empty queue nobody uses; q.mu is held. A delivery
+// loop (pump) may still hold it: it finds nothing to deliver and ends.
+func (q *Queues) dropIfUnused(d *device) {
+	if d.refs == 0 && len(d.entries) == 0 && !d.notifying && q.devices[d.id] == d {
+		delete(q.devices, d.id)
+	}
 }
 
 // entry is one queued message and its lock.
@@ -165,6 +208,11 @@ func Open(opts Options) (*Queues, error) {
 		if err := q.load(); err != nil {
 			cancel()
 			return nil, fmt.Errorf("c2d: %w", err)
+		}
+		// load fills queues through device without locking them: nobody
+		// holds them yet.
+		for _, d := range q.devices {
+			d.refs = 0
 		}
 	}
 	go q.run()
@@ -255,24 +303,31 @@ func (q *Queues) Close() error {
 	return nil
 }
 
-// device returns the queue of deviceID, creating it. Queues are never
-// removed, so every caller serialises on the same device.op.
+// device returns the queue of deviceID, creating it; the caller then locks
+// and unlocks its op. A queue is not dropped while a caller holds it, so
+// every caller serialises on the same device.op.
 func (q *Queues) device(deviceID string) *device {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	d := q.devices[deviceID]
 	if d == nil {
-		d = &device{}
+		d = q.newDevice(deviceID)
 		q.devices[deviceID] = d
 	}
+	d.refs++
 	return d
 }
 
-// lookup returns the queue of deviceID or nil.
+// lookup returns the queue of deviceID or nil; a caller given a queue then
+// locks and unlocks its op, as with device.
 func (q *Queues) lookup(deviceID string) *device {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.devices[deviceID]
+	d := q.devices[deviceID]
+	if d != nil {
+		d.refs++
+	}
+	return d
 }
 
 func (q *Queues) isClosed() bool {
@@ -290,9 +345,15 @@ func (q *Queues) isClosed() bool {
 func (q *Queues) notifyPending(deviceID string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	d := q.devices[deviceID]
-	if q.onPending == nil || d == nil {
+	if q.onPending == nil {
 		return
+	}
+	d := q.devices[deviceID]
+	if d == nil {
+		// Dropped as it emptied: the count is 0, and a stand-in orders
+		// this report with any a new message brings meanwhile.
+		d = q.newDevice(deviceID)
+		q.devices[deviceID] = d
 	}
 	if d.notifying {
 		d.notifyAgain = true
@@ -310,6 +371,7 @@ func (q *Queues) notifyPending(deviceID string) {
 		}
 	}
 	d.notifying = false
+	q.dropIfUnused(d)
 }
 
 // wake asks the scheduler to recompute its next deadline.
