@@ -34,8 +34,25 @@ const (
 
 // MaxMessageSize is IoT Hub's device-to-cloud limit, counted as the hub
 // meters a message: body, system property values, application property
-// names and values.
+// names and values, of what the device sent (see Size).
 const MaxMessageSize = 256 * 1024
+
+// stampedByHub reports whether a system property (system) or an
+// application property is one the hub adds to a message itself. Those do
+// not count against MaxMessageSize: a device sending exactly 256 KB must not
+// be refused for what the hub wrote.
+func stampedByHub(system bool, name string) bool {
+	if system {
+		switch name {
+		case PropConnectionDeviceID, PropConnectionModuleID, PropEnqueuedTime, PropMessageSource,
+			"iothub-connection-auth-method", "iothub-connection-auth-generation-id":
+			return true
+		}
+		return false
+	}
+	// The markers of a RETAIN publish and of a Will message.
+	return name == "mqtt-retain" || name == "iothub-MessageType"
+}
 
 // enqueuedTimeLayout renders iothub-enqueuedtime the way IoT Hub's routed
 // messages show it (ISO 8601, UTC, milliseconds).
@@ -81,14 +98,22 @@ func SystemProperties(bag map[string]string) map[string]string {
 	return out
 }
 
-// Size is the message's size as IoT Hub meters it against MaxMessageSize.
+// Size is the message's size as IoT Hub meters it against MaxMessageSize:
+// the body, the values of the system properties and the names and values of
+// the application properties, leaving out those the hub adds itself
+// (connection and auth properties, enqueued time, the retain and Will
+// markers).
 func (m Message) Size() int {
 	n := len(m.Body)
-	for _, v := range m.SystemProperties {
-		n += len(v)
+	for k, v := range m.SystemProperties {
+		if !stampedByHub(true, k) {
+			n += len(v)
+		}
 	}
 	for k, v := range m.Properties {
-		n += len(k) + len(v)
+		if !stampedByHub(false, k) {
+			n += len(k) + len(v)
+		}
 	}
 	return n
 }
