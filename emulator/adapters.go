@@ -65,13 +65,39 @@ func (d deviceSide) ReceiveTelemetry(ctx context.Context, id mqttbroker.Identity
 }
 
 // notifier delivers hub events to device connections.
-type notifier struct{ b *mqttbroker.Broker }
+type notifier struct {
+	b *mqttbroker.Broker
+	h *hub.Hub
+}
 
 func (n notifier) DesiredChanged(deviceID, moduleID string, version int64, body []byte) {
 	n.b.NotifyDesired(deviceID, moduleID, version, body)
 }
 
-func (n notifier) Disconnect(deviceID, moduleID string) { n.b.Disconnect(deviceID, moduleID) }
+// Disconnect ends an identity's connection. The hub also calls it once it
+// has deleted the identity: then the broker drops the identity's MQTT
+// session too (Forget), rather than keep it for a reconnect that cannot
+// come.
+func (n notifier) Disconnect(deviceID, moduleID string) {
+	if n.deleted(deviceID, moduleID) {
+		n.b.Forget(deviceID, moduleID)
+		return
+	}
+	n.b.Disconnect(deviceID, moduleID)
+}
+
+// deleted reports whether the hub no longer has the identity. The hub calls
+// Disconnect holding the device's lock, so the answer cannot change
+// meanwhile; these reads do not take that lock.
+func (n notifier) deleted(deviceID, moduleID string) bool {
+	var err error
+	if moduleID == "" {
+		_, err = n.h.GetDevice(context.Background(), deviceID)
+	} else {
+		_, err = n.h.GetModule(context.Background(), deviceID, moduleID)
+	}
+	return errcode.Is(err, errcode.DeviceNotFound) || errcode.Is(err, errcode.ModuleNotFound)
+}
 
 // packetEntry renders an MQTT packet for the debug wire log.
 func packetEntry(ev mqttbroker.PacketEvent) debuglog.Entry {

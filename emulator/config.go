@@ -55,6 +55,10 @@ type Config struct {
 	// message log (0: the log's defaults, 10000 messages and 24 h).
 	TelemetryMaxMessages int
 	TelemetryMaxAge      time.Duration
+	// SessionExpiry is how long the MQTT session (subscriptions, queued
+	// QoS 1 messages) of a disconnected clean-session-0 client is kept for
+	// it to resume (0: the broker's default, 1 h).
+	SessionExpiry time.Duration
 	// Strict refuses api-versions the real hub would refuse (by default any
 	// api-version is accepted, like Azurite's loose mode).
 	Strict bool
@@ -106,6 +110,9 @@ func (c Config) Validate() error {
 	}
 	if c.TelemetryMaxMessages < 0 || c.TelemetryMaxAge < 0 {
 		errs = append(errs, errors.New("telemetry retention must not be negative"))
+	}
+	if c.SessionExpiry < 0 {
+		errs = append(errs, errors.New("--session-expiry must not be negative"))
 	}
 	switch strings.ToUpper(c.Tier) {
 	case "", "F1", "S1", "S2", "S3":

@@ -173,15 +173,16 @@ func (e *Emulator) start() error {
 		packetLog = func(ev mqttbroker.PacketEvent) { e.debug.Write(packetEntry(ev)) }
 	}
 	b, err := mqttbroker.New(deviceSide{h: h, queues: queues, strict: cfg.Strict}, mqttbroker.Options{
-		Logger:    e.log.With("component", "mqtt"),
-		Faults:    inj,
-		PacketLog: packetLog,
+		Logger:        e.log.With("component", "mqtt"),
+		Faults:        inj,
+		PacketLog:     packetLog,
+		SessionExpiry: cfg.SessionExpiry,
 	})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
 	e.broker = b
-	h.SetNotifier(notifier{b})
+	h.SetNotifier(notifier{b: b, h: h})
 	h.SetMethodInvoker(b)
 	delivered := reg.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
 	queues.SetTransport(c2dTransport{b, delivered})
@@ -207,6 +208,11 @@ func (e *Emulator) start() error {
 	// the SDKs' websocket transports dial it.
 	handler = withWebSocket(e.debug.Middleware(handler), b)
 	tlsConf := e.tls.TLSConfig()
+	// MQTT asks for (never requires) a client certificate, so a device set
+	// up for X.509 is told that it is not supported rather than refused as
+	// if its key were wrong.
+	mqttTLS := tlsConf.Clone()
+	mqttTLS.ClientAuth = tls.RequestClientCert
 	for _, l := range []struct {
 		name string
 		port int
@@ -238,7 +244,9 @@ func (e *Emulator) start() error {
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		e.addrs[l.name] = ln.Addr().String()
-		if l.tls {
+		if l.tls && l.mqtt {
+			ln = tls.NewListener(ln, mqttTLS)
+		} else if l.tls {
 			ln = tls.NewListener(ln, tlsConf)
 		}
 		if l.mqtt {
@@ -289,10 +297,15 @@ func (e *Emulator) loadTLS() error {
 // WebSocketPath is where the SDKs open MQTT over WebSockets.
 const WebSocketPath = "/$iothub/websocket"
 
+// serviceBusWebSocketPath is where AMQP-over-WebSockets clients of Service
+// Bus and Event Hubs dial; the broker's handler refuses them, saying why.
+const serviceBusWebSocketPath = "/$servicebus/websocket"
+
 func withWebSocket(api http.Handler, b *mqttbroker.Broker) http.Handler {
 	ws := b.WebSocketHandler("wss")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == WebSocketPath {
+		switch r.URL.Path {
+		case WebSocketPath, serviceBusWebSocketPath, serviceBusWebSocketPath + "/":
 			ws.ServeHTTP(w, r)
 			return
 		}

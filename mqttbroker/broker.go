@@ -28,14 +28,28 @@ const (
 	// maxKeepalive is the largest client keep-alive honoured; 1.5 times it is
 	// IoT Hub's 1767 s idle cap. A client asking for 0 (none) gets it too.
 	maxKeepalive = 1178
-	// maxPacketSize bounds one inbound packet. IoT Hub's largest message is
-	// 256 KB; the margin leaves room for topic and property bag.
-	maxPacketSize = 1 << 20
+	// maxTelemetrySize is IoT Hub's limit on a device-to-cloud message:
+	// 256 KB of what the device sent, its body and its property bag as
+	// written. What the hub adds (auth method, generation id, ...) is not
+	// counted.
+	maxTelemetrySize = 256 * 1024
+	// maxPacketSize bounds one inbound packet, so mochi refuses a hopelessly
+	// large one before buffering it. The margin over maxTelemetrySize is one
+	// MQTT string's worth: a telemetry topic's ids and fixed parts, or a
+	// CONNECT's username, password and client id around a full-size Will.
+	// Anything between the two limits reaches the broker's own check.
+	maxPacketSize = maxTelemetrySize + 64*1024
 	// sessionQueue is how many asynchronous publishes may wait for one
 	// connection before it counts as stuck and is closed. It has room for a
 	// full C2D queue (50) delivered at once, plus notifications.
 	sessionQueue = 256
 )
+
+// DefaultSessionExpiry is how long a disconnected clean-session=0 session
+// is kept by default. It is long enough for a device to come back after a
+// network drop or a restart with its subscriptions intact, which the Node
+// SDK relies on: it does not subscribe again after reconnecting.
+const DefaultSessionExpiry = time.Hour
 
 // ErrClosed is returned by Serve and ServeConn after Close.
 var ErrClosed = errors.New("mqttbroker: broker closed")
@@ -54,6 +68,12 @@ type Options struct {
 	// PacketLog, if set, is told of every MQTT packet read or sent, for the
 	// emulator's debug wire log. It must not block.
 	PacketLog func(PacketEvent)
+	// SessionExpiry is how long the session of a clean-session=0 client
+	// (its subscriptions) is kept after it disconnects, for it to resume;
+	// then it is dropped and a later connection starts afresh. 0 means
+	// DefaultSessionExpiry; negative is an error. A deleted identity's
+	// session is dropped at once whatever this is (Forget).
+	SessionExpiry time.Duration
 }
 
 // Broker serves IoT Hub's MQTT device protocol for a Hub.
@@ -67,12 +87,14 @@ type Broker struct {
 	ctx    context.Context // cancelled by Close; parent of hub calls
 	cancel context.CancelFunc
 
+	sessionExpiry time.Duration
+
 	mu        sync.Mutex
 	closed    bool
 	conns     map[*trackedConn]struct{} // every connection being served
 	listeners []*netListener
-	slots     map[string]*slot // by identity key; see connections.go
-	wg        sync.WaitGroup   // served connections and their writers
+	slots     map[string]*slot // by identity key, while held; see connections.go
+	wg        sync.WaitGroup   // served connections, their writers, the expiry sweep
 
 	live      atomic.Int64  // identities with an established connection
 	nextRID   atomic.Uint64 // direct-method request ids
@@ -97,6 +119,13 @@ func New(hub Hub, opts Options) (*Broker, error) {
 	if inj == nil {
 		inj = faults.New(now)
 	}
+	expiry := opts.SessionExpiry
+	switch {
+	case expiry == 0:
+		expiry = DefaultSessionExpiry
+	case expiry < 0:
+		return nil, fmt.Errorf("mqttbroker: negative session expiry %v", expiry)
+	}
 
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MinimumProtocolVersion = 4 // MQTT 3.1.1; version 5 is refused in the connect hook
@@ -104,6 +133,8 @@ func New(hub Hub, opts Options) (*Broker, error) {
 	caps.MaximumPacketSize = maxPacketSize
 	caps.SharedSubAvailable = 0
 	caps.MaximumClientWritesPending = 16 // mochi's routing queue, which is never used
+	// caps.MaximumSessionExpiryInterval stays unlimited: the broker expires
+	// sessions itself (expireSessions says why).
 	server := mqtt.New(&mqtt.Options{
 		Capabilities:           caps,
 		Logger:                 slog.New(demoteHandler{log.Handler()}).With("component", "mochi"),
@@ -121,6 +152,8 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		cancel: cancel,
 		conns:  map[*trackedConn]struct{}{},
 		slots:  map[string]*slot{},
+
+		sessionExpiry: expiry,
 	}
 	if err := server.AddHook(&hook{b: b}, nil); err != nil {
 		cancel()
@@ -137,6 +170,8 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("mqttbroker: start: %w", err)
 	}
 	inj.SetDropper(b.Disconnect)
+	b.wg.Add(1)
+	go b.expireLoop(expirySweepInterval(expiry))
 	return b, nil
 }
 
@@ -202,7 +237,11 @@ func (b *Broker) serve(listener string, tc *trackedConn, establish listeners.Est
 	_ = tc.SetDeadline(time.Now().Add(connectTimeout))
 	err := establish(listener, tc)
 	_ = tc.Close()
+	authenticated := tc.sess.Load() != nil
 	b.finish(tc, err)
+	if !authenticated {
+		b.refuseForeign(listener, tc)
+	}
 	b.mu.Lock()
 	delete(b.conns, tc)
 	b.mu.Unlock()
@@ -242,7 +281,7 @@ func (b *Broker) NotifyDesired(deviceID, moduleID string, version int64, body []
 // disabled, keys changed), including one still being authenticated.
 func (b *Broker) Disconnect(deviceID, moduleID string) {
 	key := identityKey(deviceID, moduleID)
-	for _, s := range b.revoke(key) {
+	for _, s := range b.revoke(key, false) {
 		s.log.Info("mqtt connection closed by the hub")
 		s.close(errDisconnectedByHub)
 	}
@@ -255,6 +294,11 @@ func (b *Broker) IsConnected(deviceID, moduleID string) bool {
 
 // ConnectedCount is the number of identities with a live connection.
 func (b *Broker) ConnectedCount() int { return int(b.live.Load()) }
+
+// SessionCount is the number of MQTT sessions the broker holds: one per
+// connected identity, plus one per clean-session=0 identity that
+// disconnected less than the session expiry ago and was not deleted.
+func (b *Broker) SessionCount() int { return b.server.Clients.Len() }
 
 // Close closes the listeners and every connection, waits for them to end, and
 // stops the broker. It is idempotent.

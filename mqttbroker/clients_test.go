@@ -37,7 +37,7 @@ func startBroker(t *testing.T, hub Hub) (*Broker, string) {
 	return startBrokerWith(t, hub, Options{Logger: testLogger()})
 }
 
-func startBrokerWith(t *testing.T, hub Hub, opts Options) (*Broker, string) {
+func startBrokerWith(t testing.TB, hub Hub, opts Options) (*Broker, string) {
 	t.Helper()
 	b, err := New(hub, opts)
 	if err != nil {

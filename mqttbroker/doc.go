@@ -16,6 +16,16 @@
 // (DeliverC2D publishes at QoS 1 and reports the device's PUBACK; the hub's
 // queue owns storage and redelivery).
 //
+// Sessions: the SDKs connect with clean session 0, and some (Node) never
+// subscribe again after a reconnect, so a disconnected identity's
+// subscriptions are kept for Options.SessionExpiry (an hour by default).
+// Forget drops them at once when the identity is deleted; nothing else is
+// kept per identity once its connections have ended (connections.go).
+//
+// Clients needing what the emulator lacks (X.509 client certificates, the
+// Device Provisioning Service, AMQP on an MQTT port or over WebSockets) are
+// refused with one warning that names the feature (unsupported.go).
+//
 // Injected faults and tier throttles (package faults) are applied on
 // CONNECT, telemetry, twin requests and method responses, and a telemetry
 // message carrying IoT Hub's AzIoTHub_FaultOperationType property is acted

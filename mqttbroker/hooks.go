@@ -38,7 +38,8 @@ func sessionOf(cl *mqtt.Client) *session {
 }
 
 // OnConnect refuses MQTT 5 (mochi itself refuses 3.1), caps the keep-alive
-// as IoT Hub does, and refuses what injected faults and throttles refuse.
+// as IoT Hub does, and refuses Device Provisioning Service clients and what
+// injected faults and throttles refuse.
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.ProtocolVersion != 4 {
 		h.b.log.Info("mqtt connection refused", "client", pk.Connect.ClientIdentifier,
@@ -48,6 +49,9 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	if cl.State.Keepalive == 0 || cl.State.Keepalive > maxKeepalive {
 		cl.State.Keepalive = maxKeepalive
+	}
+	if err := h.b.refuseDPS(cl, pk); err != nil {
+		return err
 	}
 	return h.b.refuseByFault(cl, pk)
 }
@@ -67,7 +71,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	b := h.b
 	tc, ok := cl.Net.Conn.(*trackedConn)
-	if !ok {
+	if !ok || b.refuseX509(cl, pk) {
 		return false
 	}
 	req, err := connectRequest(pk, cl.Net.Remote)
@@ -76,8 +80,16 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		log.Info("mqtt connection refused", "reason", err.Error())
 		return false
 	}
-	key := identityKey(req.DeviceID, req.ModuleID)
-	gen := b.generation(key)
+	// The slot is held across authentication, so a Disconnect meanwhile is
+	// seen by admit; on success the session takes it over.
+	sl := b.acquireSlot(identityKey(req.DeviceID, req.ModuleID))
+	admitted := false
+	defer func() {
+		if !admitted {
+			b.releaseSlot(sl)
+		}
+	}()
+	gen := sl.generation()
 
 	ctx, cancel := b.hubContext()
 	id, err := b.hub.Authenticate(ctx, req)
@@ -97,11 +109,12 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 			return false
 		}
 	}
-	s := newSession(id, req.ModelID, cl, log)
+	s := newSession(id, req.ModelID, cl, sl, log)
 	if !b.admit(s, gen) {
 		log.Info("mqtt connection refused", "reason", "identity disconnected by the hub during authentication")
 		return false
 	}
+	admitted = true
 	tc.sess.Store(s)
 	return true
 }

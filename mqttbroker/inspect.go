@@ -35,10 +35,9 @@ func (b *Broker) Clients() []ClientInfo {
 		if s == nil || s.cl.Closed() {
 			continue
 		}
-		sl := b.slotFor(k)
-		sl.mu.Lock()
+		s.slot.mu.Lock()
 		since := s.since
-		sl.mu.Unlock()
+		s.slot.mu.Unlock()
 		subs := []string{}
 		for filter := range s.cl.State.Subscriptions.GetAll() {
 			subs = append(subs, filter)

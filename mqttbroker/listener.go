@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,8 +17,29 @@ import (
 // any net.Conn a caller hands over.
 type trackedConn struct {
 	net.Conn
-	sess  atomic.Pointer[session] // set once the CONNECT is authenticated
+	sess  atomic.Pointer[session] // set once the CONNECT is authenticated, cleared by finish
 	abort atomic.Bool             // Close resets the connection; see abortClose
+	ended atomic.Int64            // when finish settled it (Broker.now, Unix ns); 0 before
+
+	// The first bytes the client sent, to name what it speaks when they
+	// were not MQTT (see refuseForeign). Read only on the connection's
+	// own goroutine, which runs mochi's reads.
+	head  [8]byte
+	headN int
+}
+
+// Read records the first bytes read, and for a TLS connection the record
+// header of a client that did not speak TLS at all.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.headN < len(c.head) {
+		c.headN += copy(c.head[c.headN:], p[:n])
+		var rh tls.RecordHeaderError
+		if c.headN == 0 && errors.As(err, &rh) {
+			c.headN = copy(c.head[:], rh.RecordHeader[:])
+		}
+	}
+	return n, err
 }
 
 // Close closes the connection, or resets it once abort is set.

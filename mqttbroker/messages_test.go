@@ -41,6 +41,21 @@ func TestTelemetryReachesTheHub(t *testing.T) {
 			map[string]string{"on": "out1"},
 			map[string]string{},
 		},
+		{
+			// ModuleClient.sendOutputEvent in the Node SDK ends the bag with '/'.
+			"module output, Node-style", mod,
+			"devices/dev1/modules/mod1/messages/events/%24.on=temperature/",
+			Identity{DeviceID: "dev1", ModuleID: "mod1"},
+			map[string]string{"on": "temperature"},
+			map[string]string{},
+		},
+		{
+			"closing slash after application properties", dev,
+			"devices/dev1/messages/events/%24.mid=m2&k=v/",
+			Identity{DeviceID: "dev1"},
+			map[string]string{"mid": "m2"},
+			map[string]string{"k": "v"},
+		},
 		{"no bag", dev, "devices/dev1/messages/events/", Identity{DeviceID: "dev1"}, map[string]string{}, map[string]string{}},
 	}
 	for _, tt := range tests {
@@ -56,6 +71,68 @@ func TestTelemetryReachesTheHub(t *testing.T) {
 				}
 				if string(got.Msg.Body) != "payload" || got.Msg.Retain || got.Msg.Will {
 					t.Errorf("message = %+v", got.Msg)
+				}
+			case <-time.After(waitFor):
+				t.Fatal("telemetry not received")
+			}
+		})
+	}
+}
+
+// IoT Hub takes 256 KB of what the device sent (body and property bag as
+// written); one byte more closes the connection without a PUBACK.
+func TestTelemetrySizeLimit(t *testing.T) {
+	const bag = "%24.ct=application%2Fjson&k=v"
+	tests := []struct {
+		name   string
+		topic  string
+		body   int
+		retain bool
+		want   bool // accepted
+	}{
+		{"body alone at the limit", "devices/dev1/messages/events/", maxTelemetrySize, false, true},
+		{"body alone one byte over", "devices/dev1/messages/events/", maxTelemetrySize + 1, false, false},
+		{"body and bag at the limit", "devices/dev1/messages/events/" + bag, maxTelemetrySize - len(bag), false, true},
+		{"body and bag one byte over", "devices/dev1/messages/events/" + bag, maxTelemetrySize - len(bag) + 1, false, false},
+		{"the closing slash is not counted", "devices/dev1/messages/events/" + bag + "/", maxTelemetrySize - len(bag), false, true},
+		{"retained at the limit", "devices/dev1/messages/events/", maxTelemetrySize, true, true},
+		{"far over, refused by mochi's packet limit", "devices/dev1/messages/events/", maxPacketSize, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hub := newReceivingHub()
+			key := hub.add("dev1")
+			_, addr := startBroker(t, hub)
+			c := dialRaw(t, addr)
+			c.connectDevice("dev1", key)
+			// Written directly: the broker may close before it has all of a
+			// refused packet, which is no failure of the test.
+			_ = c.conn.SetWriteDeadline(time.Now().Add(waitFor))
+			_, _ = c.conn.Write(encodePacket(t, packets.Packet{
+				FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: tt.retain},
+				TopicName:   tt.topic,
+				PacketID:    7,
+				Payload:     make([]byte, tt.body),
+			}))
+			pk, err := c.read(waitFor)
+			if !tt.want {
+				if err == nil {
+					t.Fatalf("got packet type %d, want the connection closed", pk.FixedHeader.Type)
+				}
+				select {
+				case got := <-hub.telemetry:
+					t.Fatalf("refused message reached the hub: %d bytes", len(got.Msg.Body))
+				default:
+				}
+				return
+			}
+			if err != nil || pk.FixedHeader.Type != packets.Puback || pk.PacketID != 7 {
+				t.Fatalf("got packet %+v, %v; want PUBACK 7", pk.FixedHeader, err)
+			}
+			select {
+			case got := <-hub.telemetry:
+				if len(got.Msg.Body) != tt.body || got.Msg.Retain != tt.retain {
+					t.Fatalf("hub got %d bytes (retain %v), want %d (%v)", len(got.Msg.Body), got.Msg.Retain, tt.body, tt.retain)
 				}
 			case <-time.After(waitFor):
 				t.Fatal("telemetry not received")

@@ -126,17 +126,20 @@ func (b *Broker) InvokeMethod(ctx context.Context, deviceID, moduleID, name stri
 // subscribed to the methods filter, waiting up to timeout.
 func (b *Broker) awaitMethodSubscriber(ctx context.Context, key string, timeout time.Duration) (*session, error) {
 	var expired <-chan time.Time
+	var sl *slot
 	if timeout > 0 {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		expired = t.C
+		sl = b.acquireSlot(key) // held while waiting, so the wake-up channel is the identity's
+		defer b.releaseSlot(sl)
 	}
 	for {
 		var changed <-chan struct{}
-		if timeout > 0 {
+		if sl != nil {
 			// Taken before looking, so a change between the look and the
 			// wait is not missed.
-			changed = b.slotFor(key).changed()
+			changed = sl.changed()
 		}
 		if s := b.current(key); s != nil && s.subscribed(filterMethods) {
 			return s, nil

@@ -138,6 +138,9 @@ func FuzzPropertyBag(f *testing.F) {
 		{"k=%zz&%zz=1", "", "\x00v"},
 		{"=v&%24.=v", "\x00v", "$.mid\x00m"},
 		{"k=1&k=2", "ct\x00a b+c%d&e=f/g?h#i", "é\x00\xff\xfe"},
+		// Bags as parseTopic hands them over, their closing '/' gone or not.
+		{"%24.on=temperature", "on\x00temperature", ""},
+		{"$.ct=application/json&k=v/", "on\x00a/", "k\x00v/"},
 	} {
 		f.Add(seed.bag, seed.system, seed.app)
 	}

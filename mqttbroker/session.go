@@ -18,6 +18,7 @@ var (
 	errSlowConsumer       = errors.New("connection not reading its notifications")
 	errForbiddenSubscribe = errors.New("subscribe to a filter the identity may not use")
 	errRejectedPublish    = errors.New("publish refused")
+	errIdentityDeleted    = errors.New("the identity was deleted")
 )
 
 type sessionState int
@@ -35,8 +36,10 @@ type session struct {
 	modelID string
 	cl      *mqtt.Client
 	log     *slog.Logger
+	slot    *slot  // the identity's; held by the session from admit until finish
+	gen     uint64 // the slot's generation when admitted; guarded by slot.mu
 
-	state    sessionState // guarded by the identity's slot.mu
+	state    sessionState // guarded by slot.mu
 	since    time.Time    // when it became the identity's connection; set by establish
 	replaced *session     // the connection this one took over; set by establish
 
@@ -65,13 +68,14 @@ func (o outbound) packet() packets.Packet {
 	return pk
 }
 
-func newSession(id Identity, modelID string, cl *mqtt.Client, log *slog.Logger) *session {
+func newSession(id Identity, modelID string, cl *mqtt.Client, sl *slot, log *slog.Logger) *session {
 	return &session{
 		key:     id.key(),
 		id:      id,
 		modelID: modelID,
 		cl:      cl,
 		log:     log,
+		slot:    sl,
 		out:     make(chan outbound, sessionQueue),
 		done:    make(chan struct{}),
 		calls:   pendingCalls{m: map[string]chan methodResult{}},

@@ -173,7 +173,7 @@ func TestStuckConnectionIsClosed(t *testing.T) {
 	server, client := net.Pipe()
 	t.Cleanup(func() { _ = server.Close(); _ = client.Close() })
 	cl := b.server.NewClient(server, "test", "dev1", false)
-	s := newSession(Identity{DeviceID: "dev1"}, "", cl, testLogger())
+	s := newSession(Identity{DeviceID: "dev1"}, "", cl, &slot{key: "dev1"}, testLogger())
 
 	// No writer runs: the queue fills, then the connection is dropped.
 	for i := range sessionQueue {

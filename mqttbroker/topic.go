@@ -52,7 +52,7 @@ type deviceTopic struct {
 	Status      int    // method response: the device's status code
 	DeviceID    string // telemetry: the ids named in the topic
 	ModuleID    string
-	PropertyBag string // telemetry: the raw property bag after "messages/events/"
+	PropertyBag string // telemetry: the raw property bag after "messages/events/", without its closing '/'
 }
 
 var (
@@ -121,7 +121,10 @@ func parseMethodResponse(rest string) (deviceTopic, error) {
 
 // parseTelemetryTopic parses what follows "devices/":
 // "{d}/messages/events/{bag}" or "{d}/modules/{m}/messages/events/{bag}".
-// The bag is everything after "events/", '/' included.
+// The bag is everything after "events/" up to one trailing '/', which ends
+// it: the Node SDK writes ".../events/%24.on=temperature/" for module
+// outputs. A '/' inside the bag stays (some clients send values like
+// "$.ct=application/json" unencoded).
 func parseTelemetryTopic(rest string) (deviceTopic, error) {
 	t := deviceTopic{Kind: kindTelemetry}
 	var ok bool
@@ -138,7 +141,7 @@ func parseTelemetryTopic(rest string) (deviceTopic, error) {
 	switch {
 	case rest == "messages/events":
 	case strings.HasPrefix(rest, "messages/events/"):
-		t.PropertyBag = rest[len("messages/events/"):]
+		t.PropertyBag = strings.TrimSuffix(rest[len("messages/events/"):], "/")
 	default:
 		return deviceTopic{}, fmt.Errorf("%w: devices/%s", errUnknownTopic, rest)
 	}

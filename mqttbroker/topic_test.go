@@ -25,6 +25,12 @@ func TestParseTopic(t *testing.T) {
 		{"devices/dev1/messages/events/$.ct=application/json", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", PropertyBag: "$.ct=application/json"}, nil},
 		{"devices/dev1/modules/mod1/messages/events/$.on=out1", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", ModuleID: "mod1", PropertyBag: "$.on=out1"}, nil},
 		{"devices/modules/messages/events/", deviceTopic{Kind: kindTelemetry, DeviceID: "modules"}, nil},
+		// A trailing '/' ends the bag: Node's ModuleClient.sendOutputEvent writes one.
+		{"devices/dev1/modules/mod1/messages/events/%24.on=temperature/", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", ModuleID: "mod1", PropertyBag: "%24.on=temperature"}, nil},
+		{"devices/dev1/messages/events/%24.mid=m1&k=v/", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", PropertyBag: "%24.mid=m1&k=v"}, nil},
+		{"devices/dev1/messages/events/$.ct=application/json/", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", PropertyBag: "$.ct=application/json"}, nil},
+		{"devices/dev1/messages/events//", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1"}, nil},
+		{"devices/dev1/messages/events/k=v//", deviceTopic{Kind: kindTelemetry, DeviceID: "dev1", PropertyBag: "k=v/"}, nil},
 
 		{"$iothub/twin/GET/", deviceTopic{}, errUnknownTopic},
 		{"$iothub/twin/GET/?", deviceTopic{}, errMissingRID},
@@ -90,6 +96,10 @@ func FuzzParseTopic(f *testing.F) {
 		"devices/dev1/messages/events/%24.mid=m1&k=v",
 		"devices/dev1/modules/mod1/messages/events/$.on=o&a=%zz",
 		"devices/dev1/messages/events",
+		"devices/dev1/modules/mod1/messages/events/%24.on=temperature/",
+		"devices/dev1/messages/events/$.ct=application/json/",
+		"devices/dev1/messages/events/k=v//",
+		"devices/dev1/messages/events//",
 		"$iothub/twin/GET/?",
 		"devices//x",
 		"",
@@ -115,8 +125,15 @@ func FuzzParseTopic(f *testing.F) {
 			if got.DeviceID == "" || strings.Contains(got.DeviceID, "/") || strings.Contains(got.ModuleID, "/") {
 				t.Fatalf("ids %q/%q from %q", got.DeviceID, got.ModuleID, topic)
 			}
-			if !strings.HasSuffix(topic, got.PropertyBag) {
+			// The bag is the topic's tail, less the one '/' that may end it.
+			if !strings.HasSuffix(strings.TrimSuffix(topic, "/"), got.PropertyBag) {
 				t.Fatalf("bag %q not the tail of %q", got.PropertyBag, topic)
+			}
+			// So a closing '/' changes nothing.
+			if !strings.HasSuffix(topic, "/") {
+				if again, err := parseTopic(topic + "/"); err != nil || again != got {
+					t.Fatalf("%q parses to %+v, with a closing '/' to %+v (%v)", topic, got, again, err)
+				}
 			}
 			system, app, err := parsePropertyBag(got.PropertyBag)
 			if err == nil && (system == nil || app == nil) {

@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -28,10 +29,12 @@ var errTextFrame = errors.New("mqtt over websocket: text frame received, only bi
 // returns when the connection ends.
 //
 // A request that is not a WebSocket upgrade gets 400, as does one offering
-// only subprotocols other than MQTT's (AMQP over WebSockets, say). A client
-// offering no subprotocol at all is served anyway. The Origin header is not
-// checked: devices are not browsers, and every connection must still
-// authenticate with its SAS token in CONNECT.
+// only subprotocols other than MQTT's. AMQP over WebSockets (its
+// subprotocol offered without MQTT's, or a /$servicebus/ path) gets 400
+// too, with a warning that AMQP is not supported yet. A client offering no
+// subprotocol at all is served anyway. The Origin header is not checked:
+// devices are not browsers, and every connection must still authenticate
+// with its SAS token in CONNECT.
 func (b *Broker) WebSocketHandler(listenerName string) http.Handler {
 	up := websocket.Upgrader{
 		HandshakeTimeout: connectTimeout,
@@ -41,6 +44,12 @@ func (b *Broker) WebSocketHandler(listenerName string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !websocket.IsWebSocketUpgrade(r) {
 			http.Error(w, "this endpoint serves MQTT over WebSockets only: send a WebSocket upgrade request", http.StatusBadRequest)
+			return
+		}
+		if isAMQPWebSocket(r) {
+			b.log.Warn("websocket refused: "+unsupportedAMQP, "listener", listenerName, "remote", r.RemoteAddr,
+				"path", r.URL.Path, "subprotocols", websocket.Subprotocols(r))
+			http.Error(w, unsupportedAMQP, http.StatusBadRequest)
 			return
 		}
 		if offered := websocket.Subprotocols(r); len(offered) > 0 && !slices.ContainsFunc(offered, isMQTTSubprotocol) {
@@ -56,7 +65,9 @@ func (b *Broker) WebSocketHandler(listenerName string) http.Handler {
 			b.log.Debug("websocket upgrade failed", "listener", listenerName, "remote", r.RemoteAddr, "error", err)
 			return
 		}
-		err = b.ServeConn(listenerName, newWSConn(ws))
+		c := newWSConn(ws)
+		c.tls = r.TLS // for the client certificate, which the websocket hides
+		err = b.ServeConn(listenerName, c)
 		b.log.Debug("mqtt connection ended", "listener", listenerName, "remote", r.RemoteAddr, "error", err)
 	})
 }
@@ -67,7 +78,8 @@ func isMQTTSubprotocol(p string) bool { return slices.Contains(wsSubprotocols, p
 // Write is one binary message, and Read runs on across message boundaries,
 // so a packet may span frames and a frame may hold several packets.
 type wsConn struct {
-	ws *websocket.Conn
+	ws  *websocket.Conn
+	tls *tls.ConnectionState // of the HTTPS request upgraded; nil over plain HTTP
 
 	r       io.Reader // the message being read; used by the one reader only
 	readErr error     // sticky: the websocket must not be read again after an error

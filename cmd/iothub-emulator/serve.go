@@ -31,6 +31,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")
+	fs.DurationVar(&cfg.SessionExpiry, "session-expiry", time.Hour, "how long a disconnected device's MQTT session (clean session 0) is kept for it to resume")
 	fs.BoolVar(&cfg.Strict, "strict", false, "refuse api-versions the real IoT Hub would refuse (default: accept any)")
 	fs.StringVar(&cfg.Tier, "tier", "", "throttle operations at a real hub tier's published rates: F1, S1, S2 or S3 (default: no throttling)")
 	fs.StringVar(&cfg.SeedFile, "seed", "", "seed file (YAML or JSON) of devices, modules, keys and twins to create or reset at start")
