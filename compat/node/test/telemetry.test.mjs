@@ -73,3 +73,16 @@ test('ModuleClient.sendEvent is tagged with the module', async () => {
   assert.deepEqual([...Buffer.from(got.body, 'base64')], [0, 1, 2, 254, 255]);
   assert.equal(got.bodyText, undefined, 'a binary body has no text form');
 });
+
+test('ModuleClient.sendOutputEvent names its output without the trailing slash', async () => {
+  // The SDK publishes to devices/D/modules/M/messages/events/%24.on=temperature/.
+  const { device } = await scope.createDevice('n-t-outdev');
+  const { module, connectionString } = await scope.createModule(device.deviceId, 'n-t-out');
+  const client = await open(scope.moduleClient(connectionString));
+  const message = new Message(JSON.stringify({ t: 21.5 }));
+  message.properties.add('unit', 'C');
+  await withTimeout(client.sendOutputEvent('temperature', message), 15_000, 'sendOutputEvent');
+  const [got] = await waitEvents(device.deviceId, 1, { moduleId: module.moduleId });
+  assert.equal(got.systemProperties['iothub-outputname'], 'temperature');
+  assert.equal(got.properties.unit, 'C');
+});
