@@ -7,17 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
-
-// DefaultHeartbeat is how often an idle event stream gets a comment line, so
-// proxies and clients do not take it for dead.
-const DefaultHeartbeat = 15 * time.Second
 
 // HandlerOptions configure NewHandler.
 type HandlerOptions struct {
@@ -63,49 +60,33 @@ func NewHandler(l *Log, opts HandlerOptions) http.Handler {
 	return r
 }
 
-// wireMessage is a message as the endpoints send it: the body also as text
-// when it is valid UTF-8, so people can read it without decoding base64.
-type wireMessage struct {
-	Message
-	BodyText *string `json:"bodyText,omitempty"`
-}
-
-func toWire(m Message) wireMessage {
-	w := wireMessage{Message: m}
-	if utf8.Valid(m.Body) {
-		s := string(m.Body)
-		w.BodyText = &s
-	}
-	return w
-}
-
 type page struct {
-	Messages           []wireMessage `json:"messages"`
+	Messages           []MessageView `json:"messages"`
 	NextSequenceNumber int64         `json:"nextSequenceNumber"`
 }
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
-	p, err := parseParams(r.URL.RawQuery)
+	p, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		h.writeError(w, err)
 		return
 	}
 	var msgs []Message
 	var next int64
-	if p.wait > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), p.wait)
-		msgs, next, err = h.log.Wait(ctx, p.filter, p.maxCount)
+	if p.Wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), p.Wait)
+		msgs, next, err = h.log.Wait(ctx, p.Filter, p.MaxCount)
 		cancel()
 		if errors.Is(err, ErrClosed) {
 			h.writeError(w, errcode.New(errcode.ServiceUnavailable, "The hub is shutting down."))
 			return
 		}
 	} else {
-		msgs, next = h.log.Read(p.filter, p.maxCount)
+		msgs, next = h.log.Read(p.Filter, p.MaxCount)
 	}
-	out := page{Messages: make([]wireMessage, len(msgs)), NextSequenceNumber: next}
+	out := page{Messages: make([]MessageView, len(msgs)), NextSequenceNumber: next}
 	for i, m := range msgs {
-		out.Messages[i] = toWire(m)
+		out.Messages[i] = NewMessageView(m)
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -131,4 +112,55 @@ func (h *handler) writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("iothub-errorcode", e.Code.Name())
 	w.WriteHeader(e.Code.HTTPStatus())
 	w.Write(e.RESTBody(h.now()))
+}
+
+// stream serves server-sent events: the stored messages from
+// fromSequenceNumber (or fromEnqueuedTime, or the Last-Event-ID an
+// EventSource resends on reconnect) if given, then every new one as it
+// arrives. It ends when the client goes away or the log closes.
+func (h *handler) stream(w http.ResponseWriter, r *http.Request) {
+	p, err := ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	f := p.Filter
+	switch {
+	case p.FromSeq:
+	case lastEventID(r) > 0:
+		f.FromSequence = lastEventID(r) + 1
+	case p.FromTime:
+	default:
+		f.FromSequence = h.log.NextSequenceNumber()
+	}
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // keep reverse proxies from holding events back
+	out := NewEventWriter(w, http.NewResponseController(w).Flush)
+	// The first flush sends the headers; a writer that cannot flush (a
+	// middleware wrapper without Unwrap) has sent nothing yet, so say why.
+	if err := out.Flush(); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			hdr.Del("Cache-Control")
+			hdr.Del("X-Accel-Buffering")
+			h.writeError(w, errcode.Wrap(errcode.ServerError, err, "This server cannot stream events."))
+		}
+		return
+	}
+	ctx := r.Context()
+	if err := h.log.Stream(ctx, f, out, h.heartbeat); err != nil && ctx.Err() == nil {
+		h.logger.Debug("event stream ended", "err", err)
+	}
+}
+
+// lastEventID is the sequence number in an EventSource's Last-Event-ID
+// header, or 0.
+func lastEventID(r *http.Request) int64 {
+	n, err := strconv.ParseInt(strings.TrimSpace(r.Header.Get("Last-Event-ID")), 10, 64)
+	if err != nil || n < 0 || n == 1<<63-1 {
+		return 0
+	}
+	return n
 }

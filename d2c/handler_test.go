@@ -324,21 +324,3 @@ func TestHandlerErrors(t *testing.T) {
 		t.Fatal("a bad request changed the log")
 	}
 }
-
-func TestParseParamsDefaults(t *testing.T) {
-	p, err := parseParams("api-version=2021-04-12&unknown=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.maxCount != DefaultMaxCount || p.wait != 0 || p.fromSeq || p.fromTime || p.filter != (Filter{}) {
-		t.Fatalf("defaults = %+v", p)
-	}
-	p, err = parseParams("maxCount=1000&waitSeconds=60&fromSequenceNumber=0&fromEnqueuedTime=2026-03-01T12:00:00.5%2B02:00")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := time.Date(2026, 3, 1, 10, 0, 0, 5e8, time.UTC)
-	if p.maxCount != 1000 || p.wait != time.Minute || !p.fromSeq || !p.filter.FromTime.Equal(want) || p.filter.FromTime.Location() != time.UTC {
-		t.Fatalf("limits = %+v", p)
-	}
-}

@@ -77,7 +77,7 @@ func openStream(t *testing.T, url string, header http.Header) <-chan sseEvent {
 }
 
 // nextMessage returns the next message event, skipping comments.
-func nextMessage(t *testing.T, events <-chan sseEvent) wireMessage {
+func nextMessage(t *testing.T, events <-chan sseEvent) MessageView {
 	t.Helper()
 	timeout := time.After(wait)
 	for {
@@ -89,7 +89,7 @@ func nextMessage(t *testing.T, events <-chan sseEvent) wireMessage {
 			if ev.comment != "" {
 				continue
 			}
-			var m wireMessage
+			var m MessageView
 			if err := json.Unmarshal([]byte(ev.data), &m); err != nil {
 				t.Fatalf("event data: %v: %q", err, ev.data)
 			}
