@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -32,9 +33,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready reports whether every listener is up; /healthz answers 503 until then.
 	Ready func() bool
-	// Telemetry serves the emulator's device-to-cloud read-back endpoints,
-	// mounted at /emulator/messages/events behind ServiceConnect.
-	Telemetry http.Handler
+	// Telemetry, if set, is served by the emulator's device-to-cloud
+	// read-back endpoints under /emulator/messages/events, behind
+	// ServiceConnect.
+	Telemetry *d2c.Log
+	// TelemetryHeartbeat is how often an idle event stream gets a comment
+	// line; 0 means d2c.DefaultHeartbeat.
+	TelemetryHeartbeat time.Duration
 	// C2D serves cloud-to-device sending (under /emulator), purging and
 	// feedback, behind ServiceConnect.
 	C2D http.Handler
@@ -68,6 +73,8 @@ const DefaultBodyReadTimeout = 30 * time.Second
 
 type server struct {
 	hub         *hub.Hub
+	telemetry   *d2c.Log
+	heartbeat   time.Duration
 	bodyTimeout time.Duration
 	requests    *metrics.CounterVec
 	log         *slog.Logger
@@ -77,7 +84,8 @@ type server struct {
 
 // New returns the REST API handler.
 func New(h *hub.Hub, opts Options) http.Handler {
-	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now}
+	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -142,7 +150,14 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		r.With(s.auth(write)).Put("/devices/{id}/modules/{mid}", s.putModule)
 		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
 		if opts.Telemetry != nil {
-			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
+			// Any method first: chi gives a pattern's named methods to the
+			// routes registered for them afterwards.
+			r.With(s.auth(svc)).HandleFunc("/emulator/messages/events", s.notFound)
+			r.With(s.auth(svc)).HandleFunc("/emulator/messages/events/*", s.notFound)
+			r.With(s.auth(svc)).Get("/emulator/messages/events", s.telemetryPage)
+			r.With(s.auth(svc)).Get("/emulator/messages/events/", s.telemetryPage)
+			r.With(s.auth(svc)).Get("/emulator/messages/events/stream", s.telemetryStream)
+			r.With(s.auth(svc)).Get("/emulator/messages/events/stream/", s.telemetryStream)
 		}
 		if opts.Faults != nil {
 			fh := faults.NewHandler(opts.Faults, nil)

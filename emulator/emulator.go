@@ -200,7 +200,7 @@ func (e *Emulator) start() error {
 		CAPEM:     e.tls.CAPEM,
 		Faults:    inj,
 		Clients:   func() any { return b.Clients() },
-		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
+		Telemetry: tlog,
 		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
 	})
 	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
