@@ -92,7 +92,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body could not be read."))
 		return
 	}
-	m, err := parseSendRequest(body)
+	m, err := ParseSendRequest(body)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -102,7 +102,7 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	h.writeJSON(w, http.StatusOK, newMessageView(m))
+	h.writeJSON(w, http.StatusOK, NewMessageView(m))
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
@@ -112,9 +112,9 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs := h.q.Messages(id)
-	views := make([]messageView, 0, len(msgs))
+	views := make([]MessageView, 0, len(msgs))
 	for _, m := range msgs {
-		views = append(views, newMessageView(m))
+		views = append(views, NewMessageView(m))
 	}
 	h.writeJSON(w, http.StatusOK, views)
 }
@@ -155,7 +155,7 @@ func (h *handler) receiveFeedback(w http.ResponseWriter, _ *http.Request) {
 		h.writeError(w, errcode.Wrap(errcode.ServerError, err, "The feedback could not be encoded."))
 		return
 	}
-	w.Header().Set("Content-Type", feedbackContentType)
+	w.Header().Set("Content-Type", FeedbackContentType)
 	w.Header().Set("ETag", `"`+b.LockToken+`"`)
 	w.Header().Set("iothub-enqueuedtime", b.EnqueuedTime.Format(time.RFC3339Nano))
 	w.WriteHeader(http.StatusOK)

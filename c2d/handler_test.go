@@ -136,7 +136,7 @@ func TestHandlerSend(t *testing.T) {
 
 	// A binary body travels as base64 both ways.
 	r = a.do("POST", "/devices/d1/messages/devicebound", `{"bodyBase64":"AP8A"}`)
-	var v messageView
+	var v MessageView
 	r.decode(t, &v)
 	if r.status != http.StatusOK || v.BodyBase64 == nil || *v.BodyBase64 != "AP8A" || v.Body != nil || len(v.MessageID) != 36 {
 		t.Fatalf("binary send: %d %s", r.status, r.body)
@@ -201,7 +201,7 @@ func TestHandlerEncodedDeviceID(t *testing.T) {
 	if a.q.Pending("a#b?/c %") != 1 {
 		t.Fatal("the id was not percent-decoded")
 	}
-	var list []messageView
+	var list []MessageView
 	a.do("GET", path, "").decode(t, &list)
 	if len(list) != 1 || list[0].DeviceID != "a#b?/c %" {
 		t.Fatalf("list %+v", list)
@@ -220,13 +220,13 @@ func TestHandlerListAndPurge(t *testing.T) {
 	a.tr.all()[0].ack()
 	a.tr.setOnline("d1", false)
 
-	var list []messageView
+	var list []MessageView
 	r := a.do("GET", "/devices/d1/messages/devicebound", "")
 	r.decode(t, &list)
 	if len(list) != 2 || *list[0].Body != "two" || *list[1].Body != "three" || list[0].State != "Invisible" || list[0].DeliveryCount != 1 {
 		t.Fatalf("list %s", r.body)
 	}
-	var empty []messageView
+	var empty []MessageView
 	a.do("GET", "/devices/d2/messages/devicebound", "").decode(t, &empty)
 	if empty == nil || len(empty) != 0 {
 		t.Fatal("an empty queue must list as []")
@@ -263,7 +263,7 @@ func TestHandlerFeedback(t *testing.T) {
 	golden(t, "feedback-records.json", r.body)
 
 	r = a.do("GET", "/messages/serviceBound/feedback", "")
-	if r.status != http.StatusOK || r.header.Get("Content-Type") != feedbackContentType {
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != FeedbackContentType {
 		t.Fatalf("receive: %d %s", r.status, r.header.Get("Content-Type"))
 	}
 	etag := r.header.Get("ETag")
