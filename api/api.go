@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
@@ -40,9 +41,9 @@ type Options struct {
 	// TelemetryHeartbeat is how often an idle event stream gets a comment
 	// line; 0 means d2c.DefaultHeartbeat.
 	TelemetryHeartbeat time.Duration
-	// C2D serves cloud-to-device sending (under /emulator), purging and
-	// feedback, behind ServiceConnect.
-	C2D http.Handler
+	// C2D, if set, is served by the cloud-to-device endpoints (sending and
+	// listing under /emulator, purging, feedback), behind ServiceConnect.
+	C2D *c2d.Queues
 	// Seed serves GET /emulator/export (RegistryRead: it holds every key)
 	// and POST /emulator/import (RegistryWrite).
 	Seed http.Handler
@@ -74,6 +75,7 @@ const DefaultBodyReadTimeout = 30 * time.Second
 type server struct {
 	hub         *hub.Hub
 	telemetry   *d2c.Log
+	c2d         *c2d.Queues
 	heartbeat   time.Duration
 	bodyTimeout time.Duration
 	requests    *metrics.CounterVec
@@ -85,7 +87,7 @@ type server struct {
 // New returns the REST API handler.
 func New(h *hub.Hub, opts Options) http.Handler {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,13 +169,22 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		if opts.Seed != nil {
 			r.With(s.authByMethod(read, write)).Mount("/emulator", opts.Seed)
 		}
-		if c := opts.C2D; c != nil {
-			emu := http.StripPrefix("/emulator", c)
-			r.With(s.auth(svc)).Handle("/emulator/devices/{id}/messages/devicebound", emu)
-			r.With(s.auth(svc)).Handle("/emulator/messages/feedback", emu)
-			r.With(s.auth(svc)).Delete("/devices/{id}/commands", c.ServeHTTP)
-			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback", c)
-			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback/*", c)
+		if opts.C2D != nil {
+			// HEAD is answered as GET, as these endpoints always have been.
+			r.With(s.auth(svc)).HandleFunc("/emulator/devices/{id}/messages/devicebound", s.notFound)
+			r.With(s.auth(svc)).Post("/emulator/devices/{id}/messages/devicebound", s.c2dSend)
+			r.With(s.auth(svc)).Get("/emulator/devices/{id}/messages/devicebound", s.c2dList)
+			r.With(s.auth(svc)).Head("/emulator/devices/{id}/messages/devicebound", s.c2dList)
+			r.With(s.auth(svc)).HandleFunc("/emulator/messages/feedback", s.notFound)
+			r.With(s.auth(svc)).Get("/emulator/messages/feedback", s.c2dAllFeedback)
+			r.With(s.auth(svc)).Head("/emulator/messages/feedback", s.c2dAllFeedback)
+			r.With(s.auth(svc)).Delete("/devices/{id}/commands", s.c2dPurge)
+			r.With(s.auth(svc)).HandleFunc("/messages/serviceBound/feedback", s.notFound)
+			r.With(s.auth(svc)).HandleFunc("/messages/serviceBound/feedback/*", s.notFound)
+			r.With(s.auth(svc)).Get("/messages/serviceBound/feedback", s.c2dReceiveFeedback)
+			r.With(s.auth(svc)).Head("/messages/serviceBound/feedback", s.c2dReceiveFeedback)
+			r.With(s.auth(svc)).Delete("/messages/serviceBound/feedback/{lockToken}", s.c2dCompleteFeedback)
+			r.With(s.auth(svc)).Post("/messages/serviceBound/feedback/{lockToken}/abandon", s.c2dAbandonFeedback)
 		}
 		for _, p := range []string{"/twins/{id}", "/twins/{id}/modules/{mid}"} {
 			r.With(s.auth(svc|read)).Get(p, s.getTwin)

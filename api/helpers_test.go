@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"net/http"
 	"os"
@@ -110,4 +111,15 @@ func seqRange(from, to int64) []int64 {
 		out = append(out, s)
 	}
 	return out
+}
+
+// goldenJSON compares got, indented, with testdata/name.
+func goldenJSON(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, got, "", "  "); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	pretty.WriteByte('\n')
+	golden(t, name, pretty.Bytes())
 }

@@ -201,7 +201,7 @@ func (e *Emulator) start() error {
 		Faults:    inj,
 		Clients:   func() any { return b.Clients() },
 		Telemetry: tlog,
-		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
+		C2D:       queues,
 	})
 	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
 	// the SDKs' websocket transports dial it.
