@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -17,9 +14,7 @@ import (
 )
 
 type handler struct {
-	hub *hub.Hub
-	// importing serialises imports, so two documents never interleave.
-	importing sync.Mutex
+	seeder *Seeder
 }
 
 // NewHandler serves export and import of seed documents. The caller mounts
@@ -32,7 +27,7 @@ type handler struct {
 // (application/json; application/yaml, application/x-yaml, text/yaml),
 // else told from the content. Errors are IoT Hub REST errors.
 func NewHandler(h *hub.Hub) http.Handler {
-	s := &handler{hub: h}
+	s := &handler{seeder: NewSeeder(h)}
 	r := chi.NewRouter()
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.notFound)
@@ -42,27 +37,10 @@ func NewHandler(h *hub.Hub) http.Handler {
 }
 
 func (s *handler) export(w http.ResponseWriter, r *http.Request) {
-	format := strings.ToLower(r.URL.Query().Get("format"))
-	if format == "" {
-		format = FormatYAML
-	}
-	if format != FormatYAML && format != FormatJSON {
-		writeError(w, badFormat(format))
-		return
-	}
-	d, err := Export(r.Context(), s.hub)
+	body, ct, err := s.seeder.Export(r.Context(), r.URL.Query().Get("format"))
 	if err != nil {
 		writeError(w, err)
 		return
-	}
-	body, err := d.Marshal(format)
-	if err != nil {
-		writeError(w, errcode.Wrap(errcode.ServerError, err, "The hub could not be written as %s.", format))
-		return
-	}
-	ct := "application/yaml; charset=utf-8"
-	if format == FormatJSON {
-		ct = "application/json; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(http.StatusOK)
@@ -80,14 +58,7 @@ func (s *handler) importDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body could not be read."))
 		return
 	}
-	d, err := Parse(body, formatOf(r.Header.Get("Content-Type")))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.importing.Lock()
-	res, err := Apply(r.Context(), s.hub, d)
-	s.importing.Unlock()
+	res, err := s.seeder.Import(r.Context(), body, FormatOf(r.Header.Get("Content-Type")))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -100,23 +71,6 @@ func (s *handler) importDocument(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
-}
-
-// formatOf maps a Content-Type to a document format; "" means tell from the
-// content.
-func formatOf(contentType string) string {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return ""
-	}
-	switch mt {
-	case "application/json", "text/json":
-		return FormatJSON
-	case "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml":
-		return FormatYAML
-	default:
-		return ""
-	}
 }
 
 func (s *handler) notFound(w http.ResponseWriter, r *http.Request) {
