@@ -23,6 +23,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/jsontext"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/seed"
 )
 
 // maxBody bounds a request body; the largest legitimate one (a twin with
@@ -44,9 +45,11 @@ type Options struct {
 	// C2D, if set, is served by the cloud-to-device endpoints (sending and
 	// listing under /emulator, purging, feedback), behind ServiceConnect.
 	C2D *c2d.Queues
-	// Seed serves GET /emulator/export (RegistryRead: it holds every key)
-	// and POST /emulator/import (RegistryWrite).
-	Seed http.Handler
+	// Seed, if set, serves GET /emulator/export (RegistryRead: it holds
+	// every key) and POST /emulator/import (RegistryWrite). Other paths
+	// under /emulator then ask RegistryRead of reads and RegistryWrite of
+	// writes before answering 404.
+	Seed *seed.Seeder
 	// CAPEM, if set, is served without authentication at /emulator/ca.pem,
 	// so a client (or a container's host) can fetch the CA to trust.
 	CAPEM []byte
@@ -76,6 +79,7 @@ type server struct {
 	hub         *hub.Hub
 	telemetry   *d2c.Log
 	c2d         *c2d.Queues
+	seed        *seed.Seeder
 	heartbeat   time.Duration
 	bodyTimeout time.Duration
 	requests    *metrics.CounterVec
@@ -87,7 +91,7 @@ type server struct {
 // New returns the REST API handler.
 func New(h *hub.Hub, opts Options) http.Handler {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -167,7 +171,12 @@ func New(h *hub.Hub, opts Options) http.Handler {
 			r.With(s.auth(svc)).Handle("/emulator/faults/*", fh)
 		}
 		if opts.Seed != nil {
-			r.With(s.authByMethod(read, write)).Mount("/emulator", opts.Seed)
+			rw := s.authByMethod(read, write)
+			r.With(rw).HandleFunc("/emulator", s.notFound)
+			r.With(rw).HandleFunc("/emulator/", s.notFound)
+			r.With(rw).HandleFunc("/emulator/*", s.notFound)
+			r.With(s.auth(read)).Get("/emulator/export", s.seedExport)
+			r.With(s.auth(write)).Post("/emulator/import", s.seedImport)
 		}
 		if opts.C2D != nil {
 			// HEAD is answered as GET, as these endpoints always have been.

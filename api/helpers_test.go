@@ -54,7 +54,16 @@ func openHub(t testing.TB) *hub.Hub {
 // ownerToken is a SAS token of the iothubowner policy, which has every right.
 func ownerToken(t testing.TB, h *hub.Hub) string {
 	t.Helper()
-	p, _ := h.Policies().Find("iothubowner")
+	return policyToken(t, h, "iothubowner")
+}
+
+// policyToken is a SAS token of one of the hub's policies, for the whole hub.
+func policyToken(t testing.TB, h *hub.Hub, policy string) string {
+	t.Helper()
+	p, ok := h.Policies().Find(policy)
+	if !ok {
+		t.Fatalf("no policy %s", policy)
+	}
 	tok, err := sas.NewToken("localhost", p.PrimaryKey, p.Name, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)

@@ -196,7 +196,7 @@ func (e *Emulator) start() error {
 		Ready:     e.ready.Load,
 		Metrics:   reg,
 		Strict:    cfg.Strict,
-		Seed:      seed.NewHandler(h),
+		Seed:      seed.NewSeeder(h),
 		CAPEM:     e.tls.CAPEM,
 		Faults:    inj,
 		Clients:   func() any { return b.Clients() },
