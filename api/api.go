@@ -80,6 +80,7 @@ type server struct {
 	telemetry   *d2c.Log
 	c2d         *c2d.Queues
 	seed        *seed.Seeder
+	faults      *faults.Injector
 	heartbeat   time.Duration
 	bodyTimeout time.Duration
 	requests    *metrics.CounterVec
@@ -91,7 +92,7 @@ type server struct {
 // New returns the REST API handler.
 func New(h *hub.Hub, opts Options) http.Handler {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -166,9 +167,17 @@ func New(h *hub.Hub, opts Options) http.Handler {
 			r.With(s.auth(svc)).Get("/emulator/messages/events/stream/", s.telemetryStream)
 		}
 		if opts.Faults != nil {
-			fh := faults.NewHandler(opts.Faults, nil)
-			r.With(s.auth(svc)).Handle("/emulator/faults", fh)
-			r.With(s.auth(svc)).Handle("/emulator/faults/*", fh)
+			r.With(s.auth(svc)).HandleFunc("/emulator/faults", s.faultsNotFound)
+			r.With(s.auth(svc)).HandleFunc("/emulator/faults/*", s.faultsNotFound)
+			for _, p := range []string{"/emulator/faults", "/emulator/faults/"} {
+				r.With(s.auth(svc)).Get(p, s.faultsList)
+				r.With(s.auth(svc)).Post(p, s.faultsAdd)
+				r.With(s.auth(svc)).Delete(p, s.faultsClear)
+			}
+			for _, p := range []string{"/emulator/faults/{id}", "/emulator/faults/{id}/"} {
+				r.With(s.auth(svc)).Get(p, s.faultsGet)
+				r.With(s.auth(svc)).Delete(p, s.faultsRemove)
+			}
 		}
 		if opts.Seed != nil {
 			rw := s.authByMethod(read, write)

@@ -6,7 +6,8 @@
 // refused, twin responses delayed, classes of operations throttled, a
 // device's own operations failing. The MQTT broker consults it on CONNECT,
 // telemetry, twin requests and method responses; Middleware consults it for
-// the REST API; NewHandler lets tests add, list and clear faults over HTTP.
+// the REST API, whose admin endpoints let tests add (Submit), list and
+// clear faults over HTTP.
 //
 // The package also knows IoT Hub's own fault-injection telemetry: a device
 // message carrying the application property AzIoTHub_FaultOperationType
