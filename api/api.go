@@ -1,5 +1,13 @@
-// Package api serves IoT Hub's service REST API (registry, twins, queries,
-// statistics) on chi, with SAS authentication and IoT Hub's error bodies.
+// Package api is the emulator's one REST layer: IoT Hub's service REST API
+// (registry, twins, queries, statistics, cloud-to-device) and the
+// emulator's own endpoints (telemetry read-back, seeding, fault injection),
+// on chi, with SAS authentication and IoT Hub's error bodies.
+//
+// Every endpoint is a row of one route table (routes.go): method, pattern,
+// handler, the permission it needs and the class IoT Hub throttles it as.
+// The handlers call the domain packages (hub, d2c, c2d, seed, faults),
+// which know nothing of HTTP, and every error body is written by
+// writeError.
 package api
 
 import (
@@ -15,12 +23,14 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/jsontext"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
-	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/seed"
 )
 
 // maxBody bounds a request body; the largest legitimate one (a twin with
@@ -32,20 +42,27 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready reports whether every listener is up; /healthz answers 503 until then.
 	Ready func() bool
-	// Telemetry serves the emulator's device-to-cloud read-back endpoints,
-	// mounted at /emulator/messages/events behind ServiceConnect.
-	Telemetry http.Handler
-	// C2D serves cloud-to-device sending (under /emulator), purging and
-	// feedback, behind ServiceConnect.
-	C2D http.Handler
-	// Seed serves GET /emulator/export (RegistryRead: it holds every key)
-	// and POST /emulator/import (RegistryWrite).
-	Seed http.Handler
+	// Telemetry, if set, is served by the emulator's device-to-cloud
+	// read-back endpoints under /emulator/messages/events, behind
+	// ServiceConnect.
+	Telemetry *d2c.Log
+	// TelemetryHeartbeat is how often an idle event stream gets a comment
+	// line; 0 means d2c.DefaultHeartbeat.
+	TelemetryHeartbeat time.Duration
+	// C2D, if set, is served by the cloud-to-device endpoints (sending and
+	// listing under /emulator, purging, feedback), behind ServiceConnect.
+	C2D *c2d.Queues
+	// Seed, if set, serves GET /emulator/export (RegistryRead: it holds
+	// every key) and POST /emulator/import (RegistryWrite). Other paths
+	// under /emulator then ask RegistryRead of reads and RegistryWrite of
+	// writes before answering 404.
+	Seed *seed.Seeder
 	// CAPEM, if set, is served without authentication at /emulator/ca.pem,
 	// so a client (or a container's host) can fetch the CA to trust.
 	CAPEM []byte
-	// Faults throttles REST operations it is told to (and, with a tier,
-	// those over the tier's rates), and serves /emulator/faults.
+	// Faults, if set, is asked to admit every request whose route has a
+	// throttle class (refusing it 429 under a throttle fault or over the
+	// tier's rates), and is served by the admin API under /emulator/faults.
 	Faults *faults.Injector
 	// Clients lists the live device connections for GET /emulator/clients.
 	Clients func() any
@@ -67,17 +84,33 @@ type Options struct {
 const DefaultBodyReadTimeout = 30 * time.Second
 
 type server struct {
-	hub         *hub.Hub
-	bodyTimeout time.Duration
-	requests    *metrics.CounterVec
-	log         *slog.Logger
-	ready       func() bool
-	now         func() time.Time
+	hub       *hub.Hub
+	telemetry *d2c.Log
+	c2d       *c2d.Queues
+	seed      *seed.Seeder
+	faults    *faults.Injector
+	// table holds the route table's rows by routeKey, and anyMethodRoutes
+	// routes their any-method rows alone (see routeOf).
+	table           map[string]route
+	anyMethodRoutes *chi.Mux
+	heartbeat       time.Duration
+	bodyTimeout     time.Duration
+	requests        *metrics.CounterVec
+	log             *slog.Logger
+	ready           func() bool
+	now             func() time.Time
 }
 
 // New returns the REST API handler.
 func New(h *hub.Hub, opts Options) http.Handler {
-	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now}
+	_, r := newServer(h, opts)
+	return r
+}
+
+// newServer builds the API and the router that serves it.
+func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
+	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -92,82 +125,19 @@ func New(h *hub.Hub, opts Options) http.Handler {
 		s.bodyTimeout = DefaultBodyReadTimeout
 	}
 
+	if opts.Metrics != nil {
+		s.requests = opts.Metrics.CounterVec("iothub_rest_requests_total", "REST requests by HTTP status.", "code")
+	}
+
 	r := chi.NewRouter()
 	r.Use(s.boundBodyRead, s.methodOverride, s.rawPathRouting, s.recoverer, s.logRequests)
 	if opts.Strict {
 		r.Use(s.strictAPIVersion)
 	}
-	if opts.Faults != nil {
-		r.Use(opts.Faults.Middleware(nil))
-	}
 	r.NotFound(s.notFound)
-	r.MethodNotAllowed(s.notFound)
-	r.Get("/healthz", s.healthz)
-	if len(opts.CAPEM) > 0 {
-		r.Get("/emulator/ca.pem", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/x-pem-file")
-			w.Write(opts.CAPEM)
-		})
-	}
-	if opts.Metrics != nil {
-		s.requests = opts.Metrics.CounterVec("iothub_rest_requests_total", "REST requests by HTTP status.", "code")
-		r.Get("/emulator/metrics", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			if err := opts.Metrics.WriteText(w); err != nil {
-				s.log.Debug("metrics write", "err", err)
-			}
-		})
-	}
-
-	read, write := registry.RegistryRead, registry.RegistryWrite
-	svc := registry.ServiceConnect
-	r.Group(func(r chi.Router) {
-		r.With(s.auth(read)).Get("/devices", s.listDevices)
-		r.With(s.auth(read)).Get("/devices/", s.listDevices)
-		r.With(s.auth(svc|read)).Post("/devices/query", s.query)
-		r.With(s.auth(read)).Get("/devices/{id}", s.getDevice)
-		r.With(s.auth(write)).Put("/devices/{id}", s.putDevice)
-		r.With(s.auth(write)).Delete("/devices/{id}", s.deleteDevice)
-		r.With(s.auth(write)).Post("/emulator/reset", s.reset)
-		if opts.Clients != nil {
-			r.With(s.auth(svc|read)).Get("/emulator/clients", func(w http.ResponseWriter, _ *http.Request) {
-				s.writeJSON(w, http.StatusOK, opts.Clients())
-			})
-		}
-		r.With(s.auth(read)).Get("/statistics/devices", s.registryStatistics)
-		r.With(s.auth(svc)).Get("/statistics/service", s.serviceStatistics)
-		r.With(s.auth(read)).Get("/devices/{id}/modules", s.listModules)
-		r.With(s.auth(read)).Get("/devices/{id}/modules/", s.listModules)
-		r.With(s.auth(read)).Get("/devices/{id}/modules/{mid}", s.getModule)
-		r.With(s.auth(write)).Put("/devices/{id}/modules/{mid}", s.putModule)
-		r.With(s.auth(write)).Delete("/devices/{id}/modules/{mid}", s.deleteModule)
-		if opts.Telemetry != nil {
-			r.With(s.auth(svc)).Mount("/emulator/messages/events", opts.Telemetry)
-		}
-		if opts.Faults != nil {
-			fh := faults.NewHandler(opts.Faults, nil)
-			r.With(s.auth(svc)).Handle("/emulator/faults", fh)
-			r.With(s.auth(svc)).Handle("/emulator/faults/*", fh)
-		}
-		if opts.Seed != nil {
-			r.With(s.authByMethod(read, write)).Mount("/emulator", opts.Seed)
-		}
-		if c := opts.C2D; c != nil {
-			emu := http.StripPrefix("/emulator", c)
-			r.With(s.auth(svc)).Handle("/emulator/devices/{id}/messages/devicebound", emu)
-			r.With(s.auth(svc)).Handle("/emulator/messages/feedback", emu)
-			r.With(s.auth(svc)).Delete("/devices/{id}/commands", c.ServeHTTP)
-			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback", c)
-			r.With(s.auth(svc)).Handle("/messages/serviceBound/feedback/*", c)
-		}
-		for _, p := range []string{"/twins/{id}", "/twins/{id}/modules/{mid}"} {
-			r.With(s.auth(svc|read)).Get(p, s.getTwin)
-			r.With(s.auth(svc)).Patch(p, s.updateTwin(false))
-			r.With(s.auth(svc)).Put(p, s.updateTwin(true))
-			r.With(s.auth(svc)).Post(p+"/methods", s.invokeMethod)
-		}
-	})
-	return r
+	r.MethodNotAllowed(s.methodNotAllowed)
+	s.mount(r, s.routes(opts))
+	return s, r
 }
 
 // boundBodyRead gives a request body a read deadline of its own: the
@@ -301,35 +271,6 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-func (s *server) auth(need registry.Permission) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			path, err := routedPath(r)
-			if err == nil {
-				err = s.hub.AuthorizeService(r.Header.Get("Authorization"), path, need)
-			}
-			if err != nil {
-				s.writeError(w, err)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// authByMethod asks reads (GET, HEAD) for one permission and writes for another.
-func (s *server) authByMethod(read, write registry.Permission) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			need := write
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				need = read
-			}
-			s.auth(need)(next).ServeHTTP(w, r)
-		})
-	}
-}
-
 func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !s.ready() {
@@ -344,8 +285,9 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, errcode.New(errcode.IotHubNotFound, "%s %s is not an operation of this hub.", r.Method, r.URL.Path))
 }
 
-// writeError renders err as IoT Hub's REST error: the body the SDKs parse
-// and the iothub-errorcode header.
+// writeError renders err as IoT Hub's REST error: the body the SDKs parse,
+// the iothub-errorcode header and the status. It is the one place that
+// writes an error body.
 func (s *server) writeError(w http.ResponseWriter, err error) {
 	e := errcode.From(err)
 	if e.Code == errcode.ServerError && e.Err != nil {

@@ -7,7 +7,7 @@
 // call that made it returns; lock state is memory-only, so after a restart
 // every kept message is visible again.
 //
-// The package knows nothing of MQTT: a Transport hands messages to devices.
-// NewHandler serves the emulator's REST endpoints for sending, inspecting,
-// purging and reading feedback.
+// The package knows nothing of MQTT or HTTP: a Transport hands messages to
+// devices, and package api serves the REST endpoints for sending (with
+// ParseSendRequest), inspecting, purging and reading feedback.
 package c2d

@@ -48,8 +48,9 @@ type feedbackBatch struct {
 	lockedUntil time.Time
 }
 
-// feedbackContentType is how IoT Hub labels a batch of feedback records.
-const feedbackContentType = "application/vnd.microsoft.iothub.feedback.json"
+// FeedbackContentType is how IoT Hub labels a batch of feedback records
+// (the Content-Type of a received batch).
+const FeedbackContentType = "application/vnd.microsoft.iothub.feedback.json"
 
 // description explains a status code. IoT Hub's published example carries
 // "Success" for a success; the other texts are the emulator's own.

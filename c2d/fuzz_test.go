@@ -32,14 +32,14 @@ func FuzzParseSendRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		m, err := parseSendRequest(in)
+		m, err := ParseSendRequest(in)
 		if err != nil {
 			if !errcode.Is(err, errcode.ArgumentInvalid) && !errcode.Is(err, errcode.ArgumentNull) {
 				t.Fatalf("error %v is not ArgumentInvalid or ArgumentNull", err)
 			}
 			return
 		}
-		again, err := parseSendRequest(encodeSendRequest(t, m))
+		again, err := ParseSendRequest(encodeSendRequest(t, m))
 		if err != nil {
 			t.Fatalf("re-parsing %+v: %v", m, err)
 		}
@@ -89,7 +89,7 @@ func TestParseSendRequestBodies(t *testing.T) {
 		{`{}`, nil},
 	}
 	for _, tt := range tests {
-		m, err := parseSendRequest([]byte(tt.in))
+		m, err := ParseSendRequest([]byte(tt.in))
 		if err != nil {
 			t.Fatalf("%s: %v", tt.in, err)
 		}

@@ -28,9 +28,13 @@ type sendRequest struct {
 	Properties      map[string]string `json:"properties"`
 }
 
-// parseSendRequest decodes a send body into a Message. It checks the form
-// only; Enqueue checks the content (ack, sizes, names, expiry).
-func parseSendRequest(body []byte) (Message, error) {
+// ParseSendRequest decodes the body of a send (POST
+// /devices/{id}/messages/devicebound): a JSON object {"body":"text"} or
+// {"bodyBase64":"..."} plus optional messageId, correlationId, userId,
+// contentType, contentEncoding, expiryTimeUtc (RFC 3339), ack and
+// properties{}. It checks the form only, with ArgumentNull or
+// ArgumentInvalid; Enqueue checks the content (ack, sizes, names, expiry).
+func ParseSendRequest(body []byte) (Message, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return Message{}, errcode.New(errcode.ArgumentNull, "The request body is empty: send a JSON object such as {\"body\":\"text\"}.")
@@ -95,9 +99,9 @@ func describeJSONError(err error) string {
 	return strings.TrimPrefix(err.Error(), "json: ") // e.g. unknown field "x"
 }
 
-// messageView is a message as the REST endpoints show it: the body as text
+// MessageView is a message as the REST endpoints show it: the body as text
 // when it is UTF-8, else as base64, mirroring what a send accepts.
-type messageView struct {
+type MessageView struct {
 	MessageID       string            `json:"messageId"`
 	CorrelationID   string            `json:"correlationId,omitempty"`
 	UserID          string            `json:"userId,omitempty"`
@@ -115,8 +119,9 @@ type messageView struct {
 	State           string            `json:"state"` // Enqueued or Invisible (a device holds it)
 }
 
-func newMessageView(m Message) messageView {
-	v := messageView{
+// NewMessageView returns m as the REST endpoints show it.
+func NewMessageView(m Message) MessageView {
+	v := MessageView{
 		MessageID:       m.MessageID,
 		CorrelationID:   m.CorrelationID,
 		UserID:          m.UserID,

@@ -3,7 +3,8 @@
 // IoT Hub hands telemetry to an Event Hubs endpoint; the emulator keeps it
 // instead in a bounded log, persisted in the store, and lets users read it
 // back: page by page or by long poll (Read, Wait), as a live feed
-// (Subscribe), and over HTTP (NewHandler) as JSON pages or server-sent events.
+// (Subscribe), and as server-sent events (Stream, EventWriter). Package api
+// serves these over HTTP, with ParseQuery reading the requests.
 //
 // Every message gets a sequence number, 1, 2, 3 ... across the hub, that is
 // never reused, also across restarts. The log keeps at most MaxMessages

@@ -9,9 +9,9 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
 
-// FuzzParseParams checks that any query string is either refused with
+// FuzzParseQuery checks that any query string is either refused with
 // ArgumentInvalid or yields parameters within their documented bounds.
-func FuzzParseParams(f *testing.F) {
+func FuzzParseQuery(f *testing.F) {
 	for _, seed := range []string{
 		"",
 		"api-version=2021-04-12",
@@ -24,26 +24,26 @@ func FuzzParseParams(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		p, err := parseParams(raw)
+		p, err := ParseQuery(raw)
 		if err != nil {
 			if !errcode.Is(err, errcode.ArgumentInvalid) {
 				t.Fatalf("error %v is not ArgumentInvalid", err)
 			}
 			return
 		}
-		if p.maxCount < 1 || p.maxCount > MaxCount {
-			t.Fatalf("maxCount %d", p.maxCount)
+		if p.MaxCount < 1 || p.MaxCount > MaxCount {
+			t.Fatalf("maxCount %d", p.MaxCount)
 		}
-		if p.wait < 0 || p.wait > MaxWaitSeconds*time.Second {
-			t.Fatalf("wait %v", p.wait)
+		if p.Wait < 0 || p.Wait > MaxWaitSeconds*time.Second {
+			t.Fatalf("wait %v", p.Wait)
 		}
-		if p.filter.FromSequence < 0 || (!p.fromSeq && p.filter.FromSequence != 0) {
-			t.Fatalf("fromSequence %d (given %v)", p.filter.FromSequence, p.fromSeq)
+		if p.Filter.FromSequence < 0 || (!p.FromSeq && p.Filter.FromSequence != 0) {
+			t.Fatalf("fromSequence %d (given %v)", p.Filter.FromSequence, p.FromSeq)
 		}
-		if !p.fromTime && !p.filter.FromTime.IsZero() {
+		if !p.FromTime && !p.Filter.FromTime.IsZero() {
 			t.Fatalf("fromEnqueuedTime set but not given")
 		}
-		if p.fromTime && p.filter.FromTime.Location() != time.UTC {
+		if p.FromTime && p.Filter.FromTime.Location() != time.UTC {
 			t.Fatalf("fromEnqueuedTime not in UTC")
 		}
 	})

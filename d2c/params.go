@@ -8,30 +8,33 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
 
-// Bounds on the HTTP query parameters.
+// Bounds on the read-back query parameters.
 const (
 	MaxCount       = 1000 // largest maxCount
 	MaxWaitSeconds = 60   // longest waitSeconds
 )
 
-// params are the query parameters both telemetry endpoints take.
-type params struct {
-	filter   Filter
-	maxCount int
-	wait     time.Duration
-	fromSeq  bool // fromSequenceNumber was given
-	fromTime bool // fromEnqueuedTime was given
+// Query is what a read-back request asks for: a page of the messages
+// matching Filter, a long poll, or a stream.
+type Query struct {
+	Filter   Filter
+	MaxCount int           // 1..MaxCount; DefaultMaxCount when not given
+	Wait     time.Duration // long-poll wait, 0..MaxWaitSeconds
+	FromSeq  bool          // fromSequenceNumber was given
+	FromTime bool          // fromEnqueuedTime was given
 }
 
-// parseParams reads the telemetry query parameters from a raw query string.
-// Parameters it does not know (such as api-version) are ignored; a known one
-// given twice, or with a bad value, is refused.
-func parseParams(rawQuery string) (params, error) {
+// ParseQuery reads the read-back query parameters from a raw query string:
+// deviceId, moduleId, fromSequenceNumber, fromEnqueuedTime (RFC 3339),
+// maxCount (1..1000, default 100) and waitSeconds (0..60). Parameters it
+// does not know (such as api-version) are ignored; a known one given twice,
+// or with a bad value, is refused with ArgumentInvalid.
+func ParseQuery(rawQuery string) (Query, error) {
 	v, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return params{}, errcode.New(errcode.ArgumentInvalid, "The query string is not validly encoded.")
+		return Query{}, errcode.New(errcode.ArgumentInvalid, "The query string is not validly encoded.")
 	}
-	p := params{maxCount: DefaultMaxCount}
+	p := Query{MaxCount: DefaultMaxCount}
 	get := func(name string) (string, bool, error) {
 		vals, ok := v[name]
 		if !ok {
@@ -54,37 +57,37 @@ func parseParams(rawQuery string) (params, error) {
 		return n, true, nil
 	}
 
-	if p.filter.DeviceID, _, err = get("deviceId"); err != nil {
-		return params{}, err
+	if p.Filter.DeviceID, _, err = get("deviceId"); err != nil {
+		return Query{}, err
 	}
-	if p.filter.ModuleID, _, err = get("moduleId"); err != nil {
-		return params{}, err
+	if p.Filter.ModuleID, _, err = get("moduleId"); err != nil {
+		return Query{}, err
 	}
-	if p.filter.FromSequence, p.fromSeq, err = intParam("fromSequenceNumber", 0, 1<<63-1); err != nil {
-		return params{}, err
+	if p.Filter.FromSequence, p.FromSeq, err = intParam("fromSequenceNumber", 0, 1<<63-1); err != nil {
+		return Query{}, err
 	}
 	s, ok, err := get("fromEnqueuedTime")
 	if err != nil {
-		return params{}, err
+		return Query{}, err
 	}
 	if ok {
 		t, perr := time.Parse(time.RFC3339Nano, s)
 		if perr != nil {
-			return params{}, errcode.New(errcode.ArgumentInvalid, "The query parameter fromEnqueuedTime must be an RFC 3339 time such as 2024-05-01T12:00:00Z, not %q.", s)
+			return Query{}, errcode.New(errcode.ArgumentInvalid, "The query parameter fromEnqueuedTime must be an RFC 3339 time such as 2024-05-01T12:00:00Z, not %q.", s)
 		}
-		p.filter.FromTime, p.fromTime = t.UTC(), true
+		p.Filter.FromTime, p.FromTime = t.UTC(), true
 	}
 	n, ok, err := intParam("maxCount", 1, MaxCount)
 	if err != nil {
-		return params{}, err
+		return Query{}, err
 	}
 	if ok {
-		p.maxCount = int(n)
+		p.MaxCount = int(n)
 	}
 	n, _, err = intParam("waitSeconds", 0, MaxWaitSeconds)
 	if err != nil {
-		return params{}, err
+		return Query{}, err
 	}
-	p.wait = time.Duration(n) * time.Second
+	p.Wait = time.Duration(n) * time.Second
 	return p, nil
 }

@@ -197,12 +197,12 @@ func (e *Emulator) start() error {
 		Ready:     e.ready.Load,
 		Metrics:   reg,
 		Strict:    cfg.Strict,
-		Seed:      seed.NewHandler(h),
+		Seed:      seed.NewSeeder(h),
 		CAPEM:     e.tls.CAPEM,
 		Faults:    inj,
 		Clients:   func() any { return b.Clients() },
-		Telemetry: d2c.NewHandler(tlog, d2c.HandlerOptions{Logger: e.log.With("component", "telemetry")}),
-		C2D:       c2d.NewHandler(queues, c2d.HandlerOptions{DeviceExists: h.C2DAllowed, Logger: e.log.With("component", "c2d")}),
+		Telemetry: tlog,
+		C2D:       queues,
 	})
 	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
 	// the SDKs' websocket transports dial it.

@@ -5,8 +5,9 @@
 // An Injector holds the faults in effect, each bounded in time: connections
 // refused, twin responses delayed, classes of operations throttled, a
 // device's own operations failing. The MQTT broker consults it on CONNECT,
-// telemetry, twin requests and method responses; Middleware consults it for
-// the REST API; NewHandler lets tests add, list and clear faults over HTTP.
+// telemetry, twin requests and method responses; the REST API asks it to
+// Admit each request of a throttled Operation class, and its admin
+// endpoints let tests add (Submit), list and clear faults over HTTP.
 //
 // The package also knows IoT Hub's own fault-injection telemetry: a device
 // message carrying the application property AzIoTHub_FaultOperationType

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -368,12 +366,10 @@ func TestInjectorDropConnection(t *testing.T) {
 	inj.DropConnection("dev1", "")
 	c.waitLost(t)
 
-	// The admin endpoint drops through the broker too.
+	// A drop submitted as the admin endpoint submits it goes through the broker too.
 	c = mustDial(t, addr, deviceConfig("dev1", key))
-	rec := httptest.NewRecorder()
-	faults.NewHandler(inj, nil).ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader(`{"fault":"drop","deviceId":"dev1"}`)))
-	if rec.Code != http.StatusNoContent {
-		t.Fatalf("drop: %d %s", rec.Code, rec.Body)
+	if _, dropped, err := inj.Submit(strings.NewReader(`{"fault":"drop","deviceId":"dev1"}`)); err != nil || !dropped {
+		t.Fatalf("drop: dropped %v, %v", dropped, err)
 	}
 	c.waitLost(t)
 	c = mustDial(t, addr, deviceConfig("dev1", key)) // no lasting effect

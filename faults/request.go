@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -16,11 +15,8 @@ import (
 // maxRequestBody bounds an admin request body; a fault is a few fields.
 const maxRequestBody = 64 << 10
 
-// MountPath is where the emulator serves the admin API.
-const MountPath = "/emulator/faults"
-
-// addRequest is the body of POST: the fault, its target and its timing.
-// Durations are seconds, decimals allowed.
+// addRequest is the body of an admin request that adds a fault: the fault,
+// its target and its timing. Durations are seconds, decimals allowed.
 type addRequest struct {
 	Fault           string  `json:"fault"`
 	DeviceID        string  `json:"deviceId"`
@@ -32,91 +28,34 @@ type addRequest struct {
 	DurationSeconds float64 `json:"durationSeconds"`
 }
 
-type handler struct {
-	f    *Injector
-	drop func(deviceID, moduleID string)
-}
-
-// NewHandler serves the admin API of f. Paths are relative to the mount
-// point (MountPath, stripped or not):
-//
-//	GET    /      the faults in effect or scheduled: a JSON array
-//	POST   /      add a fault (body: addRequest's fields); 201 with the fault.
-//	              {"fault":"drop","deviceId":...} drops the connection now: 204
-//	DELETE /      remove every fault: 204
-//	GET    /{id}  one fault
-//	DELETE /{id}  remove one fault: 204
-//
-// dropper ends an identity's connection (the broker's Disconnect); nil means
-// f.DropConnection. Errors are IoT Hub REST errors: 400 ArgumentInvalid for
-// a bad body (nothing is changed then), 404 IotHubNotFound otherwise.
-// Authentication is the mounting router's job.
-func NewHandler(f *Injector, dropper func(deviceID, moduleID string)) http.Handler {
-	if dropper == nil {
-		dropper = f.DropConnection
-	}
-	return &handler{f: f, drop: dropper}
-}
-
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, MountPath), "/")
-	switch {
-	case rest == "" && r.Method == http.MethodGet:
-		h.writeJSON(w, http.StatusOK, h.f.Active())
-	case rest == "" && r.Method == http.MethodPost:
-		h.add(w, r)
-	case rest == "" && r.Method == http.MethodDelete:
-		h.f.Clear()
-		w.WriteHeader(http.StatusNoContent)
-	case rest != "" && !strings.Contains(rest, "/") && r.Method == http.MethodGet:
-		for _, ft := range h.f.Active() {
-			if ft.ID == rest {
-				h.writeJSON(w, http.StatusOK, ft)
-				return
-			}
-		}
-		h.notFound(w, rest)
-	case rest != "" && !strings.Contains(rest, "/") && r.Method == http.MethodDelete:
-		if !h.f.Remove(rest) {
-			h.notFound(w, rest)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		writeError(w, errcode.New(errcode.IotHubNotFound, "%s %s is not an operation of the fault-injection API.", r.Method, r.URL.Path), h.f.now())
-	}
-}
-
-func (h *handler) notFound(w http.ResponseWriter, id string) {
-	writeError(w, errcode.New(errcode.IotHubNotFound, "No fault %q is in effect or scheduled.", id), h.f.now())
-}
-
-func (h *handler) add(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeAdd(r.Body)
+// Submit carries out the body of an admin API request that adds a fault:
+// one JSON object with fields fault, deviceId, moduleId, operation,
+// connackCode, delaySeconds, startInSeconds and durationSeconds (seconds,
+// decimals allowed). {"fault":"drop","deviceId":...} drops the identity's
+// connection now, through DropConnection, and reports dropped; any other
+// fault is added and returned. Errors are *errcode.Error, 400
+// ArgumentInvalid for a bad body (413 MessageTooLarge over 64 KB); nothing
+// is changed then.
+func (f *Injector) Submit(body io.Reader) (ft Fault, dropped bool, err error) {
+	req, err := decodeAdd(body)
 	if err != nil {
-		writeError(w, err, h.f.now())
-		return
+		return Fault{}, false, err
 	}
 	if strings.EqualFold(req.Fault, string(KindDrop)) {
 		if err := req.dropOnly(); err != nil {
-			writeError(w, err, h.f.now())
-			return
+			return Fault{}, false, err
 		}
-		h.drop(req.DeviceID, req.ModuleID)
-		w.WriteHeader(http.StatusNoContent)
-		return
+		f.DropConnection(req.DeviceID, req.ModuleID)
+		return Fault{}, true, nil
 	}
 	spec, err := req.spec()
 	if err != nil {
-		writeError(w, err, h.f.now())
-		return
+		return Fault{}, false, err
 	}
-	ft, err := h.f.Add(spec)
-	if err != nil {
-		writeError(w, err, h.f.now())
-		return
+	if ft, err = f.Add(spec); err != nil {
+		return Fault{}, false, err
 	}
-	h.writeJSON(w, http.StatusCreated, ft)
+	return ft, false, nil
 }
 
 func decodeAdd(body io.Reader) (addRequest, error) {
@@ -207,15 +146,4 @@ func seconds(name string, v float64) (time.Duration, error) {
 		return 0, invalid("%s must be from 0 to %.0f.", name, MaxDuration.Seconds())
 	}
 	return time.Duration(v * float64(time.Second)), nil
-}
-
-func (h *handler) writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, errcode.Wrap(errcode.ServerError, err, "The response could not be encoded."), h.f.now())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
 }

@@ -1,63 +1,74 @@
-package faults
+package api
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/faults"
+	"github.com/iothub-emulator/iothub-emulator/hub"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+// faultsClock starts where the fault golden files do.
+func faultsClock() *clock { return &clock{t: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)} }
 
 type adminTest struct {
 	t       *testing.T
 	c       *clock
-	f       *Injector
+	f       *faults.Injector
+	hub     *hub.Hub
 	h       http.Handler
+	token   string
 	dropped []string
 }
 
 func newAdmin(t *testing.T) *adminTest {
-	a := &adminTest{t: t, c: newClock()}
-	a.f = New(a.c.now)
-	a.h = NewHandler(a.f, func(d, m string) { a.dropped = append(a.dropped, d+"/"+m) })
+	a := &adminTest{t: t, c: faultsClock()}
+	a.f = faults.New(a.c.Now)
+	a.f.SetDropper(func(d, m string) { a.dropped = append(a.dropped, d+"/"+m) })
+	a.hub = openHub(t)
+	a.h = New(a.hub, Options{Faults: a.f, Now: a.c.Now})
+	a.token = ownerToken(t, a.hub)
 	return a
 }
 
 func (a *adminTest) do(method, target, body string) *httptest.ResponseRecorder {
 	a.t.Helper()
 	rec := httptest.NewRecorder()
-	a.h.ServeHTTP(rec, httptest.NewRequest(method, target, strings.NewReader(body)))
+	a.h.ServeHTTP(rec, authorized(httptest.NewRequest(method, target, strings.NewReader(body)), a.token))
 	return rec
 }
 
-func TestHandlerAddsEveryKind(t *testing.T) {
+// checkRESTError checks IoT Hub's REST error form on a recorded response.
+func checkRESTError(t *testing.T, rec *httptest.ResponseRecorder, status int, name string) {
+	t.Helper()
+	wantError(t, response{rec.Code, rec.Header(), rec.Body.String()}, status, name)
+}
+
+func TestFaultsAddEveryKind(t *testing.T) {
 	tests := []struct {
 		body string
-		want Fault // ID, Start and End not compared
+		want faults.Fault // ID, Start and End not compared
 	}{
 		{`{"fault":"refuseConnects","deviceId":"d1","durationSeconds":10}`,
-			Fault{Kind: KindRefuseConnects, DeviceID: "d1", ConnackCode: 3}},
+			faults.Fault{Kind: faults.KindRefuseConnects, DeviceID: "d1", ConnackCode: 3}},
 		{`{"fault":"RefuseConnects","deviceId":"d1","moduleId":"m1","connackCode":5,"durationSeconds":10}`,
-			Fault{Kind: KindRefuseConnects, DeviceID: "d1", ModuleID: "m1", ConnackCode: 5}},
+			faults.Fault{Kind: faults.KindRefuseConnects, DeviceID: "d1", ModuleID: "m1", ConnackCode: 5}},
 		{`{"fault":"delayTwin","deviceId":"d1","delaySeconds":1.5,"durationSeconds":60}`,
-			Fault{Kind: KindDelayTwin, DeviceID: "d1", Delay: 1500 * time.Millisecond}},
+			faults.Fault{Kind: faults.KindDelayTwin, DeviceID: "d1", Delay: 1500 * time.Millisecond}},
 		{`{"fault":"throttle","operation":"TwinReads","durationSeconds":5,"startInSeconds":2}`,
-			Fault{Kind: KindThrottle, Operation: TwinReads}},
+			faults.Fault{Kind: faults.KindThrottle, Operation: faults.TwinReads}},
 		{`{"fault":"throttleDevice","deviceId":"d1","durationSeconds":5}`,
-			Fault{Kind: KindThrottleDevice, DeviceID: "d1"}},
+			faults.Fault{Kind: faults.KindThrottleDevice, DeviceID: "d1"}},
 		{`{"fault":"quotaExceeded","deviceId":"d1","durationSeconds":5}`,
-			Fault{Kind: KindQuotaExceeded, DeviceID: "d1"}},
+			faults.Fault{Kind: faults.KindQuotaExceeded, DeviceID: "d1"}},
 	}
 	for _, tt := range tests {
 		a := newAdmin(t)
-		rec := a.do("POST", "/", tt.body)
+		rec := a.do("POST", "/emulator/faults", tt.body)
 		if rec.Code != http.StatusCreated {
 			t.Fatalf("%s: %d %s", tt.body, rec.Code, rec.Body)
 		}
@@ -79,7 +90,8 @@ func TestHandlerAddsEveryKind(t *testing.T) {
 	}
 }
 
-func TestHandlerRefusesBadBodiesAndChangesNothing(t *testing.T) {
+func TestFaultsRefuseBadBodiesAndChangeNothing(t *testing.T) {
+	const maxRequestBody = 64 << 10 // the admin API's bound on a body
 	bodies := []string{
 		``,
 		`not json`,
@@ -106,7 +118,7 @@ func TestHandlerRefusesBadBodiesAndChangesNothing(t *testing.T) {
 	}
 	for _, body := range bodies {
 		a := newAdmin(t)
-		rec := a.do("POST", "/", body)
+		rec := a.do("POST", "/emulator/faults", body)
 		name := "ArgumentInvalid"
 		status := 400
 		if len(body) > maxRequestBody {
@@ -119,7 +131,7 @@ func TestHandlerRefusesBadBodiesAndChangesNothing(t *testing.T) {
 	}
 }
 
-func TestHandlerDrop(t *testing.T) {
+func TestFaultsDrop(t *testing.T) {
 	a := newAdmin(t)
 	rec := a.do("POST", "/emulator/faults", `{"fault":"drop","deviceId":"d1","moduleId":"m1"}`)
 	if rec.Code != http.StatusNoContent || len(a.dropped) != 1 || a.dropped[0] != "d1/m1" {
@@ -129,117 +141,73 @@ func TestHandlerDrop(t *testing.T) {
 		t.Error("a drop is not a lasting fault")
 	}
 
-	// Without a dropper of its own the handler uses the injector's.
-	f := New(nil)
-	var got string
-	f.SetDropper(func(d, m string) { got = d + "/" + m })
-	rec = httptest.NewRecorder()
-	NewHandler(f, nil).ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader(`{"fault":"drop","deviceId":"d2"}`)))
-	if rec.Code != http.StatusNoContent || got != "d2/" {
-		t.Fatalf("drop through the injector: %d, dropped %q", rec.Code, got)
+	// Without a dropper (no broker) the injector drops nothing, and the
+	// request still succeeds.
+	a = newAdmin(t)
+	a.f.SetDropper(nil)
+	if rec := a.do("POST", "/emulator/faults/", `{"fault":"drop","deviceId":"d2"}`); rec.Code != http.StatusNoContent {
+		t.Fatalf("drop without a dropper: %d %s", rec.Code, rec.Body)
 	}
 }
 
-func TestHandlerListGetRemoveClear(t *testing.T) {
+func TestFaultsListGetRemoveClear(t *testing.T) {
 	a := newAdmin(t)
 	for _, body := range []string{
 		`{"fault":"refuseConnects","deviceId":"d1","connackCode":5,"durationSeconds":30}`,
 		`{"fault":"throttle","operation":"queries","startInSeconds":5,"durationSeconds":60}`,
 		`{"fault":"delayTwin","deviceId":"d2","moduleId":"m","delaySeconds":0.5,"durationSeconds":60}`,
 	} {
-		if rec := a.do("POST", "/", body); rec.Code != http.StatusCreated {
+		if rec := a.do("POST", "/emulator/faults", body); rec.Code != http.StatusCreated {
 			t.Fatalf("%s: %d %s", body, rec.Code, rec.Body)
 		}
 	}
 	if _, err := a.f.ScheduleDrop("d3", "", 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// Mounted with or without the prefix stripped.
-	stripped := http.StripPrefix(MountPath, a.h)
-	for _, target := range []string{"/", "/emulator/faults", "/emulator/faults/"} {
-		for i, h := range []http.Handler{a.h, stripped} {
-			if i == 1 && !strings.HasPrefix(target, MountPath) {
-				continue
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
-			if rec.Code != http.StatusOK {
-				t.Fatalf("GET %q: %d", target, rec.Code)
-			}
-			golden(t, "list.json", rec.Body.Bytes())
+	// With or without the trailing slash.
+	for _, target := range []string{"/emulator/faults", "/emulator/faults/"} {
+		rec := a.do("GET", target, "")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %q: %d", target, rec.Code)
 		}
+		goldenJSON(t, "faults-list.json", rec.Body.Bytes())
 	}
 
-	rec := a.do("GET", "/f3", "")
+	rec := a.do("GET", "/emulator/faults/f3", "")
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"fault":"delayTwin"`) {
 		t.Fatalf("GET /f3: %d %s", rec.Code, rec.Body)
+	}
+	if rec := a.do("GET", "/emulator/faults/f3/", ""); rec.Code != http.StatusOK {
+		t.Fatalf("GET /f3/: %d %s", rec.Code, rec.Body)
 	}
 	if rec := a.do("DELETE", "/emulator/faults/f3", ""); rec.Code != http.StatusNoContent {
 		t.Fatalf("DELETE f3: %d", rec.Code)
 	}
-	checkRESTError(t, a.do("GET", "/f3", ""), 404, "IotHubNotFound")
-	checkRESTError(t, a.do("DELETE", "/f3", ""), 404, "IotHubNotFound")
-	checkRESTError(t, a.do("PUT", "/", ""), 404, "IotHubNotFound")
-	checkRESTError(t, a.do("GET", "/f1/extra", ""), 404, "IotHubNotFound")
+	checkRESTError(t, a.do("GET", "/emulator/faults/f3", ""), 404, "IotHubNotFound")
+	checkRESTError(t, a.do("DELETE", "/emulator/faults/f3", ""), 404, "IotHubNotFound")
+	checkRESTError(t, a.do("PUT", "/emulator/faults", ""), 404, "IotHubNotFound")
+	checkRESTError(t, a.do("GET", "/emulator/faults/f1/extra", ""), 404, "IotHubNotFound")
 	if n := len(a.f.Active()); n != 3 {
 		t.Fatalf("%d faults, want 3", n)
 	}
-	if rec := a.do("DELETE", "/", ""); rec.Code != http.StatusNoContent {
+	if rec := a.do("DELETE", "/emulator/faults", ""); rec.Code != http.StatusNoContent {
 		t.Fatalf("DELETE all: %d", rec.Code)
 	}
-	if rec := a.do("GET", "/", ""); rec.Body.String() != "[]" {
+	if rec := a.do("GET", "/emulator/faults", ""); rec.Body.String() != "[]" {
 		t.Fatalf("list after clear = %s, want []", rec.Body)
 	}
 }
 
-// golden compares got with testdata/name; -update rewrites it.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, got, "", "  "); err != nil {
-		t.Fatalf("%s: %v", got, err)
+// The admin API needs ServiceConnect, unknown paths under it too.
+func TestFaultsNeedServiceConnect(t *testing.T) {
+	a := newAdmin(t)
+	a.token = policyToken(t, a.hub, "registryReadWrite")
+	for _, tt := range []struct{ method, target string }{
+		{"GET", "/emulator/faults"}, {"POST", "/emulator/faults/"}, {"DELETE", "/emulator/faults/f1"}, {"PUT", "/emulator/faults/x/y"},
+	} {
+		checkRESTError(t, a.do(tt.method, tt.target, `{"fault":"drop","deviceId":"d1"}`), 401, "IotHubUnauthorized")
 	}
-	pretty.WriteByte('\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if len(a.dropped) != 0 {
+		t.Fatal("an unauthorized request dropped a connection")
 	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(pretty.Bytes(), want) {
-		t.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", name, pretty.Bytes(), want)
-	}
-}
-
-func FuzzDecodeAdd(f *testing.F) {
-	f.Add(`{"fault":"refuseConnects","deviceId":"d1","durationSeconds":10}`)
-	f.Add(`{"fault":"throttle","operation":"queries","durationSeconds":1e-9}`)
-	f.Add(`{"fault":"delayTwin","deviceId":"d","delaySeconds":600,"durationSeconds":86400}`)
-	f.Add(`{"fault":"drop","deviceId":"d"}`)
-	f.Add(`{"connackCode":-1}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		req, err := decodeAdd(strings.NewReader(body))
-		if err != nil {
-			return
-		}
-		spec, err := req.spec()
-		if err != nil {
-			return
-		}
-		inj := New(newClock().now)
-		ft, err := inj.Add(spec)
-		if err != nil {
-			if len(inj.Active()) != 0 {
-				t.Fatal("a refused fault was added")
-			}
-			return
-		}
-		if d := ft.End.Sub(ft.Start); d <= 0 || d > MaxDuration || ft.Delay > MaxTwinDelay {
-			t.Fatalf("fault out of bounds: %+v", ft)
-		}
-	})
 }
