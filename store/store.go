@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,17 +42,18 @@ type Op struct {
 	Value  []byte
 }
 
-type request struct {
-	ops  []Op
-	done chan error
-}
-
 // Store is the bbolt file and its committer.
 type Store struct {
-	db       *bolt.DB
-	requests chan request
-	stop     chan struct{}
-	stopped  chan struct{}
+	db      *bolt.DB
+	commits *Batcher[*applyReq]
+	once    sync.Once
+	err     error // of closing the file
+}
+
+// applyReq is one Apply waiting for its commit.
+type applyReq struct {
+	ops []Op
+	err error
 }
 
 // Open opens (creating if needed) the database at path.
@@ -75,13 +77,8 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create buckets: %w", err)
 	}
-	s := &Store{
-		db:       db,
-		requests: make(chan request),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-	}
-	go s.commitLoop()
+	s := &Store{db: db}
+	s.commits = NewBatcher(maxBatch, s.commit)
 	return s, nil
 }
 
@@ -92,58 +89,35 @@ func (s *Store) Apply(ctx context.Context, ops ...Op) error {
 			return fmt.Errorf("store: bad op on bucket %q key %q", op.Bucket, op.Key)
 		}
 	}
-	r := request{ops: ops, done: make(chan error, 1)}
-	select {
-	case s.requests <- r:
-	case <-s.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	r := &applyReq{ops: ops}
+	if err := s.commits.Do(ctx, r); err != nil {
+		return err
 	}
-	// Once queued the write will commit or fail; waiting for the outcome
-	// (not ctx) keeps "acknowledged" meaning "durable".
-	return <-r.done
+	return r.err
 }
 
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	for {
-		var first request
-		select {
-		case first = <-s.requests:
-		case <-s.stop:
-			return
-		}
-		batch := []request{first}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.requests:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, r := range batch {
-				for _, op := range r.ops {
-					b := tx.Bucket([]byte(op.Bucket))
-					var err error
-					if op.Value == nil {
-						err = b.Delete([]byte(op.Key))
-					} else {
-						err = b.Put([]byte(op.Key), op.Value)
-					}
-					if err != nil {
-						return fmt.Errorf("%s/%s: %w", op.Bucket, op.Key, err)
-					}
+// commit writes a batch of Applies in one transaction: they become durable
+// together, or fail together.
+func (s *Store) commit(batch []*applyReq) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range batch {
+			for _, op := range r.ops {
+				b := tx.Bucket([]byte(op.Bucket))
+				var err error
+				if op.Value == nil {
+					err = b.Delete([]byte(op.Key))
+				} else {
+					err = b.Put([]byte(op.Key), op.Value)
+				}
+				if err != nil {
+					return fmt.Errorf("%s/%s: %w", op.Bucket, op.Key, err)
 				}
 			}
-			return nil
-		})
-		for _, r := range batch {
-			r.done <- err
 		}
+		return nil
+	})
+	for _, r := range batch {
+		r.err = err
 	}
 }
 
@@ -186,18 +160,15 @@ func (s *Store) Check() error {
 	})
 }
 
-// Close stops accepting writes, waits for the committer and closes the file.
-// Every write acknowledged before Close is on disk.
+// Close stops accepting writes, waits for the writes already taken to
+// commit and closes the file. Every write acknowledged before Close is on
+// disk. Later calls return the first call's result.
 func (s *Store) Close() error {
-	select {
-	case <-s.stop:
-		<-s.stopped
-		return nil
-	default:
-	}
-	close(s.stop)
-	<-s.stopped
-	return s.db.Close()
+	s.once.Do(func() {
+		s.commits.Close()
+		s.err = s.db.Close()
+	})
+	return s.err
 }
 
 func known(bucket string) bool {
