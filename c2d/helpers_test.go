@@ -155,7 +155,7 @@ func openQueues(t *testing.T, opts Options) *Queues {
 }
 
 // openStore opens a bbolt file in dir, checked and closed at cleanup.
-func openStore(t *testing.T, dir string) *store.Store {
+func openStore(t *testing.T, dir string) *store.File {
 	t.Helper()
 	s, err := store.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
@@ -166,7 +166,7 @@ func openStore(t *testing.T, dir string) *store.Store {
 }
 
 // records returns the keys of a bucket.
-func keys(t *testing.T, s *store.Store, bucket string) []string {
+func keys(t *testing.T, s *store.File, bucket string) []string {
 	t.Helper()
 	var out []string
 	if err := s.ForEach(bucket, func(k string, _ []byte) error {

@@ -24,8 +24,8 @@ const (
 
 // Options configure the queues. Zero values take IoT Hub's defaults.
 type Options struct {
-	Store            *store.Store // nil: memory only
-	MaxPending       int          // per device; default 50
+	Store            store.Store // nil: memory only
+	MaxPending       int         // per device; default 50
 	DefaultTTL       time.Duration
 	MaxDeliveryCount int
 	LockTimeout      time.Duration
@@ -54,7 +54,7 @@ type Transport interface {
 // Queues holds every device's cloud-to-device queue and the feedback kept
 // for the service.
 type Queues struct {
-	store        *store.Store
+	store        store.Store
 	maxPending   int
 	maxDelivery  int
 	defaultTTL   time.Duration

@@ -28,7 +28,7 @@ var ErrClosed = errors.New("d2c: log closed")
 
 // Options configure a Log.
 type Options struct {
-	Store       *store.Store  // nil: memory only
+	Store       store.Store   // nil: memory only
 	MaxMessages int           // retention by count (default 10000)
 	MaxAge      time.Duration // retention by age (default 24h)
 	Now         func() time.Time
@@ -42,7 +42,7 @@ type Options struct {
 // retention never races an append. Appends that arrive while a commit is in
 // flight go out together in the next one.
 type Log struct {
-	store  *store.Store
+	store  store.Store
 	max    int
 	maxAge time.Duration
 	now    func() time.Time

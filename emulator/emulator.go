@@ -49,7 +49,7 @@ type Emulator struct {
 	cfg       Config
 	log       *slog.Logger
 	hub       *hub.Hub
-	store     *store.Store
+	store     store.Store
 	telemetry *d2c.Log
 	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker

@@ -45,7 +45,7 @@ type Options struct {
 	// is the canonical one printed in connection strings.
 	HostNames []string
 	// Store persists every change; nil keeps everything in memory only.
-	Store *store.Store
+	Store store.Store
 	// Telemetry is the device-to-cloud message log; nil drops telemetry.
 	Telemetry *d2c.Log
 	// Metrics receives the hub's counters; nil keeps them private.
@@ -58,7 +58,7 @@ type Options struct {
 // Hub is the emulated IoT Hub.
 type Hub struct {
 	hostNames []string
-	store     *store.Store
+	store     store.Store
 	telemetry *d2c.Log
 	policies  registry.Policies
 	log       *slog.Logger

@@ -35,7 +35,7 @@ func (r *recorder) Disconnect(deviceID, moduleID string) {
 	r.disconnects = append(r.disconnects, deviceID)
 }
 
-func openHub(t *testing.T, path string) (*Hub, *store.Store) {
+func openHub(t *testing.T, path string) (*Hub, *store.File) {
 	t.Helper()
 	st, err := store.Open(path)
 	if err != nil {
