@@ -53,9 +53,13 @@ func openStore(t testing.TB, path string) *store.File {
 
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "hub.db") }
 
-// openLog opens a log that is closed at the end of the test.
+// openLog opens a log that is closed at the end of the test, on an
+// in-memory store unless opts has one.
 func openLog(t testing.TB, opts Options) *Log {
 	t.Helper()
+	if opts.Store == nil {
+		opts.Store = store.OpenMemory()
+	}
 	l, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)

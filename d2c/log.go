@@ -28,7 +28,7 @@ var ErrClosed = errors.New("d2c: log closed")
 
 // Options configure a Log.
 type Options struct {
-	Store       store.Store   // nil: memory only
+	Store       store.Store   // required; store.OpenMemory keeps nothing on disk
 	MaxMessages int           // retention by count (default 10000)
 	MaxAge      time.Duration // retention by age (default 24h)
 	Now         func() time.Time
@@ -83,6 +83,9 @@ type subscriber struct {
 
 // Open loads what the store holds, applying retention, and starts the log.
 func Open(opts Options) (*Log, error) {
+	if opts.Store == nil {
+		return nil, errors.New("d2c: Options.Store is required (store.OpenMemory keeps nothing on disk)")
+	}
 	if opts.MaxMessages < 0 {
 		return nil, fmt.Errorf("d2c: MaxMessages %d is negative", opts.MaxMessages)
 	}
@@ -116,10 +119,8 @@ func Open(opts Options) (*Log, error) {
 	}
 	l.msgs = newRing(l.max)
 	l.nextSeq = 1
-	if l.store != nil {
-		if err := l.load(); err != nil {
-			return nil, err
-		}
+	if err := l.load(); err != nil {
+		return nil, err
 	}
 	go l.run()
 	return l, nil

@@ -166,9 +166,6 @@ func (l *Log) commit(batch []*appendReq) {
 // persist writes kept, deletes the dropOld oldest messages held and records
 // lastSeq, in one transaction.
 func (l *Log) persist(dropOld int, kept []Message, lastSeq int64) error {
-	if l.store == nil {
-		return nil
-	}
 	ops := make([]store.Op, 0, dropOld+len(kept)+1)
 	for i := range dropOld {
 		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)})
@@ -220,14 +217,12 @@ func (l *Log) dropOldest(n int) error {
 	if n == 0 {
 		return nil
 	}
-	if l.store != nil {
-		ops := make([]store.Op, n)
-		for i := range n {
-			ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
-		}
-		if err := l.store.Apply(context.Background(), ops...); err != nil {
-			return fmt.Errorf("d2c: delete messages: %w", err)
-		}
+	ops := make([]store.Op, n)
+	for i := range n {
+		ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
+	}
+	if err := l.store.Apply(context.Background(), ops...); err != nil {
+		return fmt.Errorf("d2c: delete messages: %w", err)
 	}
 	l.mu.Lock()
 	for range n {
