@@ -12,6 +12,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/sas"
+	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 type fixture struct {
@@ -23,7 +24,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	h, err := hub.Open(hub.Options{HostNames: []string{"localhost"}})
+	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestModulesOverREST(t *testing.T) {
 }
 
 func TestStrictAPIVersion(t *testing.T) {
-	h, err := hub.Open(hub.Options{HostNames: []string{"localhost"}})
+	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}

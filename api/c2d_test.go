@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,6 +72,9 @@ func newC2DAPI(t *testing.T, opts c2d.Options) *c2dAPI {
 	clock := newClock()
 	if opts.Now == nil {
 		opts.Now = clock.Now
+	}
+	if opts.Store == nil {
+		opts.Store = store.OpenMemory()
 	}
 	q, err := c2d.Open(opts)
 	if err != nil {

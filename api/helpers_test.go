@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func (c *clock) Advance(d time.Duration) {
 // openHub opens an in-memory hub for localhost.
 func openHub(t testing.TB) *hub.Hub {
 	t.Helper()
-	h, err := hub.Open(hub.Options{HostNames: []string{"localhost"}})
+	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -32,12 +33,12 @@ type fullAPI struct {
 func everyOption(t testing.TB) fullAPI {
 	t.Helper()
 	h := openHub(t)
-	l, err := d2c.Open(d2c.Options{})
+	l, err := d2c.Open(d2c.Options{Store: store.OpenMemory()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	q, err := c2d.Open(c2d.Options{})
+	q, err := c2d.Open(c2d.Options{Store: store.OpenMemory()})
 	if err != nil {
 		t.Fatal(err)
 	}

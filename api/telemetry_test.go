@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,9 @@ type telemetry struct {
 
 func newTelemetry(t *testing.T, opts d2c.Options, heartbeat time.Duration) *telemetry {
 	t.Helper()
+	if opts.Store == nil {
+		opts.Store = store.OpenMemory()
+	}
 	l, err := d2c.Open(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -177,6 +177,7 @@ func TestOptionsRefuseNegativeValues(t *testing.T) {
 		{FeedbackTTL: -time.Second},
 	}
 	for _, opts := range tests {
+		opts.Store = store.OpenMemory()
 		if q, err := Open(opts); err == nil {
 			q.Close()
 			t.Errorf("Open(%+v) accepted a negative value", opts)
@@ -184,8 +185,15 @@ func TestOptionsRefuseNegativeValues(t *testing.T) {
 	}
 }
 
+func TestOpenRequiresAStore(t *testing.T) {
+	if q, err := Open(Options{Logger: testLogger()}); err == nil {
+		q.Close()
+		t.Fatal("Open without a store succeeded")
+	}
+}
+
 func TestClosedQueuesRefuseWork(t *testing.T) {
-	q, err := Open(Options{Logger: testLogger()})
+	q, err := Open(Options{Store: store.OpenMemory(), Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +220,7 @@ func TestClosedQueuesRefuseWork(t *testing.T) {
 func TestEnqueueRechecksTheDeviceUnderTheQueueLock(t *testing.T) {
 	var exists atomic.Bool
 	exists.Store(true)
-	q, err := Open(Options{DeviceExists: func(string) bool { return exists.Load() }})
+	q, err := Open(Options{Store: store.OpenMemory(), DeviceExists: func(string) bool { return exists.Load() }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,11 +140,15 @@ func (p *pendingLog) get(deviceID string) []int {
 	return append([]int(nil), p.calls[deviceID]...)
 }
 
-// openQueues opens queues with test defaults, closed at cleanup.
+// openQueues opens queues with test defaults (an in-memory store unless
+// opts has one), closed at cleanup.
 func openQueues(t *testing.T, opts Options) *Queues {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger()
+	}
+	if opts.Store == nil {
+		opts.Store = store.OpenMemory()
 	}
 	q, err := Open(opts)
 	if err != nil {
@@ -154,19 +158,25 @@ func openQueues(t *testing.T, opts Options) *Queues {
 	return q
 }
 
-// openStore opens a bbolt file in dir, checked and closed at cleanup.
-func openStore(t *testing.T, dir string) *store.Store {
+// openStore opens a bbolt file in dir, checked (if the test left it open)
+// and closed at cleanup.
+func openStore(t *testing.T, dir string) *store.File {
 	t.Helper()
 	s, err := store.Open(filepath.Join(dir, "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		if err := s.Check(); err != nil && !errors.Is(err, store.ErrClosed) {
+			t.Errorf("store consistency: %v", err)
+		}
+		s.Close()
+	})
 	return s
 }
 
 // records returns the keys of a bucket.
-func keys(t *testing.T, s *store.Store, bucket string) []string {
+func keys(t *testing.T, s *store.File, bucket string) []string {
 	t.Helper()
 	var out []string
 	if err := s.ForEach(bucket, func(k string, _ []byte) error {

@@ -24,8 +24,8 @@ const (
 
 // Options configure the queues. Zero values take IoT Hub's defaults.
 type Options struct {
-	Store            *store.Store // nil: memory only
-	MaxPending       int          // per device; default 50
+	Store            store.Store // required; store.OpenMemory keeps nothing on disk
+	MaxPending       int         // per device; default 50
 	DefaultTTL       time.Duration
 	MaxDeliveryCount int
 	LockTimeout      time.Duration
@@ -54,7 +54,7 @@ type Transport interface {
 // Queues holds every device's cloud-to-device queue and the feedback kept
 // for the service.
 type Queues struct {
-	store        *store.Store
+	store        store.Store
 	maxPending   int
 	maxDelivery  int
 	defaultTTL   time.Duration
@@ -173,8 +173,8 @@ func errClosed() error {
 	return errcode.New(errcode.ServiceUnavailable, "The cloud-to-device queues are shut down.")
 }
 
-// Open loads the queues from opts.Store (if any) and starts the scheduler
-// that expires messages, locks and feedback.
+// Open loads the queues from opts.Store and starts the scheduler that
+// expires messages, locks and feedback.
 func Open(opts Options) (*Queues, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
@@ -204,16 +204,14 @@ func Open(opts Options) (*Queues, error) {
 	if q.log == nil {
 		q.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if q.store != nil {
-		if err := q.load(); err != nil {
-			cancel()
-			return nil, fmt.Errorf("c2d: %w", err)
-		}
-		// load fills queues through device without locking them: nobody
-		// holds them yet.
-		for _, d := range q.devices {
-			d.refs = 0
-		}
+	if err := q.load(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("c2d: %w", err)
+	}
+	// load fills queues through device without locking them: nobody
+	// holds them yet.
+	for _, d := range q.devices {
+		d.refs = 0
 	}
 	go q.run()
 	return q, nil
@@ -221,6 +219,9 @@ func Open(opts Options) (*Queues, error) {
 
 func (o Options) check() error {
 	var errs []error
+	if o.Store == nil {
+		errs = append(errs, errors.New("c2d: Options.Store is required (store.OpenMemory keeps nothing on disk)"))
+	}
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -382,13 +383,13 @@ func (q *Queues) wake() {
 	}
 }
 
-// nextSeq hands out the next sequence number. With a store, numbers are
-// reserved in blocks whose upper bound is written before any is used, so a
-// restart never reuses a number even when its records are gone.
+// nextSeq hands out the next sequence number. Numbers are reserved in
+// blocks whose upper bound is written before any is used, so a restart
+// never reuses a number even when its records are gone.
 func (q *Queues) nextSeq(ctx context.Context) (int64, error) {
 	q.seqMu.Lock()
 	defer q.seqMu.Unlock()
-	if q.store != nil && q.seq >= q.seqReserved {
+	if q.seq >= q.seqReserved {
 		next := q.seqReserved + seqBlock
 		if err := q.store.Apply(ctx, sequenceOp(next)); err != nil {
 			return 0, fmt.Errorf("c2d: reserve sequence numbers: %w", err)
@@ -399,9 +400,9 @@ func (q *Queues) nextSeq(ctx context.Context) (int64, error) {
 	return q.seq, nil
 }
 
-// apply commits ops durably (a no-op without a store).
+// apply commits ops durably (nothing to do for no ops).
 func (q *Queues) apply(ctx context.Context, ops []store.Op) error {
-	if q.store == nil || len(ops) == 0 {
+	if len(ops) == 0 {
 		return nil
 	}
 	if err := q.store.Apply(ctx, ops...); err != nil {

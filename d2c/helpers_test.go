@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
@@ -38,14 +36,14 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // openStore opens a real bbolt file and checks its consistency at the end.
-func openStore(t testing.TB, path string) *store.Store {
+func openStore(t testing.TB, path string) *store.File {
 	t.Helper()
 	s, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := s.Check(); err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		if err := s.Check(); err != nil && !errors.Is(err, store.ErrClosed) {
 			t.Errorf("store consistency: %v", err)
 		}
 		s.Close()
@@ -55,9 +53,13 @@ func openStore(t testing.TB, path string) *store.Store {
 
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "hub.db") }
 
-// openLog opens a log that is closed at the end of the test.
+// openLog opens a log that is closed at the end of the test, on an
+// in-memory store unless opts has one.
 func openLog(t testing.TB, opts Options) *Log {
 	t.Helper()
+	if opts.Store == nil {
+		opts.Store = store.OpenMemory()
+	}
 	l, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,7 @@ func seqRange(from, to int64) []int64 {
 
 // storedSeqs lists the message keys in the store's telemetry bucket, and
 // whether the sequence record is there.
-func storedSeqs(t testing.TB, s *store.Store) (out []int64, hasMeta bool) {
+func storedSeqs(t testing.TB, s *store.File) (out []int64, hasMeta bool) {
 	t.Helper()
 	out = []int64{}
 	err := s.ForEach(store.Telemetry, func(k string, _ []byte) error {

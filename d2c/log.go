@@ -28,7 +28,7 @@ var ErrClosed = errors.New("d2c: log closed")
 
 // Options configure a Log.
 type Options struct {
-	Store       *store.Store  // nil: memory only
+	Store       store.Store   // required; store.OpenMemory keeps nothing on disk
 	MaxMessages int           // retention by count (default 10000)
 	MaxAge      time.Duration // retention by age (default 24h)
 	Now         func() time.Time
@@ -37,24 +37,27 @@ type Options struct {
 
 // Log is the hub's bounded, persisted device-to-cloud message log.
 //
-// One goroutine (the writer) assigns sequence numbers and commits, so
-// messages become durable and visible strictly in sequence order, and
-// retention never races an append. Appends that arrive while a commit is in
-// flight go out together in the next one.
+// One writer assigns sequence numbers, applies retention, commits and
+// publishes, one batch at a time, so messages become durable and visible
+// strictly in sequence order, and retention never races an append. The
+// writer is a store.Batcher: appends that arrive while a batch is being
+// committed go out together in the next one. (The store groups commits too,
+// but across unrelated writers and in no order the log could rely on:
+// numbering, retention and publication must follow one sequence, so the log
+// forms its own batches and hands each to the store as one Apply.)
 type Log struct {
-	store  *store.Store
+	store  store.Store
 	max    int
 	maxAge time.Duration
 	now    func() time.Time
 	log    *slog.Logger
 
-	appends chan *appendReq
-	clears  chan chan error
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	writer    *store.Batcher[*writeReq]
+	stop      chan struct{} // closed by Close, stops the sweeper
+	sweepDone chan struct{}
+	once      sync.Once
 
-	// Owned by the writer goroutine (and Open before it starts).
+	// Owned by the writer (and Open before it starts).
 	nextSeq  int64     // the next sequence number to assign
 	lastTime time.Time // the latest EnqueuedTime given, so times never go back
 
@@ -66,15 +69,21 @@ type Log struct {
 	closed  bool
 }
 
-type appendReq struct {
-	msg  Message
-	done chan appendResult
+// writeReq is one request to the writer: append a message, clear the log
+// or sweep out old messages. The writer reports the outcome in it.
+type writeReq struct {
+	kind writeKind
+	msg  Message // appendMsg: the message, then as stored
+	err  error
 }
 
-type appendResult struct {
-	msg Message
-	err error
-}
+type writeKind int
+
+const (
+	appendMsg writeKind = iota
+	clearAll
+	sweepOld
+)
 
 type subscriber struct {
 	f  Filter
@@ -83,6 +92,9 @@ type subscriber struct {
 
 // Open loads what the store holds, applying retention, and starts the log.
 func Open(opts Options) (*Log, error) {
+	if opts.Store == nil {
+		return nil, errors.New("d2c: Options.Store is required (store.OpenMemory keeps nothing on disk)")
+	}
 	if opts.MaxMessages < 0 {
 		return nil, fmt.Errorf("d2c: MaxMessages %d is negative", opts.MaxMessages)
 	}
@@ -90,17 +102,15 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("d2c: MaxAge %v is negative", opts.MaxAge)
 	}
 	l := &Log{
-		store:   opts.Store,
-		max:     opts.MaxMessages,
-		maxAge:  opts.MaxAge,
-		now:     opts.Now,
-		log:     opts.Logger,
-		appends: make(chan *appendReq),
-		clears:  make(chan chan error),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		changed: make(chan struct{}),
-		subs:    make(map[*subscriber]struct{}),
+		store:     opts.Store,
+		max:       opts.MaxMessages,
+		maxAge:    opts.MaxAge,
+		now:       opts.Now,
+		log:       opts.Logger,
+		stop:      make(chan struct{}),
+		sweepDone: make(chan struct{}),
+		changed:   make(chan struct{}),
+		subs:      make(map[*subscriber]struct{}),
 	}
 	if l.max == 0 {
 		l.max = DefaultMaxMessages
@@ -116,12 +126,11 @@ func Open(opts Options) (*Log, error) {
 	}
 	l.msgs = newRing(l.max)
 	l.nextSeq = 1
-	if l.store != nil {
-		if err := l.load(); err != nil {
-			return nil, err
-		}
+	if err := l.load(); err != nil {
+		return nil, err
 	}
-	go l.run()
+	l.writer = store.NewBatcher(maxBatch, l.write)
+	go l.sweep()
 	return l, nil
 }
 
@@ -131,7 +140,8 @@ func Open(opts Options) (*Log, error) {
 func (l *Log) Close() error {
 	l.once.Do(func() {
 		close(l.stop)
-		<-l.done
+		l.writer.Close()
+		<-l.sweepDone
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.closed = true

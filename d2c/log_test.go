@@ -564,3 +564,10 @@ func TestClearDeletesEverythingButNotSequenceNumbers(t *testing.T) {
 		t.Fatalf("after reopen: %+v", msgs)
 	}
 }
+
+func TestOpenRequiresAStore(t *testing.T) {
+	if l, err := Open(Options{}); err == nil {
+		l.Close()
+		t.Fatal("Open without a store succeeded")
+	}
+}

@@ -3,6 +3,7 @@ package d2c
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,44 +32,60 @@ func (l *Log) Append(ctx context.Context, m Message) (Message, error) {
 	if m.Properties == nil {
 		m.Properties = map[string]string{}
 	}
-	req := &appendReq{msg: m, done: make(chan appendResult, 1)}
-	select {
-	case l.appends <- req:
-	case <-l.stop:
-		return Message{}, ErrClosed
-	case <-ctx.Done():
-		return Message{}, ctx.Err()
+	req := &writeReq{kind: appendMsg, msg: m}
+	// Once taken the message commits or fails as a whole; the writer
+	// returns after the outcome (not ctx), keeping "returned" meaning
+	// "durable".
+	if err := l.do(ctx, req); err != nil {
+		return Message{}, err
 	}
-	// Once handed over the message commits or fails as a whole; waiting for
-	// the outcome (not ctx) keeps "returned" meaning "durable".
-	res := <-req.done
-	return res.msg, res.err
+	if req.err != nil {
+		return Message{}, req.err
+	}
+	return req.msg, nil
 }
 
-// run is the writer: it commits appends in batches and sweeps out messages
-// older than MaxAge.
-func (l *Log) run() {
-	defer close(l.done)
-	sweep := time.NewTicker(sweepInterval(l.maxAge))
-	defer sweep.Stop()
+// do hands req to the writer and waits for it to be done.
+func (l *Log) do(ctx context.Context, req *writeReq) error {
+	err := l.writer.Do(ctx, req)
+	if errors.Is(err, store.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// write is the writer: it runs one batch of requests at a time, in the
+// order they were taken, committing each run of appends together.
+func (l *Log) write(batch []*writeReq) {
+	for len(batch) > 0 {
+		n := 1
+		switch batch[0].kind {
+		case appendMsg:
+			for n < len(batch) && batch[n].kind == appendMsg {
+				n++
+			}
+			l.commit(batch[:n])
+		case clearAll:
+			batch[0].err = l.dropOldest(l.msgs.len())
+		case sweepOld:
+			l.expire()
+		}
+		batch = batch[n:]
+	}
+}
+
+// sweep asks the writer, on a ticker, to delete the messages older than
+// MaxAge, until Close.
+func (l *Log) sweep() {
+	defer close(l.sweepDone)
+	t := time.NewTicker(sweepInterval(l.maxAge))
+	defer t.Stop()
 	for {
 		select {
-		case first := <-l.appends:
-			batch := []*appendReq{first}
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case r := <-l.appends:
-					batch = append(batch, r)
-				default:
-					break drain
-				}
+		case <-t.C:
+			if err := l.do(context.Background(), &writeReq{kind: sweepOld}); err != nil {
+				return // closed
 			}
-			l.commit(batch)
-		case <-sweep.C:
-			l.expire()
-		case done := <-l.clears:
-			done <- l.dropOldest(l.msgs.len())
 		case <-l.stop:
 			return
 		}
@@ -102,7 +119,7 @@ func (l *Log) expiredCount(now time.Time) int {
 // commit gives the batch its sequence numbers and time, writes it together
 // with the deletions retention asks for in one transaction, and only then
 // makes it visible.
-func (l *Log) commit(batch []*appendReq) {
+func (l *Log) commit(batch []*writeReq) {
 	now := l.clock()
 	msgs := make([]Message, len(batch))
 	for i, r := range batch {
@@ -137,7 +154,7 @@ func (l *Log) commit(batch []*appendReq) {
 	if err != nil {
 		l.log.Error("device-to-cloud messages not stored", "count", len(msgs), "err", err)
 		for _, r := range batch {
-			r.done <- appendResult{err: err}
+			r.err = err
 		}
 		return
 	}
@@ -158,7 +175,7 @@ func (l *Log) commit(batch []*appendReq) {
 	l.mu.Unlock()
 
 	for i, r := range batch {
-		r.done <- appendResult{msg: msgs[i].clone()}
+		r.msg = msgs[i].clone()
 	}
 	l.log.Debug("device-to-cloud messages stored", "count", len(msgs), "last", msgs[len(msgs)-1].SequenceNumber, "dropped", dropOld+skipNew)
 }
@@ -166,9 +183,6 @@ func (l *Log) commit(batch []*appendReq) {
 // persist writes kept, deletes the dropOld oldest messages held and records
 // lastSeq, in one transaction.
 func (l *Log) persist(dropOld int, kept []Message, lastSeq int64) error {
-	if l.store == nil {
-		return nil
-	}
 	ops := make([]store.Op, 0, dropOld+len(kept)+1)
 	for i := range dropOld {
 		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)})
@@ -220,14 +234,12 @@ func (l *Log) dropOldest(n int) error {
 	if n == 0 {
 		return nil
 	}
-	if l.store != nil {
-		ops := make([]store.Op, n)
-		for i := range n {
-			ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
-		}
-		if err := l.store.Apply(context.Background(), ops...); err != nil {
-			return fmt.Errorf("d2c: delete messages: %w", err)
-		}
+	ops := make([]store.Op, n)
+	for i := range n {
+		ops[i] = store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)}
+	}
+	if err := l.store.Apply(context.Background(), ops...); err != nil {
+		return fmt.Errorf("d2c: delete messages: %w", err)
 	}
 	l.mu.Lock()
 	for range n {
@@ -240,13 +252,9 @@ func (l *Log) dropOldest(n int) error {
 // Clear deletes every message (sequence numbers still never repeat), for a
 // hub reset.
 func (l *Log) Clear(ctx context.Context) error {
-	done := make(chan error, 1)
-	select {
-	case l.clears <- done:
-	case <-l.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	req := &writeReq{kind: clearAll}
+	if err := l.do(ctx, req); err != nil {
+		return err
 	}
-	return <-done
+	return req.err
 }

@@ -49,7 +49,7 @@ type Emulator struct {
 	cfg       Config
 	log       *slog.Logger
 	hub       *hub.Hub
-	store     *store.Store
+	store     store.Store
 	telemetry *d2c.Log
 	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker
@@ -94,16 +94,11 @@ func (e *Emulator) start() error {
 			return err
 		}
 	}
-	if !cfg.InMemory {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("data dir: %w", err)
-		}
-		st, err := store.Open(filepath.Join(cfg.DataDir, DatabaseFile))
-		if err != nil {
-			return err
-		}
-		e.store = st
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
 	}
+	e.store = st
 	if err := e.loadTLS(); err != nil {
 		return err
 	}
@@ -277,6 +272,22 @@ func (e *Emulator) start() error {
 	return nil
 }
 
+// openStore opens the database under the data dir, or with --in-memory a
+// store that leaves nothing on disk; the rest of the hub cannot tell which.
+func openStore(cfg Config) (store.Store, error) {
+	if cfg.InMemory {
+		return store.OpenMemory(), nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DatabaseFile))
+	if err != nil {
+		return nil, err // not a nil *File in a non-nil interface
+	}
+	return st, nil
+}
+
 func (e *Emulator) loadTLS() error {
 	cfg := e.cfg
 	var err error
@@ -353,7 +364,7 @@ func (e *Emulator) Close() error {
 		if e.c2d != nil {
 			errs = append(errs, e.c2d.Close())
 		}
-		if e.store != nil {
+		if e.store != nil { // nil only when start failed before opening it
 			errs = append(errs, e.store.Close())
 		}
 		if e.tmpCA != "" {

@@ -21,6 +21,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/iothub-emulator/iothub-emulator/sas"
+	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 const wait = 5 * time.Second
@@ -410,6 +411,14 @@ func TestInMemoryLeavesNothingBehind(t *testing.T) {
 	ca := e.CAPath()
 	if _, err := os.Stat(ca); err != nil {
 		t.Fatalf("in-memory CA file: %v", err)
+	}
+	// Writes go through the same store path as on disk, into memory.
+	newService(t, e).createDevice("d1")
+	if _, ok := e.store.(*store.Memory); !ok {
+		t.Fatalf("in-memory emulator runs on %T", e.store)
+	}
+	if v, err := e.store.Get(store.Devices, "d1"); err != nil || v == nil {
+		t.Fatalf("device record in the in-memory store: %q, %v", v, err)
 	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)

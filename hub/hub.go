@@ -10,6 +10,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,8 +45,9 @@ type Options struct {
 	// HostNames are the host names clients may use in SAS tokens; the first
 	// is the canonical one printed in connection strings.
 	HostNames []string
-	// Store persists every change; nil keeps everything in memory only.
-	Store *store.Store
+	// Store persists every change (store.OpenMemory keeps nothing on
+	// disk). It is required.
+	Store store.Store
 	// Telemetry is the device-to-cloud message log; nil drops telemetry.
 	Telemetry *d2c.Log
 	// Metrics receives the hub's counters; nil keeps them private.
@@ -58,7 +60,7 @@ type Options struct {
 // Hub is the emulated IoT Hub.
 type Hub struct {
 	hostNames []string
-	store     *store.Store
+	store     store.Store
 	telemetry *d2c.Log
 	policies  registry.Policies
 	log       *slog.Logger
@@ -99,8 +101,11 @@ func identityKey(deviceID, moduleID string) string {
 	return deviceID + "/" + moduleID
 }
 
-// Open loads the hub from its store (if any) and returns it ready to serve.
+// Open loads the hub from its store and returns it ready to serve.
 func Open(opts Options) (*Hub, error) {
+	if opts.Store == nil {
+		return nil, errors.New("hub: Options.Store is required (store.OpenMemory keeps nothing on disk)")
+	}
 	h := &Hub{
 		hostNames: opts.HostNames,
 		store:     opts.Store,
@@ -152,9 +157,6 @@ func (h *Hub) notify() Notifier {
 }
 
 func (h *Hub) load() error {
-	if h.store == nil {
-		return nil
-	}
 	twins := make(map[string]*twin.Twin)
 	err := h.store.ForEach(store.Twins, func(key string, value []byte) error {
 		t := new(twin.Twin)
@@ -248,9 +250,6 @@ func ops(key string, e *entry, twinChanged bool) ([]store.Op, error) {
 // persist writes the given identities atomically (nil entries are deleted)
 // and returns once durable.
 func (h *Hub) persist(ctx context.Context, changes map[string]*entry) error {
-	if h.store == nil {
-		return nil
-	}
 	var all []store.Op
 	for key, e := range changes {
 		cur := h.get(key)

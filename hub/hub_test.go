@@ -35,7 +35,7 @@ func (r *recorder) Disconnect(deviceID, moduleID string) {
 	r.disconnects = append(r.disconnects, deviceID)
 }
 
-func openHub(t *testing.T, path string) (*Hub, *store.Store) {
+func openHub(t *testing.T, path string) (*Hub, *store.File) {
 	t.Helper()
 	st, err := store.Open(path)
 	if err != nil {
@@ -466,4 +466,36 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestOpenRequiresAStore(t *testing.T) {
+	if _, err := Open(Options{}); err == nil {
+		t.Fatal("Open without a store succeeded")
+	}
+}
+
+// TestMemoryStoreTakesTheSamePath checks that a hub on the in-memory store
+// persists what a hub on a file does, and refuses writes the same way once
+// its store is gone.
+func TestMemoryStoreTakesTheSamePath(t *testing.T) {
+	ctx := context.Background()
+	st := store.OpenMemory()
+	h, err := Open(Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{store.Devices, store.Twins} {
+		if v, err := st.Get(b, "d1"); err != nil || v == nil {
+			t.Fatalf("%s/d1 in the memory store: %q, %v", b, v, err)
+		}
+	}
+	st.Close()
+	_, err = h.PutDevice(ctx, "d2", []byte(`{}`), "")
+	wantCode(t, err, errcode.ServiceUnavailable)
+	if _, err := h.GetDevice(ctx, "d2"); err == nil {
+		t.Fatal("a write the store refused was published")
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 // FuzzParse: Parse never panics and refuses with ArgumentInvalid (or
@@ -69,7 +70,7 @@ func FuzzParse(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		h, err := hub.Open(hub.Options{})
+		h, err := hub.Open(hub.Options{Store: store.OpenMemory()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,16 +1,18 @@
-// Package store persists the hub's records in one bbolt file.
+// Package store persists the hub's records: buckets of JSON values keyed by
+// id, changed only by atomic batches of operations.
 //
-// Writes are acknowledged only after their transaction has committed, and
-// concurrent writers share commits (group commit): while one transaction is
-// being synced, the writes that arrive queue up and go out together in the
-// next, so durability costs one fsync per batch instead of one per write.
+// Two implementations keep the same contract. Open is one bbolt file:
+// writes are acknowledged only after their transaction has committed, and
+// concurrent writers share commits (group commit, see Batcher), so
+// durability costs one fsync per batch instead of one per write.
+// OpenMemory keeps the same buckets in maps and leaves nothing on disk, for
+// --in-memory and tests. The hub's packages run the same code over either.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -28,183 +30,65 @@ const (
 
 var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback}
 
-// ErrClosed is returned for writes after Close.
-var ErrClosed = errors.New("store: closed")
+// Errors every implementation returns, possibly wrapped with detail.
+var (
+	// ErrClosed is returned for every call after Close.
+	ErrClosed = errors.New("store: closed")
+	// ErrUnknownBucket names a bucket that is not one of the constants above.
+	ErrUnknownBucket = errors.New("store: unknown bucket")
+	// ErrBadKey is an empty key, or one longer than bbolt accepts.
+	ErrBadKey = errors.New("store: bad key")
+	// ErrValueTooLarge is a value longer than bbolt accepts.
+	ErrValueTooLarge = errors.New("store: value too large")
+)
 
-// maxBatch bounds one commit so a flood of writers cannot build an unbounded transaction.
-const maxBatch = 512
-
-// Op is one change: Value nil deletes Key.
+// Op is one change: Value nil deletes Key (an empty, non-nil Value stores
+// an empty record).
 type Op struct {
 	Bucket string
 	Key    string
 	Value  []byte
 }
 
-type request struct {
-	ops  []Op
-	done chan error
+// Store is what the hub's packages persist through.
+//
+// Apply commits its ops atomically (all or none) and returns once they are
+// durable; an op on an unknown bucket or with a bad key fails the whole
+// Apply before anything is written. ForEach and Get read committed records;
+// ForEach visits a bucket in key order (bytewise, as bbolt sorts) over a
+// consistent snapshot, and its values must not be modified. Get returns a
+// copy of one record, or nil if there is none. After Close every call
+// returns ErrClosed; Close itself may be called more than once.
+// Implementations are safe for concurrent use.
+type Store interface {
+	Apply(ctx context.Context, ops ...Op) error
+	ForEach(bucket string, fn func(key string, value []byte) error) error
+	Get(bucket, key string) ([]byte, error)
+	Close() error
 }
 
-// Store is the bbolt file and its committer.
-type Store struct {
-	db       *bolt.DB
-	requests chan request
-	stop     chan struct{}
-	stopped  chan struct{}
-}
-
-// Open opens (creating if needed) the database at path.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: another process holds the database (is an emulator already running on this data dir?)", path)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create buckets: %w", err)
-	}
-	s := &Store{
-		db:       db,
-		requests: make(chan request),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-	}
-	go s.commitLoop()
-	return s, nil
-}
-
-// Apply commits ops atomically and returns once they are durable.
-func (s *Store) Apply(ctx context.Context, ops ...Op) error {
+// checkOps validates a batch before any of it is written, so both
+// implementations refuse the same batches with the same errors.
+func checkOps(ops []Op) error {
 	for _, op := range ops {
-		if !known(op.Bucket) || op.Key == "" {
-			return fmt.Errorf("store: bad op on bucket %q key %q", op.Bucket, op.Key)
+		if err := checkBucket(op.Bucket); err != nil {
+			return fmt.Errorf("store: bad op on bucket %q key %q: %w", op.Bucket, op.Key, err)
+		}
+		if op.Key == "" || len(op.Key) > bolt.MaxKeySize {
+			return fmt.Errorf("store: bad op on bucket %q key %q: %w", op.Bucket, op.Key, ErrBadKey)
+		}
+		if len(op.Value) > bolt.MaxValueSize {
+			return fmt.Errorf("store: bad op on bucket %q key %q: %w (%d bytes)", op.Bucket, op.Key, ErrValueTooLarge, len(op.Value))
 		}
 	}
-	r := request{ops: ops, done: make(chan error, 1)}
-	select {
-	case s.requests <- r:
-	case <-s.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the write will commit or fail; waiting for the outcome
-	// (not ctx) keeps "acknowledged" meaning "durable".
-	return <-r.done
+	return nil
 }
 
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	for {
-		var first request
-		select {
-		case first = <-s.requests:
-		case <-s.stop:
-			return
-		}
-		batch := []request{first}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.requests:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, r := range batch {
-				for _, op := range r.ops {
-					b := tx.Bucket([]byte(op.Bucket))
-					var err error
-					if op.Value == nil {
-						err = b.Delete([]byte(op.Key))
-					} else {
-						err = b.Put([]byte(op.Key), op.Value)
-					}
-					if err != nil {
-						return fmt.Errorf("%s/%s: %w", op.Bucket, op.Key, err)
-					}
-				}
-			}
-			return nil
-		})
-		for _, r := range batch {
-			r.done <- err
-		}
-	}
-}
-
-// ForEach calls fn for every record of bucket in key order.
-func (s *Store) ForEach(bucket string, fn func(key string, value []byte) error) error {
-	if !known(bucket) {
-		return fmt.Errorf("store: unknown bucket %q", bucket)
-	}
-	return s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte(bucket)).ForEach(func(k, v []byte) error {
-			return fn(string(k), v)
-		})
-	})
-}
-
-// Get returns a copy of one record, or nil.
-func (s *Store) Get(bucket, key string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(bucket))
-		if b == nil {
-			return fmt.Errorf("store: unknown bucket %q", bucket)
-		}
-		if v := b.Get([]byte(key)); v != nil {
-			out = append([]byte{}, v...)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// Check runs bbolt's consistency check.
-func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		var errs []error
-		for err := range tx.Check() {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
-	})
-}
-
-// Close stops accepting writes, waits for the committer and closes the file.
-// Every write acknowledged before Close is on disk.
-func (s *Store) Close() error {
-	select {
-	case <-s.stop:
-		<-s.stopped
-		return nil
-	default:
-	}
-	close(s.stop)
-	<-s.stopped
-	return s.db.Close()
-}
-
-func known(bucket string) bool {
+func checkBucket(bucket string) error {
 	for _, b := range buckets {
 		if b == bucket {
-			return true
+			return nil
 		}
 	}
-	return false
+	return fmt.Errorf("%w %q", ErrUnknownBucket, bucket)
 }
