@@ -58,6 +58,7 @@ type Emulator struct {
 	faults    *faults.Injector
 	debug     *debuglog.Log
 	debugFile *os.File
+	metrics   *metrics.Registry
 
 	addrs    map[string]string
 	warnings []string
@@ -85,46 +86,80 @@ func New(cfg Config) (*Emulator, error) {
 	return e, nil
 }
 
+// start brings the emulator up one named step at a time, each building on
+// the ones before it; the first error stops it and New closes what was
+// opened.
 func (e *Emulator) start() error {
-	cfg := e.cfg
-	policies := registry.WellKnownPolicies()
-	if len(cfg.PolicyKeys) > 0 {
-		var err error
-		if policies, err = policies.WithKeys(cfg.PolicyKeys); err != nil {
+	for _, step := range []func() error{
+		e.openStore,
+		e.loadTLS,
+		e.openDebugLog,
+		e.openTelemetry,
+		e.openHub,
+		e.applySeed,
+		e.openC2D,
+		e.newFaults,
+		e.newBroker,
+		e.listen,
+	} {
+		if err := step(); err != nil {
 			return err
 		}
 	}
-	st, err := openStore(cfg)
+	e.ready.Store(true)
+	e.log.Info("emulator ready", "listeners", e.addrs)
+	return nil
+}
+
+func (e *Emulator) openStore() error {
+	st, err := openStore(e.cfg)
 	if err != nil {
 		return err
 	}
 	e.store = st
-	if err := e.loadTLS(); err != nil {
-		return err
+	return nil
+}
+
+func (e *Emulator) openDebugLog() error {
+	if e.cfg.DebugLog == "" {
+		return nil
 	}
-	if cfg.DebugLog != "" {
-		f, err := os.OpenFile(cfg.DebugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("debug log: %w", err)
-		}
-		e.debugFile, e.debug = f, debuglog.New(f, nil)
+	f, err := os.OpenFile(e.cfg.DebugLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("debug log: %w", err)
 	}
+	e.debugFile, e.debug = f, debuglog.New(f, nil)
+	return nil
+}
+
+func (e *Emulator) openTelemetry() error {
 	tlog, err := d2c.Open(d2c.Options{
 		Store:       e.store,
-		MaxMessages: cfg.TelemetryMaxMessages,
-		MaxAge:      cfg.TelemetryMaxAge,
+		MaxMessages: e.cfg.TelemetryMaxMessages,
+		MaxAge:      e.cfg.TelemetryMaxAge,
 		Logger:      e.log.With("component", "telemetry"),
 	})
 	if err != nil {
 		return fmt.Errorf("telemetry log: %w", err)
 	}
 	e.telemetry = tlog
-	reg := metrics.New()
+	return nil
+}
+
+func (e *Emulator) openHub() error {
+	policies := registry.WellKnownPolicies()
+	if len(e.cfg.PolicyKeys) > 0 {
+		var err error
+		if policies, err = policies.WithKeys(e.cfg.PolicyKeys); err != nil {
+			return err
+		}
+	}
+	e.metrics = metrics.New()
 	h, err := hub.Open(hub.Options{
-		HostNames: cfg.acceptedHosts(),
+		HostNames: e.cfg.acceptedHosts(),
 		Store:     e.store,
-		Telemetry: tlog,
-		Metrics:   reg,
+		Telemetry: e.telemetry,
+		Metrics:   e.metrics,
 		Policies:  policies,
 		Logger:    e.log.With("component", "hub"),
 	})
@@ -132,46 +167,66 @@ func (e *Emulator) start() error {
 		return err
 	}
 	e.hub = h
-	if cfg.SeedFile != "" {
-		doc, err := seed.Load(cfg.SeedFile)
-		if err != nil {
-			return fmt.Errorf("seed: %w", err)
-		}
-		res, err := seed.Apply(context.Background(), h, doc)
-		if err != nil {
-			return fmt.Errorf("seed %s: %w", cfg.SeedFile, err)
-		}
-		e.log.Info("seed applied", "file", cfg.SeedFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged))
+	return nil
+}
+
+func (e *Emulator) applySeed() error {
+	if e.cfg.SeedFile == "" {
+		return nil
 	}
+	doc, err := seed.Load(e.cfg.SeedFile)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	res, err := seed.Apply(context.Background(), e.hub, doc)
+	if err != nil {
+		return fmt.Errorf("seed %s: %w", e.cfg.SeedFile, err)
+	}
+	e.log.Info("seed applied", "file", e.cfg.SeedFile, "created", len(res.Created), "updated", len(res.Updated), "unchanged", len(res.Unchanged))
+	return nil
+}
+
+func (e *Emulator) openC2D() error {
 	queues, err := c2d.Open(c2d.Options{
 		Store:              e.store,
-		DeviceGenerationID: h.GenerationID,
-		DeviceExists:       h.C2DAllowed,
+		DeviceGenerationID: e.hub.GenerationID,
+		DeviceExists:       e.hub.C2DAllowed,
 		Logger:             e.log.With("component", "c2d"),
 	})
 	if err != nil {
 		return fmt.Errorf("cloud-to-device queues: %w", err)
 	}
 	e.c2d = queues
-	h.AttachC2D(queues)
+	e.hub.AttachC2D(queues)
+	return nil
+}
+
+func (e *Emulator) newFaults() error {
 	inj := faults.New(nil)
-	if cfg.Tier != "" {
-		l, err := faults.NewLimiter(strings.ToUpper(cfg.Tier))
+	if e.cfg.Tier != "" {
+		l, err := faults.NewLimiter(strings.ToUpper(e.cfg.Tier))
 		if err != nil {
 			return err
 		}
 		inj.SetLimiter(l)
 	}
 	e.faults = inj
+	return nil
+}
+
+// newBroker builds the MQTT broker and connects it both ways: the hub
+// notifies and invokes methods through it, the queues deliver through it.
+func (e *Emulator) newBroker() error {
 	var packetLog func(mqttbroker.PacketEvent)
 	if e.debug != nil {
 		packetLog = func(ev mqttbroker.PacketEvent) { e.debug.Write(packetEntry(ev)) }
 	}
-	b, err := mqttbroker.New(deviceSide{h: h, queues: queues, strict: cfg.Strict}, mqttbroker.Options{
+	h, queues := e.hub, e.c2d
+	b, err := mqttbroker.New(deviceSide{h: h, queues: queues, strict: e.cfg.Strict}, mqttbroker.Options{
 		Logger:        e.log.With("component", "mqtt"),
-		Faults:        inj,
+		Faults:        e.faults,
 		PacketLog:     packetLog,
-		SessionExpiry: cfg.SessionExpiry,
+		SessionExpiry: e.cfg.SessionExpiry,
 	})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
@@ -179,29 +234,41 @@ func (e *Emulator) start() error {
 	e.broker = b
 	h.SetNotifier(notifier{b: b, h: h})
 	h.SetMethodInvoker(b)
-	delivered := reg.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
+	delivered := e.metrics.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
 	queues.SetTransport(c2dTransport{b, delivered})
-	reg.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
-	reg.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
+	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
+	e.metrics.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
 		rs, _ := h.Statistics()
 		return float64(rs.TotalDeviceCount)
 	})
+	return nil
+}
 
-	handler := api.New(h, api.Options{
+// httpHandler is what the HTTPS and HTTP ports serve: the REST API, and
+// MQTT over WebSockets where the SDKs' websocket transports dial it.
+func (e *Emulator) httpHandler() http.Handler {
+	b := e.broker
+	handler := api.New(e.hub, api.Options{
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
-		Metrics:   reg,
-		Strict:    cfg.Strict,
-		Seed:      seed.NewSeeder(h),
+		Metrics:   e.metrics,
+		Strict:    e.cfg.Strict,
+		Seed:      seed.NewSeeder(e.hub),
 		CAPEM:     e.tls.CAPEM,
-		Faults:    inj,
+		Faults:    e.faults,
 		Clients:   func() any { return b.Clients() },
-		Telemetry: tlog,
-		C2D:       queues,
+		Telemetry: e.telemetry,
+		C2D:       e.c2d,
 	})
-	// The HTTPS (and plain HTTP) port also serves MQTT over WebSockets, where
-	// the SDKs' websocket transports dial it.
-	handler = withWebSocket(e.debug.Middleware(handler), b)
+	return withWebSocket(e.debug.Middleware(handler), b)
+}
+
+// listen binds every enabled port and serves it: MQTT on the broker, HTTP
+// on the API. A privileged port that cannot be bound is a warning, not a
+// failure, so the other ports keep serving.
+func (e *Emulator) listen() error {
+	cfg, b := e.cfg, e.broker
+	handler := e.httpHandler()
 	tlsConf := e.tls.TLSConfig()
 	// MQTT asks for (never requires) a client certificate, so a device set
 	// up for X.509 is told that it is not supported rather than refused as
@@ -267,8 +334,6 @@ func (e *Emulator) start() error {
 	if len(e.addrs) == 0 {
 		return errors.New("no listener could be started")
 	}
-	e.ready.Store(true)
-	e.log.Info("emulator ready", "listeners", e.addrs)
 	return nil
 }
 
