@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,11 +14,13 @@ import (
 )
 
 // faultsClock starts where the fault golden files do.
-func faultsClock() *clock { return &clock{t: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)} }
+func faultsClock() *testkit.Clock {
+	return testkit.NewClockAt(time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC))
+}
 
 type adminTest struct {
 	t       *testing.T
-	c       *clock
+	c       *testkit.Clock
 	f       *faults.Injector
 	hub     *hub.Hub
 	h       http.Handler

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,30 +14,11 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+// newClock is the manual clock these tests move.
+func newClock() *testkit.Clock { return testkit.NewClock() }
 
 // wait bounds every blocking step in these tests.
 const wait = 5 * time.Second
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // openHub opens an in-memory hub for localhost.
 func openHub(t testing.TB) *hub.Hub {
@@ -85,36 +63,6 @@ func testContext(t testing.TB) context.Context {
 	return ctx
 }
 
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
-
-// eventually polls cond until it holds or wait passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func seqRange(from, to int64) []int64 {
 	out := []int64{}
 	for s := from; s <= to; s++ {
@@ -131,5 +79,5 @@ func goldenJSON(t *testing.T, name string, got []byte) {
 		t.Fatalf("%s: %v", got, err)
 	}
 	pretty.WriteByte('\n')
-	golden(t, name, pretty.Bytes())
+	testkit.Golden(t, name, pretty.Bytes())
 }

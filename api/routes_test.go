@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +28,7 @@ type fullAPI struct {
 	mux    *chi.Mux
 	hub    *hub.Hub
 	faults *faults.Injector
-	clock  *clock
+	clock  *testkit.Clock
 }
 
 func everyOption(t testing.TB) fullAPI {

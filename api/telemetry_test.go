@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/store"
 	"io"
 	"net/http"
@@ -224,7 +225,7 @@ func TestTelemetryPageGolden(t *testing.T) {
 	if err := json.Indent(&indented, rec.Body.Bytes(), "", "  "); err != nil {
 		t.Fatalf("%v: %s", err, rec.Body)
 	}
-	golden(t, "telemetry-page.golden.json", append(indented.Bytes(), '\n'))
+	testkit.Golden(t, "telemetry-page.golden.json", append(indented.Bytes(), '\n'))
 }
 
 func TestTelemetryLongPoll(t *testing.T) {
@@ -614,9 +615,9 @@ func TestStreamGolden(t *testing.T) {
 	tm.append(t, d2c.Message{DeviceID: "thermostat", ModuleID: "m", Properties: map[string]string{"k": "v"}, Body: []byte{0xff}})
 	rec := newStreamRecorder()
 	stop := tm.startStream(t, rec, eventsPath+"/stream?fromSequenceNumber=1")
-	eventually(t, "two events", func() bool { return len(eventIDs(rec.String())) == 2 })
+	testkit.EventuallyWithin(t, wait, "two events", func() bool { return len(eventIDs(rec.String())) == 2 })
 	stop()
-	golden(t, "telemetry-stream.golden.txt", []byte(rec.String()))
+	testkit.Golden(t, "telemetry-stream.golden.txt", []byte(rec.String()))
 	if rec.header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
 		t.Fatalf("Content-Type %q", rec.header.Get("Content-Type"))
 	}

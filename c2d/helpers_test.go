@@ -2,6 +2,7 @@ package c2d
 
 import (
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,28 +20,6 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // delivery is one message handed to the fake transport.
@@ -208,3 +187,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func text(s string) Message { return Message{Body: []byte(s)} }
+
+// newFakeClock is the manual clock these tests move.
+func newFakeClock() *testkit.Clock { return testkit.NewClock() }

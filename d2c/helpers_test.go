@@ -3,9 +3,9 @@ package d2c
 import (
 	"context"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +14,6 @@ import (
 
 // wait bounds every blocking step in these tests.
 const wait = 5 * time.Second
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // openStore opens a real bbolt file and checks its consistency at the end.
 func openStore(t testing.TB, path string) *store.File {
@@ -136,3 +116,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// newClock is the manual clock these tests move.
+func newClock() *testkit.Clock { return testkit.NewClock() }

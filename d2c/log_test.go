@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -17,7 +18,7 @@ import (
 // fixture appends nine messages one second apart:
 //
 //	1 d1  2 d2  3 d1/m1  4 d1  5 d2/m1  6 d1/m2  7 d1  8 d2  9 d1/m1
-func fixture(t *testing.T) (*Log, *clock) {
+func fixture(t *testing.T) (*Log, *testkit.Clock) {
 	c := newClock()
 	l := openLog(t, Options{Now: c.Now})
 	for _, dm := range [][2]string{{"d1", ""}, {"d2", ""}, {"d1", "m1"}, {"d1", ""}, {"d2", "m1"}, {"d1", "m2"}, {"d1", ""}, {"d2", ""}, {"d1", "m1"}} {

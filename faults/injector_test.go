@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"sync"
 	"testing"
@@ -9,24 +10,9 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
 
-// clock is a manual clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the manual clock these tests move.
+func newClock() *testkit.Clock {
+	return testkit.NewClockAt(time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC))
 }
 
 func TestAddRefusesBadSpecsAndChangesNothing(t *testing.T) {
@@ -55,7 +41,7 @@ func TestAddRefusesBadSpecsAndChangesNothing(t *testing.T) {
 		{"throttle unknown operation", Spec{Kind: KindThrottle, Operation: "everything", Duration: time.Second}},
 		{"throttle with identity", Spec{Kind: KindThrottle, Operation: Queries, DeviceID: "d", Duration: time.Second}},
 	}
-	f := New(newClock().now)
+	f := New(newClock().Now)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.Add(tt.spec)
@@ -71,12 +57,12 @@ func TestAddRefusesBadSpecsAndChangesNothing(t *testing.T) {
 
 func TestRefuseConnects(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	ft, err := f.RefuseConnects("dev1", "", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ft.ConnackCode != ConnackServerUnavailable || ft.Kind != KindRefuseConnects || !ft.End.Equal(c.now().Add(10*time.Second)) {
+	if ft.ConnackCode != ConnackServerUnavailable || ft.Kind != KindRefuseConnects || !ft.End.Equal(c.Now().Add(10*time.Second)) {
 		t.Fatalf("fault = %+v", ft)
 	}
 	tests := []struct {
@@ -91,7 +77,7 @@ func TestRefuseConnects(t *testing.T) {
 		{"dev1", "", 10 * time.Second, false}, // ended
 	}
 	for _, tt := range tests {
-		c.advance(tt.after)
+		c.Advance(tt.after)
 		code, refused := f.ConnectRefusal(tt.device, tt.module)
 		if refused != tt.wantRefused || (refused && code != 3) {
 			t.Errorf("%s/%s after %v: refused=%v code=%d, want refused=%v code 3", tt.device, tt.module, tt.after, refused, code, tt.wantRefused)
@@ -103,7 +89,7 @@ func TestRefuseConnects(t *testing.T) {
 }
 
 func TestNotAuthorizedWinsOverServerUnavailable(t *testing.T) {
-	f := New(newClock().now)
+	f := New(newClock().Now)
 	if _, err := f.RefuseConnects("dev1", "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +103,7 @@ func TestNotAuthorizedWinsOverServerUnavailable(t *testing.T) {
 
 func TestStartInDefersTheFault(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	ft, err := f.Add(Spec{Kind: KindRefuseConnects, DeviceID: "dev1", StartIn: 5 * time.Second, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -128,11 +114,11 @@ func TestStartInDefersTheFault(t *testing.T) {
 	if got := f.Active(); len(got) != 1 || got[0].ID != ft.ID {
 		t.Fatalf("a scheduled fault must be listed: %v", got)
 	}
-	c.advance(5 * time.Second)
+	c.Advance(5 * time.Second)
 	if _, refused := f.ConnectRefusal("dev1", ""); !refused {
 		t.Fatal("not refused once started")
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if _, refused := f.ConnectRefusal("dev1", ""); refused {
 		t.Fatal("refused after the end")
 	}
@@ -140,7 +126,7 @@ func TestStartInDefersTheFault(t *testing.T) {
 
 func TestDelayTwin(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	if _, err := f.DelayTwin("dev1", "mod1", 2*time.Second, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +139,11 @@ func TestDelayTwin(t *testing.T) {
 	if d := f.TwinDelay("dev1", ""); d != 0 {
 		t.Errorf("the device itself is delayed %v", d)
 	}
-	c.advance(10 * time.Second)
+	c.Advance(10 * time.Second)
 	if d := f.TwinDelay("dev1", "mod1"); d != 2*time.Second {
 		t.Errorf("delay after the shorter fault ended = %v, want 2s", d)
 	}
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	if d := f.TwinDelay("dev1", "mod1"); d != 0 {
 		t.Errorf("delay after every fault ended = %v", d)
 	}
@@ -165,7 +151,7 @@ func TestDelayTwin(t *testing.T) {
 
 func TestThrottle(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	if _, err := f.Throttle(TwinReads, time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +161,7 @@ func TestThrottle(t *testing.T) {
 	if err := f.Admit(TwinUpdates); err != nil {
 		t.Errorf("Admit(twinUpdates) = %v, want nil", err)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if err := f.Admit(TwinReads); err != nil {
 		t.Errorf("Admit after the end = %v", err)
 	}
@@ -183,7 +169,7 @@ func TestThrottle(t *testing.T) {
 
 func TestDeviceError(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	if err := f.DeviceError("dev1", ""); err != nil {
 		t.Fatalf("no fault: %v", err)
 	}
@@ -202,11 +188,11 @@ func TestDeviceError(t *testing.T) {
 	if err := f.DeviceError("dev2", ""); err != nil {
 		t.Errorf("another device: %v", err)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if err := f.DeviceError("dev1", ""); !errcode.Is(err, errcode.ThrottlingException) {
 		t.Errorf("after the quota fault ended: %v", err)
 	}
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	if err := f.DeviceError("dev1", ""); err != nil {
 		t.Errorf("after both ended: %v", err)
 	}
@@ -225,7 +211,7 @@ func TestDropConnection(t *testing.T) {
 
 func TestScheduledDrops(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	if _, err := f.ScheduleDrop("", "", time.Second); !errcode.Is(err, errcode.ArgumentInvalid) {
 		t.Errorf("drop without device: %v", err)
 	}
@@ -247,7 +233,7 @@ func TestScheduledDrops(t *testing.T) {
 	if _, refused := f.ConnectRefusal("dev1", ""); refused {
 		t.Error("a drop refuses connects")
 	}
-	c.advance(2 * time.Second)
+	c.Advance(2 * time.Second)
 	if !f.ClaimDrop(a.ID) {
 		t.Error("due drop not claimable")
 	}
@@ -260,7 +246,7 @@ func TestScheduledDrops(t *testing.T) {
 	}
 	// An unclaimed drop is forgotten a while after its time.
 	stale, _ := f.ScheduleDrop("dev3", "", 0)
-	c.advance(dropGrace + time.Second)
+	c.Advance(dropGrace + time.Second)
 	if got := f.Active(); len(got) != 0 {
 		t.Errorf("stale drop listed: %v", got)
 	}
@@ -271,7 +257,7 @@ func TestScheduledDrops(t *testing.T) {
 
 func TestRemoveClearActive(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	late, _ := f.Add(Spec{Kind: KindThrottle, Operation: Queries, StartIn: time.Minute, Duration: time.Minute})
 	early, _ := f.RefuseConnects("dev1", "", time.Minute)
 	mid, _ := f.DelayTwin("dev1", "", time.Second, time.Minute)

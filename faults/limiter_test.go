@@ -123,7 +123,7 @@ func TestLimiterClassesAreIndependent(t *testing.T) {
 
 func TestAdmitUsesTheLimiter(t *testing.T) {
 	c := newClock()
-	f := New(c.now)
+	f := New(c.Now)
 	if err := f.Admit(Queries); err != nil {
 		t.Fatalf("no limiter: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestAdmitUsesTheLimiter(t *testing.T) {
 	if !errcode.Is(err, errcode.ThrottlingException) {
 		t.Fatalf("second query in the same instant: %v, want ThrottlingException", err)
 	}
-	c.advance(3 * time.Second)
+	c.Advance(3 * time.Second)
 	if err := f.Admit(Queries); err != nil {
 		t.Fatalf("query after 3 s: %v", err)
 	}

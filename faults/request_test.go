@@ -20,7 +20,7 @@ func FuzzDecodeAdd(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inj := New(newClock().now)
+		inj := New(newClock().Now)
 		ft, err := inj.Add(spec)
 		if err != nil {
 			if len(inj.Active()) != 0 {
