@@ -2,6 +2,7 @@ package c2d
 
 import (
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"testing"
 	"time"
@@ -178,12 +179,12 @@ func TestSchedulerRunsOnItsOwn(t *testing.T) {
 	if _, err := q.Enqueue(ctx, "d1", text("redeliver me")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a redelivery after the lock timeout", func() bool { return len(tr.bodies("d1")) >= 2 })
+	testkit.EventuallyWithin(t, 5*time.Second, "a redelivery after the lock timeout", func() bool { return len(tr.bodies("d1")) >= 2 })
 
 	if _, err := q.Enqueue(ctx, "d2", Message{Ack: AckFull, ExpiryTime: time.Now().Add(20 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "expiry feedback", func() bool {
+	testkit.EventuallyWithin(t, 5*time.Second, "expiry feedback", func() bool {
 		fb := q.Feedback()
 		return len(fb) == 1 && fb[0].StatusCode == StatusExpired && q.Pending("d2") == 0
 	})

@@ -2,6 +2,7 @@ package c2d
 
 import (
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestRestartDeadLettersWhatExpiredWhileDown(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	s2 := openStore(t, dir)
 	q2 := openQueues(t, Options{Store: s2, Now: clock.Now})
-	waitFor(t, "the expired message to be dead-lettered", func() bool { return q2.Pending("d1") == 1 })
+	testkit.EventuallyWithin(t, 5*time.Second, "the expired message to be dead-lettered", func() bool { return q2.Pending("d1") == 1 })
 	fb := q2.Feedback()
 	if len(fb) != 1 || fb[0].OriginalMessageID != "short" || fb[0].StatusCode != StatusExpired {
 		t.Fatalf("feedback %+v", fb)

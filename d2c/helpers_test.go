@@ -105,17 +105,5 @@ func storedSeqs(t testing.TB, s *store.File) (out []int64, hasMeta bool) {
 	return out, hasMeta
 }
 
-// eventually polls cond until it holds or wait passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // newClock is the manual clock these tests move.
 func newClock() *testkit.Clock { return testkit.NewClock() }

@@ -3,6 +3,7 @@ package d2c
 import (
 	"context"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"sync"
 	"testing"
@@ -97,7 +98,7 @@ func TestRetentionByAgeSweeper(t *testing.T) {
 	mustAppend(t, l, msg("d", "", "young"))
 	c.Advance(60 * time.Millisecond) // the first three are now too old, the fourth is not
 	// The sweep deletes from the store, then from memory: wait for both.
-	eventually(t, "the sweeper to delete old messages", func() bool {
+	testkit.EventuallyWithin(t, wait, "the sweeper to delete old messages", func() bool {
 		keys, _ := storedSeqs(t, s)
 		l.mu.Lock()
 		held := l.msgs.len()

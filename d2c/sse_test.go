@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,7 +73,7 @@ func TestStreamCatchesUpAfterFallingBehind(t *testing.T) {
 			t.Fatal("the stream did not end with its context")
 		}
 	}
-	eventually(t, "the stream to subscribe", func() bool {
+	testkit.EventuallyWithin(t, wait, "the stream to subscribe", func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return len(l.subs) == 1
@@ -90,7 +91,7 @@ func TestStreamCatchesUpAfterFallingBehind(t *testing.T) {
 		mustAppend(t, l, msg("d", "", fmt.Sprint(i)))
 	}
 	close(w.gate)
-	eventually(t, "every message on the stream", func() bool { return len(eventIDs(w.String())) >= n })
+	testkit.EventuallyWithin(t, wait, "every message on the stream", func() bool { return len(eventIDs(w.String())) >= n })
 	stop()
 	if got := eventIDs(w.String()); !slices.Equal(got, seqRange(1, n)) {
 		t.Fatalf("stream carried %d events, first %v", len(got), got[:min(5, len(got))])

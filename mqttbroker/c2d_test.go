@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"context"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,7 +94,7 @@ func TestDeliverC2D(t *testing.T) {
 			if m.Qos() != 1 || string(m.Payload()) != string(body) {
 				t.Errorf("QoS %d payload %q, want QoS 1 payload %q", m.Qos(), m.Payload(), body)
 			}
-			eventually(t, "ack after PUBACK", func() bool { return acks.count() > 0 })
+			testkit.EventuallyWithin(t, waitFor, "ack after PUBACK", func() bool { return acks.count() > 0 })
 			c.quiet(t)
 			if n := acks.count(); n != 1 {
 				t.Fatalf("ack called %d times", n)
@@ -144,13 +145,13 @@ func TestC2DAckOnlyOnItsPuback(t *testing.T) {
 	}
 
 	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p2.PacketID})
-	eventually(t, "second acked", func() bool { return second.count() == 1 })
+	testkit.EventuallyWithin(t, waitFor, "second acked", func() bool { return second.count() == 1 })
 	if first.count() != 0 {
 		t.Fatal("first acked by the second's PUBACK")
 	}
 	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p1.PacketID})
 	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: p1.PacketID}) // repeated
-	eventually(t, "first acked", func() bool { return first.count() == 1 })
+	testkit.EventuallyWithin(t, waitFor, "first acked", func() bool { return first.count() == 1 })
 	time.Sleep(quietWait)
 	if first.count() != 1 || second.count() != 1 {
 		t.Fatalf("acks %d %d, want exactly one each", first.count(), second.count())
@@ -175,7 +176,7 @@ func TestC2DUnackedAtDisconnect(t *testing.T) {
 	}
 	c.next(t, "devices/dev1/messages/devicebound/") // received, never acked
 	c.Disconnect(0)
-	eventually(t, "disconnected", func() bool { return servedConns(b) == 0 })
+	testkit.EventuallyWithin(t, waitFor, "disconnected", func() bool { return servedConns(b) == 0 })
 	if err := b.DeliverC2D("dev1", C2DMessage{}, nil); !errors.Is(err, ErrNotReachable) {
 		t.Fatalf("offline: %v, want ErrNotReachable", err)
 	}
@@ -198,7 +199,7 @@ func TestC2DUnackedAtDisconnect(t *testing.T) {
 	}
 	pk := raw.mustRead(packets.Publish)
 	raw.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
-	eventually(t, "redelivery acked", func() bool { return again.count() == 1 })
+	testkit.EventuallyWithin(t, waitFor, "redelivery acked", func() bool { return again.count() == 1 })
 	if acks.count() != 0 {
 		t.Fatal("the first delivery's ack fired")
 	}
@@ -265,7 +266,7 @@ func TestC2DUnackedLimit(t *testing.T) {
 	}
 	pk := c.mustRead(packets.Publish)
 	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
-	eventually(t, "room after a PUBACK", func() bool { return b.DeliverC2D("dev1", C2DMessage{}, nil) == nil })
+	testkit.EventuallyWithin(t, waitFor, "room after a PUBACK", func() bool { return b.DeliverC2D("dev1", C2DMessage{}, nil) == nil })
 }
 
 func TestC2DReady(t *testing.T) {
@@ -281,7 +282,7 @@ func TestC2DReady(t *testing.T) {
 	first.subscribe(t, devicebound, 1)
 	hub.expectReady(t, "dev1")
 	first.Disconnect(0)
-	eventually(t, "first connection settled", func() bool { return servedConns(b) == 0 })
+	testkit.EventuallyWithin(t, waitFor, "first connection settled", func() bool { return servedConns(b) == 0 })
 
 	// clean-session=0 reconnect with the subscription inherited.
 	second := mustDial(t, addr, cfg)
@@ -322,7 +323,7 @@ func TestC2DIsolation(t *testing.T) {
 		t.Fatalf("dev1 got %q on %q", m.Payload(), m.Topic())
 	}
 	c2.quiet(t)
-	eventually(t, "acked", func() bool { return acks.count() == 1 })
+	testkit.EventuallyWithin(t, waitFor, "acked", func() bool { return acks.count() == 1 })
 
 	// And the ACL refuses the topic to mochi's routing, for any client.
 	h := &hook{b: b}

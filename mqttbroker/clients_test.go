@@ -212,18 +212,6 @@ func (c *testClient) stillUp(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or waitFor passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v", what, waitFor)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // rawClient speaks MQTT packet by packet, for what paho will not send or
 // does not show (MQTT 5, QoS 2, wildcard topics, PUBACK order).
 type rawClient struct {

@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"slices"
 	"testing"
 	"time"
@@ -33,12 +34,12 @@ func TestConnectAccepted(t *testing.T) {
 			cfg.username = tt.username
 			c := mustDial(t, addr, cfg)
 			want := hubEvent{Kind: "connected", Key: tt.clientID, ModelID: tt.wantModel}
-			eventually(t, "hub told connected", func() bool {
+			testkit.EventuallyWithin(t, waitFor, "hub told connected", func() bool {
 				ev := hub.Events()
 				return len(ev) > 0 && ev[len(ev)-1] == want
 			})
 			c.Disconnect(0)
-			eventually(t, "hub told disconnected", func() bool {
+			testkit.EventuallyWithin(t, waitFor, "hub told disconnected", func() bool {
 				ev := hub.Events()
 				return ev[len(ev)-1] == hubEvent{Kind: "disconnected", Key: tt.clientID}
 			})
@@ -169,9 +170,9 @@ func TestHubSeesConnectOrder(t *testing.T) {
 		t.Fatalf("IsConnected = %v, ConnectedCount = %d after CONNACK", b.IsConnected("dev1", ""), b.ConnectedCount())
 	}
 	c.Disconnect(0)
-	eventually(t, "disconnect noticed", func() bool { return !b.IsConnected("dev1", "") })
+	testkit.EventuallyWithin(t, waitFor, "disconnect noticed", func() bool { return !b.IsConnected("dev1", "") })
 	want := []hubEvent{{Kind: "connected", Key: "dev1"}, {Kind: "disconnected", Key: "dev1"}}
-	eventually(t, "hub events", func() bool { return slices.Equal(hub.Events(), want) })
+	testkit.EventuallyWithin(t, waitFor, "hub events", func() bool { return slices.Equal(hub.Events(), want) })
 	if n := b.ConnectedCount(); n != 0 {
 		t.Errorf("ConnectedCount = %d, want 0", n)
 	}

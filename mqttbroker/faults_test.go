@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"io"
 	"strconv"
 	"strings"
@@ -209,7 +210,7 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				if tt.window == throttled || tt.window == quota {
 					// Connects are accepted all along; operations work once the window ends.
 					time.Sleep(time.Until(sent.Add(delay + duration)))
-					eventually(t, "the fault's window ends", func() bool { return len(inj.Active()) == 0 })
+					testkit.EventuallyWithin(t, waitFor, "the fault's window ends", func() bool { return len(inj.Active()) == 0 })
 				}
 				c = connectWithin(t, addr, cfg)
 				c.subscribe(t, "$iothub/twin/res/#", 1)
@@ -300,7 +301,7 @@ func TestClearCancelsAScheduledDrop(t *testing.T) {
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.publish(t, faultTopic(t, "dev1", faults.KillTcp, "0.3", ""), 1, "")
 	// The drop is scheduled just after the PUBACK is written.
-	eventually(t, "the scheduled drop is listed", func() bool {
+	testkit.EventuallyWithin(t, waitFor, "the scheduled drop is listed", func() bool {
 		active := inj.Active()
 		return len(active) == 1 && active[0].Kind == faults.KindDrop && active[0].DeviceID == "dev1"
 	})
@@ -394,7 +395,7 @@ func TestInjectorDelayTwin(t *testing.T) {
 	}
 	// The patch is applied at once (just after its PUBACK): the hub has it
 	// well before the response goes out.
-	eventually(t, "the patch is applied", func() bool {
+	testkit.EventuallyWithin(t, waitFor, "the patch is applied", func() bool {
 		doc, _ := hub.GetTwin(context.Background(), Identity{DeviceID: "dev1"})
 		return strings.Contains(string(doc), `"a":1`)
 	})

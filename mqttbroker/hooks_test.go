@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"bytes"
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"log/slog"
 	"slices"
 	"strings"
@@ -79,7 +80,7 @@ func TestHubMayCallBackIntoTheBroker(t *testing.T) {
 	})
 	c.expectClosed()
 	want := []hubEvent{{Kind: "connected", Key: "dev1"}, {Kind: "disconnected", Key: "dev1"}}
-	eventually(t, "hub events", func() bool { return slices.Equal(hub.Events(), want) })
+	testkit.EventuallyWithin(t, waitFor, "hub events", func() bool { return slices.Equal(hub.Events(), want) })
 	if b.ConnectedCount() != 0 {
 		t.Errorf("ConnectedCount = %d", b.ConnectedCount())
 	}

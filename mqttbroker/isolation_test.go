@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"encoding/json"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net"
 	"testing"
 
@@ -147,7 +148,7 @@ func TestForbiddenSubscribeClosesConnection(t *testing.T) {
 				t.Fatalf("SUBACK codes = %v, want [1 128]", ack.ReasonCodes)
 			}
 			c.expectClosed()
-			eventually(t, "disconnect noticed", func() bool { return b.ConnectedCount() == 0 })
+			testkit.EventuallyWithin(t, waitFor, "disconnect noticed", func() bool { return b.ConnectedCount() == 0 })
 		})
 	}
 }
@@ -202,7 +203,7 @@ func TestForbiddenPublishClosesConnection(t *testing.T) {
 					t.Fatalf("forbidden publish acknowledged (packet type %d)", pk.FixedHeader.Type)
 				}
 			}
-			eventually(t, "disconnect noticed", func() bool { return b.ConnectedCount() == 0 })
+			testkit.EventuallyWithin(t, waitFor, "disconnect noticed", func() bool { return b.ConnectedCount() == 0 })
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net/url"
 	"strconv"
 	"strings"
@@ -228,7 +229,7 @@ func TestInvokeMethodAfterSessionResume(t *testing.T) {
 	first := mustDial(t, addr, deviceConfig("dev1", key))
 	first.subscribe(t, filterMethods, 1)
 	first.Disconnect(0)
-	eventually(t, "first connection settled", func() bool { return servedConns(b) == 0 })
+	testkit.EventuallyWithin(t, waitFor, "first connection settled", func() bool { return servedConns(b) == 0 })
 
 	call := invokeAsync(context.Background(), b, "dev1", "", "m", `{}`, 3*waitFor, waitFor)
 	second := mustDial(t, addr, deviceConfig("dev1", key))

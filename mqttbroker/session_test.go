@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net"
 	"slices"
 	"testing"
@@ -26,7 +27,7 @@ func TestTakeover(t *testing.T) {
 	second := mustDial(t, addr, deviceConfig("dev1", key))
 
 	first.waitLost(t)
-	eventually(t, "first connection settled", func() bool { return servedConns(b) == 1 })
+	testkit.EventuallyWithin(t, waitFor, "first connection settled", func() bool { return servedConns(b) == 1 })
 	if !b.IsConnected("dev1", "") || b.ConnectedCount() != 1 {
 		t.Fatalf("after takeover: IsConnected = %v, ConnectedCount = %d", b.IsConnected("dev1", ""), b.ConnectedCount())
 	}
@@ -44,7 +45,7 @@ func TestTakeover(t *testing.T) {
 	second.stillUp(t)
 
 	second.Disconnect(0)
-	eventually(t, "hub told disconnected", func() bool {
+	testkit.EventuallyWithin(t, waitFor, "hub told disconnected", func() bool {
 		return slices.Equal(hub.Events(), append(want, hubEvent{Kind: "disconnected", Key: "dev1"}))
 	})
 }
@@ -71,7 +72,7 @@ func TestSessionAcrossReconnects(t *testing.T) {
 			first.subscribe(t, "$iothub/twin/PATCH/properties/desired/#", 1)
 			first.subscribe(t, "$iothub/twin/res/#", 1)
 			first.Disconnect(0)
-			eventually(t, "first connection settled", func() bool { return servedConns(b) == 0 })
+			testkit.EventuallyWithin(t, waitFor, "first connection settled", func() bool { return servedConns(b) == 0 })
 
 			cfg.clean = tt.twoClean
 			second, tok := dial(t, addr, cfg)
@@ -108,7 +109,7 @@ func TestTokenExpiryClosesConnection(t *testing.T) {
 	if now := time.Now(); now.Before(expires) {
 		t.Fatalf("closed %v before the token expired", expires.Sub(now))
 	}
-	eventually(t, "hub told disconnected", func() bool {
+	testkit.EventuallyWithin(t, waitFor, "hub told disconnected", func() bool {
 		ev := hub.Events()
 		return len(ev) == 2 && ev[1] == hubEvent{Kind: "disconnected", Key: "dev1"}
 	})
@@ -126,7 +127,7 @@ func TestDisconnectByHub(t *testing.T) {
 
 	b.Disconnect("dev1", "mod1")
 	mod.waitLost(t)
-	eventually(t, "module disconnected", func() bool { return !b.IsConnected("dev1", "mod1") })
+	testkit.EventuallyWithin(t, waitFor, "module disconnected", func() bool { return !b.IsConnected("dev1", "mod1") })
 	dev.stillUp(t)
 	if !b.IsConnected("dev1", "") || b.ConnectedCount() != 1 {
 		t.Fatalf("device: IsConnected = %v, ConnectedCount = %d", b.IsConnected("dev1", ""), b.ConnectedCount())
@@ -134,7 +135,7 @@ func TestDisconnectByHub(t *testing.T) {
 
 	b.Disconnect("dev1", "")
 	dev.waitLost(t)
-	eventually(t, "device disconnected", func() bool { return b.ConnectedCount() == 0 })
+	testkit.EventuallyWithin(t, waitFor, "device disconnected", func() bool { return b.ConnectedCount() == 0 })
 
 	b.Disconnect("nobody", "") // no connection: nothing to do
 	// The identity may connect again afterwards.
@@ -205,7 +206,7 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	eventually(t, "idle connection accepted", func() bool { return servedConns(b) == 3 })
+	testkit.EventuallyWithin(t, waitFor, "idle connection accepted", func() bool { return servedConns(b) == 3 })
 
 	done := make(chan error, 1)
 	go func() { done <- b.Close() }()
@@ -289,5 +290,5 @@ func TestServeConn(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("ServeConn did not return after DISCONNECT")
 	}
-	eventually(t, "disconnected", func() bool { return !b.IsConnected("dev1", "") })
+	testkit.EventuallyWithin(t, waitFor, "disconnected", func() bool { return !b.IsConnected("dev1", "") })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"testing"
 	"time"
 
@@ -179,7 +180,7 @@ func TestTwinRequestWithoutRIDClosesConnection(t *testing.T) {
 			c.mustRead(packets.Suback)
 			c.publish(topic, 0, 0, " ")
 			c.expectClosed()
-			eventually(t, "disconnect noticed", func() bool { return !b.IsConnected("dev1", "") })
+			testkit.EventuallyWithin(t, waitFor, "disconnect noticed", func() bool { return !b.IsConnected("dev1", "") })
 		})
 	}
 }

@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"bytes"
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -76,7 +77,7 @@ func TestWebSocketDevice(t *testing.T) {
 	}
 
 	c.Disconnect(250)
-	eventually(t, "disconnected", func() bool { return !b.IsConnected("dev1", "") })
+	testkit.EventuallyWithin(t, waitFor, "disconnected", func() bool { return !b.IsConnected("dev1", "") })
 }
 
 func TestWebSocketRefusesOtherRequests(t *testing.T) {
@@ -226,7 +227,7 @@ func TestWebSocketTextFrameClosesConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expectClosed()
-	eventually(t, "disconnected", func() bool { return b.ConnectedCount() == 0 })
+	testkit.EventuallyWithin(t, waitFor, "disconnected", func() bool { return b.ConnectedCount() == 0 })
 }
 
 func TestWebSocketClosedWithBroker(t *testing.T) {
