@@ -70,13 +70,16 @@ type ServiceUpdate struct {
 
 // twinFields are the top-level members of IoT Hub's Twin JSON. The SDKs
 // send a whole Twin (some fill in what they got from a GET), so these are
-// accepted; only tags and properties.desired are applied.
+// accepted and ignored; only tags and properties.desired are applied.
 var twinFields = map[string]bool{
 	"deviceId": true, "moduleId": true, "etag": true, "deviceEtag": true, "version": true,
 	"status": true, "statusReason": true, "statusUpdateTime": true, "connectionState": true,
 	"lastActivityTime": true, "cloudToDeviceMessageCount": true, "authenticationType": true,
 	"x509Thumbprint": true, "capabilities": true, "deviceScope": true, "parentScopes": true,
 	"modelId": true, "configurations": true, "tags": true, "properties": true,
+	// Spellings of the same read-only fields that SDK models serialise
+	// (the Java TwinState and the device identity share some).
+	"statusUpdatedTime": true, "connectionStateUpdatedTime": true, "generationId": true,
 }
 
 // ParseServiceBody decodes a REST twin body (the full Twin JSON the SDKs
