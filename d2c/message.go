@@ -103,14 +103,18 @@ func SystemProperties(bag map[string]string) map[string]string {
 // the application properties, leaving out those the hub adds itself
 // (connection and auth properties, enqueued time, the retain and Will
 // markers).
-func (m Message) Size() int {
-	n := len(m.Body)
-	for k, v := range m.SystemProperties {
+func (m Message) Size() int { return MeteredSize(m.Body, m.SystemProperties, m.Properties) }
+
+// MeteredSize is Size for a message not yet built, so a protocol head can
+// refuse an oversized one as the hub would before handing it over.
+func MeteredSize(body []byte, system, props map[string]string) int {
+	n := len(body)
+	for k, v := range system {
 		if !stampedByHub(true, k) {
 			n += len(v)
 		}
 	}
-	for k, v := range m.Properties {
+	for k, v := range props {
 		if !stampedByHub(false, k) {
 			n += len(k) + len(v)
 		}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/d2c"
-	"github.com/iothub-emulator/iothub-emulator/errcode"
 )
 
 // Telemetry is one device-to-cloud message as the device protocol parsed it.
@@ -47,10 +46,8 @@ func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t
 	if t.Will {
 		props["iothub-MessageType"] = "Will"
 	}
+	// Append refuses a message over d2c.MaxMessageSize.
 	msg := d2c.Message{DeviceID: deviceID, ModuleID: moduleID, SystemProperties: sys, Properties: props, Body: t.Body}
-	if msg.Size() > d2c.MaxMessageSize {
-		return errcode.New(errcode.MessageTooLarge, "The message is %d bytes; IoT Hub accepts at most %d.", msg.Size(), d2c.MaxMessageSize)
-	}
 	if _, err := h.telemetry.Append(ctx, msg); err != nil {
 		return err
 	}

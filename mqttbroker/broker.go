@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"log/slog"
 	"maps"
 	"net"
@@ -28,11 +29,9 @@ const (
 	// maxKeepalive is the largest client keep-alive honoured; 1.5 times it is
 	// IoT Hub's 1767 s idle cap. A client asking for 0 (none) gets it too.
 	maxKeepalive = 1178
-	// maxTelemetrySize is IoT Hub's limit on a device-to-cloud message:
-	// 256 KB of what the device sent, its body and its property bag as
-	// written. What the hub adds (auth method, generation id, ...) is not
-	// counted.
-	maxTelemetrySize = 256 * 1024
+	// maxTelemetrySize is IoT Hub's limit on a device-to-cloud message, as
+	// d2c.MeteredSize counts it.
+	maxTelemetrySize = d2c.MaxMessageSize
 	// maxPacketSize bounds one inbound packet, so mochi refuses a hopelessly
 	// large one before buffering it. The margin over maxTelemetrySize is one
 	// MQTT string's worth: a telemetry topic's ids and fixed parts, or a

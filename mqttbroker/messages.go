@@ -1,18 +1,22 @@
 package mqttbroker
 
-import "github.com/iothub-emulator/iothub-emulator/errcode"
+import (
+	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+)
 
 // telemetry hands a device-to-cloud message to the hub, if the hub takes
 // telemetry; otherwise the message is dropped.
 func (b *Broker) telemetry(s *session, t deviceTopic, body []byte, retain, will bool) error {
-	// Counted before the hub sees it, so the properties it adds cannot push
-	// a message of exactly the limit over.
-	if n := len(body) + len(t.PropertyBag); n > maxTelemetrySize {
-		return errcode.New(errcode.MessageTooLarge, "the message is %d bytes (body and property bag); IoT Hub accepts at most %d", n, maxTelemetrySize)
-	}
 	system, props, err := parsePropertyBag(t.PropertyBag)
 	if err != nil {
 		return err
+	}
+	// Metered as the hub meters it (decoded property values, not the
+	// percent-encoded bag), and refused here so that an oversized message
+	// closes the connection whichever hub the broker serves.
+	if n := d2c.MeteredSize(body, system, props); n > maxTelemetrySize {
+		return errcode.New(errcode.MessageTooLarge, "the message is %d bytes; IoT Hub accepts at most %d", n, maxTelemetrySize)
 	}
 	r, ok := b.hub.(TelemetryReceiver)
 	if !ok {
