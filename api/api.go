@@ -13,6 +13,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,11 @@ import (
 // maxBody bounds a request body; the largest legitimate one (a twin with
 // full tags and desired sections) is far smaller.
 const maxBody = 1 << 20
+
+// ClientLister lists the live device connections, on every protocol.
+type ClientLister interface {
+	Clients() []devicelink.ClientInfo
+}
 
 // Options configure the API.
 type Options struct {
@@ -65,7 +71,7 @@ type Options struct {
 	// tier's rates), and is served by the admin API under /emulator/faults.
 	Faults *faults.Injector
 	// Clients lists the live device connections for GET /emulator/clients.
-	Clients func() any
+	Clients ClientLister
 	// Metrics is served, without authentication, at /emulator/metrics and
 	// counts requests by status.
 	Metrics *metrics.Registry

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/sas"
-	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 type fixture struct {
@@ -24,10 +24,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := hubtest.Open(t, hub.Options{})
 	srv := httptest.NewServer(New(h, Options{}))
 	t.Cleanup(srv.Close)
 	p, _ := h.Policies().Find("iothubowner")
@@ -239,10 +236,7 @@ func TestModulesOverREST(t *testing.T) {
 }
 
 func TestStrictAPIVersion(t *testing.T) {
-	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := hubtest.Open(t, hub.Options{})
 	srv := httptest.NewServer(New(h, Options{Strict: true}))
 	defer srv.Close()
 	f := newFixture(t)

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
-	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
 	"testing"
 	"time"
@@ -23,11 +23,7 @@ const wait = 5 * time.Second
 // openHub opens an in-memory hub for localhost.
 func openHub(t testing.TB) *hub.Hub {
 	t.Helper()
-	h, err := hub.Open(hub.Options{Store: store.OpenMemory(), HostNames: []string{"localhost"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
+	return hubtest.Open(t, hub.Options{})
 }
 
 // ownerToken is a SAS token of the iothubowner policy, which has every right.

@@ -339,8 +339,8 @@ func (s *server) metricsText(opts Options) http.HandlerFunc {
 	}
 }
 
-func (s *server) clients(list func() any) http.HandlerFunc {
+func (s *server) clients(l ClientLister) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
-		s.writeJSON(w, http.StatusOK, list())
+		s.writeJSON(w, http.StatusOK, l.Clients())
 	}
 }

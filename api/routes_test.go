@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/store"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -31,7 +31,10 @@ type fullAPI struct {
 	clock  *testkit.Clock
 }
 
-func everyOption(t testing.TB) fullAPI {
+func everyOption(t testing.TB) fullAPI { return everyOptionWithTier(t, nil) }
+
+// everyOptionWithTier is everyOption with a tier's throttles.
+func everyOptionWithTier(t testing.TB, tier *faults.Limiter) fullAPI {
 	t.Helper()
 	h := openHub(t)
 	l, err := d2c.Open(d2c.Options{Store: store.OpenMemory()})
@@ -39,16 +42,14 @@ func everyOption(t testing.TB) fullAPI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	q, err := c2d.Open(c2d.Options{Store: store.OpenMemory()})
+	c := newClock()
+	inj, err := faults.New(faults.Options{Now: c.Now, Limiter: tier, Dropper: faults.DropperFunc(func(string, string) {})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { q.Close() })
-	c := newClock()
-	inj := faults.New(c.Now)
 	s, r := newServer(h, Options{
-		Telemetry: l, C2D: q, Seed: seed.NewSeeder(h), Faults: inj,
-		CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), Metrics: metrics.New(), Clients: func() any { return []string{} },
+		Telemetry: l, C2D: h.C2D(), Seed: seed.NewSeeder(h), Faults: inj,
+		CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), Metrics: metrics.New(), Clients: devicelink.NewRouter(),
 		Now: c.Now,
 	})
 	return fullAPI{s: s, mux: r, hub: h, faults: inj, clock: c}
@@ -234,14 +235,13 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestThrottleWithTier(t *testing.T) {
-	a := everyOption(t)
-	h, f, c := a.mux, a.faults, a.clock
-	token := ownerToken(t, a.hub)
 	l, err := faults.NewLimiter("S1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetLimiter(l)
+	a := everyOptionWithTier(t, l)
+	h, c := a.mux, a.clock
+	token := ownerToken(t, a.hub)
 	do := func(method, target string) int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, authorized(httptest.NewRequest(method, target, strings.NewReader(`{"query":"SELECT * FROM devices"}`)), token))

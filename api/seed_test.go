@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,11 +28,7 @@ func newSeedFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.Open(hub.Options{Store: st, HostNames: []string{"localhost"}})
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
+	h := hubtest.Open(t, hub.Options{Store: st})
 	t.Cleanup(func() {
 		if err := st.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)

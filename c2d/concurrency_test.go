@@ -66,11 +66,9 @@ func (a *ackingTransport) Deliver(deviceID string, m Message, ack func()) error 
 
 func TestConcurrentTraffic(t *testing.T) {
 	s := openStore(t, t.TempDir())
-	q := openQueues(t, Options{Store: s})
 	var pl pendingLog
-	q.OnPendingChange(pl.record)
 	tr := &ackingTransport{perDevice: map[string][]string{}}
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, PendingChanged: pl.record, Store: s})
 	const devices, perDevice = 8, 40
 	ctx := context.Background()
 
@@ -145,11 +143,11 @@ func TestConcurrentTraffic(t *testing.T) {
 	}
 }
 
-func TestOnPendingChangeMayCallBack(t *testing.T) {
-	q := openQueues(t, Options{})
+func TestPendingChangedMayCallBack(t *testing.T) {
 	ctx := context.Background()
 	var reports []int
-	q.OnPendingChange(func(id string, n int) {
+	var q *Queues // the report below calls back into the queues it watches
+	q = openQueues(t, Options{PendingChanged: func(id string, n int) {
 		reports = append(reports, n)
 		if n == 3 {
 			// Purging from inside the report must not deadlock.
@@ -157,7 +155,7 @@ func TestOnPendingChangeMayCallBack(t *testing.T) {
 				t.Error(err)
 			}
 		}
-	})
+	}})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -30,7 +30,7 @@ func (q *Queues) pump(deviceID string) {
 	}
 	d.pumping = true
 	locked := false
-	for !q.closed && q.transport != nil {
+	for !q.closed {
 		now := q.now()
 		e := d.nextVisible(now)
 		if e == nil {

@@ -13,10 +13,8 @@ import (
 func TestDeliveryInOrderAndAckCompletes(t *testing.T) {
 	clock := newFakeClock()
 	var pl pendingLog
-	q := openQueues(t, Options{Now: clock.Now})
-	q.OnPendingChange(pl.record)
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, PendingChanged: pl.record, Now: clock.Now})
 	ctx := context.Background()
 	for _, b := range []string{"one", "two", "three"} {
 		if _, err := q.Enqueue(ctx, "d1", text(b)); err != nil {
@@ -48,7 +46,7 @@ func TestDeliveryInOrderAndAckCompletes(t *testing.T) {
 		t.Fatalf("after two acks: %+v", q.Messages("d1"))
 	}
 	if got, want := pl.get("d1"), []int{1, 2, 3, 2, 1}; !slices.Equal(got, want) {
-		t.Errorf("OnPendingChange %v, want %v", got, want)
+		t.Errorf("PendingChanged %v, want %v", got, want)
 	}
 	if len(q.Feedback()) != 0 {
 		t.Errorf("ack none produced feedback %v", q.Feedback())
@@ -56,9 +54,8 @@ func TestDeliveryInOrderAndAckCompletes(t *testing.T) {
 }
 
 func TestOfflineDeviceGetsMessagesWhenReady(t *testing.T) {
-	q := openQueues(t, Options{})
 	tr := newFakeTransport()
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr})
 	ctx := context.Background()
 	for _, b := range []string{"a", "b"} {
 		if _, err := q.Enqueue(ctx, "d1", text(b)); err != nil {
@@ -86,7 +83,7 @@ func TestOfflineDeviceGetsMessagesWhenReady(t *testing.T) {
 	q.DeviceReady("nobody") // an unknown device is no error
 }
 
-func TestNoTransportKeepsMessagesQueued(t *testing.T) {
+func TestOfflineDeviceKeepsMessagesQueued(t *testing.T) {
 	q := openQueues(t, Options{})
 	if _, err := q.Enqueue(context.Background(), "d1", text("a")); err != nil {
 		t.Fatal(err)
@@ -98,10 +95,9 @@ func TestNoTransportKeepsMessagesQueued(t *testing.T) {
 }
 
 func TestAckInsideDeliver(t *testing.T) {
-	q := openQueues(t, Options{})
 	tr := newFakeTransport("d1")
+	q := openQueues(t, Options{Transport: tr})
 	tr.autoAck = true
-	q.SetTransport(tr)
 	for range 3 {
 		if _, err := q.Enqueue(context.Background(), "d1", Message{Ack: AckPositive}); err != nil {
 			t.Fatal(err)
@@ -114,9 +110,8 @@ func TestAckInsideDeliver(t *testing.T) {
 
 func TestLockTimeoutRedelivers(t *testing.T) {
 	clock := newFakeClock()
-	q := openQueues(t, Options{Now: clock.Now, LockTimeout: time.Minute})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, Now: clock.Now, LockTimeout: time.Minute})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", text("x")); err != nil {
 		t.Fatal(err)
@@ -149,9 +144,8 @@ func TestLockTimeoutRedelivers(t *testing.T) {
 
 func TestLockTimeoutWhileOfflineWaitsForReady(t *testing.T) {
 	clock := newFakeClock()
-	q := openQueues(t, Options{Now: clock.Now})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, Now: clock.Now})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", text("x")); err != nil {
 		t.Fatal(err)
@@ -172,9 +166,8 @@ func TestLockTimeoutWhileOfflineWaitsForReady(t *testing.T) {
 
 func TestSchedulerRunsOnItsOwn(t *testing.T) {
 	// Real clock, short timeouts: nobody calls sweep by hand.
-	q := openQueues(t, Options{LockTimeout: 20 * time.Millisecond})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, LockTimeout: 20 * time.Millisecond})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", text("redeliver me")); err != nil {
 		t.Fatal(err)

@@ -38,15 +38,14 @@ func TestEnqueueRefusesBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, t.TempDir())
 			var pl pendingLog
-			q := openQueues(t, Options{Store: s, Now: clock.Now})
-			q.OnPendingChange(pl.record)
+			q := openQueues(t, Options{PendingChanged: pl.record, Store: s, Now: clock.Now})
 			_, err := q.Enqueue(context.Background(), tt.deviceID, tt.msg)
 			wantCode(t, err, tt.code)
 			if n := q.Pending(tt.deviceID); n != 0 {
 				t.Errorf("pending %d after a refused enqueue", n)
 			}
 			if got := pl.get(tt.deviceID); len(got) != 0 {
-				t.Errorf("OnPendingChange called: %v", got)
+				t.Errorf("PendingChanged called: %v", got)
 			}
 			for _, k := range keys(t, s, store.C2D) {
 				if k != sequenceKey {
@@ -141,9 +140,8 @@ func TestQueueDepth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := openQueues(t, Options{MaxPending: tt.maxPending})
 			tr := newFakeTransport("d1")
-			q.SetTransport(tr)
+			q := openQueues(t, Options{Transport: tr, MaxPending: tt.maxPending})
 			ctx := context.Background()
 			for i := range tt.want {
 				if _, err := q.Enqueue(ctx, "d1", text("m")); err != nil {
@@ -185,15 +183,21 @@ func TestOptionsRefuseNegativeValues(t *testing.T) {
 	}
 }
 
-func TestOpenRequiresAStore(t *testing.T) {
-	if q, err := Open(Options{Logger: testLogger()}); err == nil {
-		q.Close()
-		t.Fatal("Open without a store succeeded")
+func TestOpenRequiresItsDependencies(t *testing.T) {
+	for name, opts := range map[string]Options{
+		"no store":     {Transport: newFakeTransport()},
+		"no transport": {Store: store.OpenMemory()},
+	} {
+		opts.Logger = testLogger()
+		if q, err := Open(opts); err == nil {
+			q.Close()
+			t.Errorf("Open with %s succeeded", name)
+		}
 	}
 }
 
 func TestClosedQueuesRefuseWork(t *testing.T) {
-	q, err := Open(Options{Store: store.OpenMemory(), Logger: testLogger()})
+	q, err := Open(Options{Store: store.OpenMemory(), Transport: newFakeTransport(), Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +224,7 @@ func TestClosedQueuesRefuseWork(t *testing.T) {
 func TestEnqueueRechecksTheDeviceUnderTheQueueLock(t *testing.T) {
 	var exists atomic.Bool
 	exists.Store(true)
-	q, err := Open(Options{Store: store.OpenMemory(), DeviceExists: func(string) bool { return exists.Load() }})
+	q, err := Open(Options{Store: store.OpenMemory(), Transport: newFakeTransport(), DeviceExists: func(string) bool { return exists.Load() }})
 	if err != nil {
 		t.Fatal(err)
 	}

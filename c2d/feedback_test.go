@@ -37,12 +37,11 @@ func TestFeedbackFollowsTheAckMode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.ack+"/"+[]string{"complete", "reject", "expire"}[tt.outcome], func(t *testing.T) {
 			clock := newFakeClock()
-			q := openQueues(t, Options{
+			tr := newFakeTransport()
+			q := openQueues(t, Options{Transport: tr,
 				Now:                clock.Now,
 				DeviceGenerationID: func(id string) string { return "gen-of-" + id },
 			})
-			tr := newFakeTransport()
-			q.SetTransport(tr)
 			ctx := context.Background()
 			if _, err := q.Enqueue(ctx, "d1", Message{MessageID: "m-1", Ack: tt.ack}); err != nil {
 				t.Fatal(err)
@@ -91,10 +90,9 @@ func TestFeedbackFollowsTheAckMode(t *testing.T) {
 func TestFeedbackExpiresAfterItsTTL(t *testing.T) {
 	clock := newFakeClock()
 	s := openStore(t, t.TempDir())
-	q := openQueues(t, Options{Store: s, Now: clock.Now, FeedbackTTL: 10 * time.Minute})
 	tr := newFakeTransport("d1")
+	q := openQueues(t, Options{Transport: tr, Store: s, Now: clock.Now, FeedbackTTL: 10 * time.Minute})
 	tr.autoAck = true
-	q.SetTransport(tr)
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", Message{Ack: AckPositive}); err != nil {
 		t.Fatal(err)
@@ -124,10 +122,9 @@ func TestFeedbackExpiresAfterItsTTL(t *testing.T) {
 func TestFeedbackReceiveCompleteAbandon(t *testing.T) {
 	clock := newFakeClock()
 	s := openStore(t, t.TempDir())
-	q := openQueues(t, Options{Store: s, Now: clock.Now, LockTimeout: time.Minute})
 	tr := newFakeTransport("d1")
+	q := openQueues(t, Options{Transport: tr, Store: s, Now: clock.Now, LockTimeout: time.Minute})
 	tr.autoAck = true
-	q.SetTransport(tr)
 	ctx := context.Background()
 	if _, ok := q.ReceiveFeedback(); ok {
 		t.Fatal("a batch with no feedback")

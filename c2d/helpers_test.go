@@ -97,7 +97,7 @@ func (t *fakeTransport) last() delivery {
 	return all[len(all)-1]
 }
 
-// pendingLog records OnPendingChange calls.
+// pendingLog records PendingChanged calls.
 type pendingLog struct {
 	mu    sync.Mutex
 	calls map[string][]int
@@ -118,12 +118,16 @@ func (p *pendingLog) get(deviceID string) []int {
 	return append([]int(nil), p.calls[deviceID]...)
 }
 
-// openQueues opens queues with test defaults (an in-memory store unless
-// opts has one), closed at cleanup.
+// openQueues opens queues with test defaults (an in-memory store and a
+// transport with every device offline, unless opts has them), closed at
+// cleanup.
 func openQueues(t *testing.T, opts Options) *Queues {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger()
+	}
+	if opts.Transport == nil {
+		opts.Transport = newFakeTransport()
 	}
 	if opts.Store == nil {
 		opts.Store = store.OpenMemory()

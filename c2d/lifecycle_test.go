@@ -25,7 +25,7 @@ func TestQueuesAreDroppedOnceEmpty(t *testing.T) {
 	tests := []struct {
 		name       string
 		run        func(t *testing.T, q *Queues, tr *fakeTransport)
-		wantNotify []int // OnPendingChange reports for d1
+		wantNotify []int // PendingChanged reports for d1
 	}{
 		{"device deleted with messages", func(t *testing.T, q *Queues, _ *fakeTransport) {
 			enqueue(t, q, "d1", "a", "b")
@@ -75,14 +75,12 @@ func TestQueuesAreDroppedOnceEmpty(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := openQueues(t, Options{
+			var pl pendingLog
+			tr := newFakeTransport()
+			q := openQueues(t, Options{Transport: tr, PendingChanged: pl.record,
 				Store:        openStore(t, t.TempDir()),
 				DeviceExists: func(id string) bool { return id != "ghost" },
 			})
-			var pl pendingLog
-			q.OnPendingChange(pl.record)
-			tr := newFakeTransport()
-			q.SetTransport(tr)
 
 			tt.run(t, q, tr)
 
@@ -90,7 +88,7 @@ func TestQueuesAreDroppedOnceEmpty(t *testing.T) {
 				t.Errorf("%d queues left in memory, want 0", n)
 			}
 			if got := pl.get("d1"); !slices.Equal(got, tt.wantNotify) {
-				t.Errorf("OnPendingChange(d1) = %v, want %v", got, tt.wantNotify)
+				t.Errorf("PendingChanged(d1) = %v, want %v", got, tt.wantNotify)
 			}
 			if q.Pending("d1") != 0 || len(q.Messages("d1")) != 0 {
 				t.Errorf("d1 still has %d pending", q.Pending("d1"))
@@ -127,14 +125,13 @@ func TestQueueChurnConcurrently(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	var mu sync.Mutex
 	deleted := map[string]bool{}
-	q := openQueues(t, Options{Store: s, DeviceExists: func(id string) bool {
+	tr := newFakeTransport()
+	q := openQueues(t, Options{Transport: tr, Store: s, DeviceExists: func(id string) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return !deleted[id]
 	}})
-	tr := newFakeTransport()
 	tr.autoAck = true
-	q.SetTransport(tr)
 	ctx := context.Background()
 
 	const devices, rounds = 40, 5

@@ -20,12 +20,11 @@ func TestRestartKeepsQueuesAndFeedback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q1, err := Open(Options{Store: s1, Now: clock.Now, Logger: testLogger()})
+	tr := newFakeTransport()
+	q1, err := Open(Options{Transport: tr, Store: s1, Now: clock.Now, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newFakeTransport()
-	q1.SetTransport(tr)
 	// Interleave two devices whose ids sort oddly as keys ("a/b" must not
 	// mix with "a").
 	devices := []string{"a", "a/b", "a-b"}
@@ -62,7 +61,8 @@ func TestRestartKeepsQueuesAndFeedback(t *testing.T) {
 	s1.Close()
 
 	s2 := openStore(t, dir)
-	q2 := openQueues(t, Options{Store: s2, Now: clock.Now})
+	tr2 := newFakeTransport("a")
+	q2 := openQueues(t, Options{Transport: tr2, Store: s2, Now: clock.Now})
 	for _, d := range devices {
 		got := q2.Messages(d)
 		want := before[d]
@@ -96,8 +96,6 @@ func TestRestartKeepsQueuesAndFeedback(t *testing.T) {
 		t.Errorf("sequence number %d reused (last before restart %d)", m.SequenceNumber, lastSeq)
 	}
 	// Every message, including the one locked at shutdown, is deliverable.
-	tr2 := newFakeTransport("a")
-	q2.SetTransport(tr2)
 	q2.DeviceReady("a")
 	if got := tr2.bodies("a"); !slices.Equal(got, []string{"a#1", "a#2", "a#3", "new"}) {
 		t.Fatalf("delivered after restart %v", got)
@@ -119,7 +117,7 @@ func TestRestartDeadLettersWhatExpiredWhileDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q1, err := Open(Options{Store: s1, Now: clock.Now, Logger: testLogger()})
+	q1, err := Open(Options{Store: s1, Transport: newFakeTransport(), Now: clock.Now, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +163,7 @@ func TestOpenRefusesDamagedRecords(t *testing.T) {
 			if err := s.Apply(context.Background(), store.Op{Bucket: tt.bucket, Key: tt.key, Value: []byte(tt.value)}); err != nil {
 				t.Fatal(err)
 			}
-			q, err := Open(Options{Store: s, Logger: testLogger()})
+			q, err := Open(Options{Store: s, Transport: newFakeTransport(), Logger: testLogger()})
 			if err == nil {
 				q.Close()
 				t.Fatal("Open accepted a damaged record")
@@ -201,9 +199,8 @@ func TestStoreFailureChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := openQueues(t, Options{Store: s})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, Store: s})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", Message{Ack: AckFull}); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ func (q *Queues) Purge(ctx context.Context, deviceID string) (int, error) {
 }
 
 // DeleteDevice drops the queue of a deleted device, without feedback and
-// without OnPendingChange (the device is gone).
+// without PendingChanged (the device is gone).
 func (q *Queues) DeleteDevice(ctx context.Context, deviceID string) error {
 	_, err := q.drop(ctx, deviceID, false)
 	return err

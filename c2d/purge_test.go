@@ -23,11 +23,9 @@ func TestPurgeAndDeleteDevice(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openStore(t, t.TempDir())
-			q := openQueues(t, Options{Store: s})
 			var pl pendingLog
-			q.OnPendingChange(pl.record)
 			tr := newFakeTransport()
-			q.SetTransport(tr)
+			q := openQueues(t, Options{Transport: tr, PendingChanged: pl.record, Store: s})
 			ctx := context.Background()
 			for i, b := range []string{"locked", "queued", "queued too"} {
 				if _, err := q.Enqueue(ctx, "d1", Message{Body: []byte(b), Ack: AckFull}); err != nil {
@@ -57,7 +55,7 @@ func TestPurgeAndDeleteDevice(t *testing.T) {
 				t.Fatalf("purge wrote feedback %+v", q.Feedback())
 			}
 			if got := pl.get("d1"); !slices.Equal(got, tt.wantNotify) {
-				t.Errorf("OnPendingChange %v, want %v", got, tt.wantNotify)
+				t.Errorf("PendingChanged %v, want %v", got, tt.wantNotify)
 			}
 			for _, k := range keys(t, s, store.C2D) {
 				if k != sequenceKey && k != messageKey("d2", 4) {

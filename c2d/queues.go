@@ -30,6 +30,15 @@ type Options struct {
 	MaxDeliveryCount int
 	LockTimeout      time.Duration
 	FeedbackTTL      time.Duration
+	// Transport is how messages reach devices. It is required.
+	Transport Transport
+	// PendingChanged, if set, is called after a device's pending count
+	// changed (enqueue, completion, dead-letter, purge; not DeleteDevice)
+	// with the count at the time of the call. Calls for one device do not
+	// overlap, changes that race may be reported together, and the last
+	// call carries the current count. It runs with no queue lock held and
+	// may call any method.
+	PendingChanged func(deviceID string, pending int)
 	// DeviceGenerationID names the device's current generation in feedback
 	// records; nil leaves deviceGenerationId empty. It is called with no
 	// queue lock held.
@@ -62,6 +71,8 @@ type Queues struct {
 	feedbackTTL  time.Duration
 	generationID func(string) string
 	exists       func(string) bool
+	transport    Transport
+	onPending    func(deviceID string, pending int) // nil: nobody watches counts
 	now          func() time.Time
 	log          *slog.Logger
 
@@ -79,13 +90,11 @@ type Queues struct {
 	// receives, so a record is never handed out while it is being deleted.
 	fbMu sync.Mutex
 
-	mu        sync.Mutex // guards the fields below; never held during I/O or callbacks
-	closed    bool
-	transport Transport
-	onPending func(deviceID string, pending int)
-	devices   map[string]*device
-	feedback  []*feedbackEntry // in the order the outcomes happened
-	batches   map[string]*feedbackBatch
+	mu       sync.Mutex // guards the fields below; never held during I/O or callbacks
+	closed   bool
+	devices  map[string]*device
+	feedback []*feedbackEntry // in the order the outcomes happened
+	batches  map[string]*feedbackBatch
 }
 
 // device is one device's queue. It exists while it holds messages or
@@ -104,7 +113,7 @@ type device struct {
 	pumping bool     // a delivery loop is running
 	rescan  bool     // DeviceReady came while Deliver ran: retry if it refused
 
-	notifying   bool // an OnPendingChange report is running
+	notifying   bool // a PendingChanged report is running
 	notifyAgain bool // the count changed meanwhile: report once more
 }
 
@@ -188,6 +197,8 @@ func Open(opts Options) (*Queues, error) {
 		lockTimeout:  orDefault(opts.LockTimeout, DefaultLockTimeout),
 		feedbackTTL:  orDefault(opts.FeedbackTTL, DefaultFeedbackTTL),
 		generationID: opts.DeviceGenerationID,
+		transport:    opts.Transport,
+		onPending:    opts.PendingChanged,
 		exists:       opts.DeviceExists,
 		now:          opts.Now,
 		log:          opts.Logger,
@@ -222,6 +233,9 @@ func (o Options) check() error {
 	if o.Store == nil {
 		errs = append(errs, errors.New("c2d: Options.Store is required (store.OpenMemory keeps nothing on disk)"))
 	}
+	if o.Transport == nil {
+		errs = append(errs, errors.New("c2d: Options.Transport is required"))
+	}
 	for _, f := range []struct {
 		name string
 		v    int64
@@ -245,25 +259,6 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return def
 	}
 	return v
-}
-
-// SetTransport sets how messages reach devices; nil stops deliveries.
-func (q *Queues) SetTransport(t Transport) {
-	q.mu.Lock()
-	q.transport = t
-	q.mu.Unlock()
-}
-
-// OnPendingChange sets fn to be called after a device's pending count
-// changed (enqueue, completion, dead-letter, purge; not DeleteDevice) with
-// the count at the time of the call. Calls for one device do not overlap,
-// changes that race may be reported together, and the last call carries
-// the current count. fn runs with no queue lock held and may call any
-// method.
-func (q *Queues) OnPendingChange(fn func(deviceID string, pending int)) {
-	q.mu.Lock()
-	q.onPending = fn
-	q.mu.Unlock()
 }
 
 // Pending returns how many messages of the device are neither completed nor
@@ -337,7 +332,7 @@ func (q *Queues) isClosed() bool {
 	return q.closed
 }
 
-// notifyPending reports the device's pending count to OnPendingChange.
+// notifyPending reports the device's pending count to PendingChanged.
 // One caller at a time runs the reports of a device, reading the count
 // afresh each time; a caller that finds one running leaves it a note to
 // report again and returns. So reports never overlap, the last one carries
@@ -367,7 +362,7 @@ func (q *Queues) notifyPending(deviceID string) {
 		q.mu.Unlock()
 		fn(deviceID, n)
 		q.mu.Lock()
-		if !d.notifyAgain || q.onPending == nil {
+		if !d.notifyAgain {
 			break
 		}
 	}

@@ -43,7 +43,7 @@ func (q *Queues) Reject(ctx context.Context, deviceID, lockToken string) error {
 }
 
 // settle finds the message locked with lockToken and applies decide to it.
-// The caller's functions (generation id, OnPendingChange) run outside the
+// The caller's functions (generation id, PendingChanged) run outside the
 // device lock, so they may call back into the queues.
 func (q *Queues) settle(ctx context.Context, deviceID, lockToken string, decide fate) error {
 	d := q.lookup(deviceID)

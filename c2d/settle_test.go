@@ -11,9 +11,8 @@ import (
 
 func TestSettleWithBadOrLostLock(t *testing.T) {
 	clock := newFakeClock()
-	q := openQueues(t, Options{Now: clock.Now})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, Now: clock.Now})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", text("x")); err != nil {
 		t.Fatal(err)
@@ -41,9 +40,8 @@ func TestSettleWithBadOrLostLock(t *testing.T) {
 }
 
 func TestAbandonMakesVisibleAgain(t *testing.T) {
-	q := openQueues(t, Options{})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr})
 	ctx := context.Background()
 	for _, b := range []string{"first", "second"} {
 		if _, err := q.Enqueue(ctx, "d1", text(b)); err != nil {
@@ -81,9 +79,8 @@ func TestDeliveryCountExhaustion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			q := openQueues(t, Options{Now: clock.Now, MaxDeliveryCount: 3})
 			tr := newFakeTransport("d1")
-			q.SetTransport(tr)
+			q := openQueues(t, Options{Transport: tr, Now: clock.Now, MaxDeliveryCount: 3})
 			ctx := context.Background()
 			m, err := q.Enqueue(ctx, "d1", Message{MessageID: "m1", Ack: tt.ack})
 			if err != nil {
@@ -122,9 +119,8 @@ func TestDeliveryCountExhaustion(t *testing.T) {
 func TestReject(t *testing.T) {
 	for _, ack := range []string{AckNone, AckPositive, AckNegative, AckFull} {
 		t.Run(ack, func(t *testing.T) {
-			q := openQueues(t, Options{})
 			tr := newFakeTransport("d1")
-			q.SetTransport(tr)
+			q := openQueues(t, Options{Transport: tr})
 			ctx := context.Background()
 			if _, err := q.Enqueue(ctx, "d1", Message{Ack: ack}); err != nil {
 				t.Fatal(err)
@@ -160,12 +156,10 @@ func TestExpiryDeadLetters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			q := openQueues(t, Options{Now: clock.Now, DefaultTTL: 30 * time.Second})
 			var pl pendingLog
-			q.OnPendingChange(pl.record)
 			tr := newFakeTransport()
+			q := openQueues(t, Options{Transport: tr, PendingChanged: pl.record, Now: clock.Now, DefaultTTL: 30 * time.Second})
 			tr.setOnline("d1", tt.online)
-			q.SetTransport(tr)
 			ctx := context.Background()
 			m, err := q.Enqueue(ctx, "d1", Message{Ack: tt.ack})
 			if err != nil {
@@ -203,7 +197,7 @@ func TestExpiryDeadLetters(t *testing.T) {
 				t.Fatalf("feedback %+v", fb)
 			}
 			if got := pl.get("d1"); !slices.Equal(got, []int{1, 0}) {
-				t.Errorf("OnPendingChange %v", got)
+				t.Errorf("PendingChanged %v", got)
 			}
 		})
 	}
@@ -211,9 +205,8 @@ func TestExpiryDeadLetters(t *testing.T) {
 
 func TestCompleteStillWorksAfterExpiryWhileLocked(t *testing.T) {
 	clock := newFakeClock()
-	q := openQueues(t, Options{Now: clock.Now, DefaultTTL: time.Second})
 	tr := newFakeTransport("d1")
-	q.SetTransport(tr)
+	q := openQueues(t, Options{Transport: tr, Now: clock.Now, DefaultTTL: time.Second})
 	ctx := context.Background()
 	if _, err := q.Enqueue(ctx, "d1", Message{Ack: AckFull}); err != nil {
 		t.Fatal(err)

@@ -64,41 +64,6 @@ func (d deviceSide) ReceiveTelemetry(ctx context.Context, id mqttbroker.Identity
 	})
 }
 
-// notifier delivers hub events to device connections.
-type notifier struct {
-	b *mqttbroker.Broker
-	h *hub.Hub
-}
-
-func (n notifier) DesiredChanged(deviceID, moduleID string, version int64, body []byte) {
-	n.b.NotifyDesired(deviceID, moduleID, version, body)
-}
-
-// Disconnect ends an identity's connection. The hub also calls it once it
-// has deleted the identity: then the broker drops the identity's MQTT
-// session too (Forget), rather than keep it for a reconnect that cannot
-// come.
-func (n notifier) Disconnect(deviceID, moduleID string) {
-	if n.deleted(deviceID, moduleID) {
-		n.b.Forget(deviceID, moduleID)
-		return
-	}
-	n.b.Disconnect(deviceID, moduleID)
-}
-
-// deleted reports whether the hub no longer has the identity. The hub calls
-// Disconnect holding the device's lock, so the answer cannot change
-// meanwhile; these reads do not take that lock.
-func (n notifier) deleted(deviceID, moduleID string) bool {
-	var err error
-	if moduleID == "" {
-		_, err = n.h.GetDevice(context.Background(), deviceID)
-	} else {
-		_, err = n.h.GetModule(context.Background(), deviceID, moduleID)
-	}
-	return errcode.Is(err, errcode.DeviceNotFound) || errcode.Is(err, errcode.ModuleNotFound)
-}
-
 // packetEntry renders an MQTT packet for the debug wire log.
 func packetEntry(ev mqttbroker.PacketEvent) debuglog.Entry {
 	detail := map[string]any{}
@@ -123,17 +88,20 @@ func packetEntry(ev mqttbroker.PacketEvent) debuglog.Entry {
 	}
 }
 
-// c2dTransport puts queued cloud-to-device messages on the wire.
-type c2dTransport struct {
-	b         *mqttbroker.Broker
+// mqttHead is the MQTT broker as a head of the device link: it puts queued
+// cloud-to-device messages on the wire in IoT Hub's MQTT property bag.
+type mqttHead struct {
+	*mqttbroker.Broker
 	delivered *metrics.CounterVec
 }
 
-func (t c2dTransport) Deliver(deviceID string, m c2d.Message, ack func()) error {
-	if err := t.b.DeliverC2D(deviceID, wireC2D(deviceID, m), ack); err != nil {
+func (h mqttHead) Holds(deviceID, moduleID string) bool { return h.IsConnected(deviceID, moduleID) }
+
+func (h mqttHead) DeliverC2D(deviceID string, m c2d.Message, ack func()) error {
+	if err := h.Broker.DeliverC2D(deviceID, wireC2D(deviceID, m), ack); err != nil {
 		return err
 	}
-	t.delivered.Inc("")
+	h.delivered.Inc("")
 	return nil
 }
 

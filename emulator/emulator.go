@@ -23,6 +23,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
@@ -51,6 +52,7 @@ type Emulator struct {
 	hub       *hub.Hub
 	store     store.Store
 	telemetry *d2c.Log
+	devices   *devicelink.Router
 	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker
 	tls       *certs.Bundle
@@ -97,7 +99,6 @@ func (e *Emulator) start() error {
 		e.openTelemetry,
 		e.openHub,
 		e.applySeed,
-		e.openC2D,
 		e.newFaults,
 		e.newBroker,
 		e.listen,
@@ -155,10 +156,14 @@ func (e *Emulator) openHub() error {
 		}
 	}
 	e.metrics = metrics.New()
+	// The device link exists before the hub and the protocol heads: the
+	// hub reaches devices through it, and each head joins it once built.
+	e.devices = devicelink.NewRouter()
 	h, err := hub.Open(hub.Options{
 		HostNames: e.cfg.acceptedHosts(),
 		Store:     e.store,
 		Telemetry: e.telemetry,
+		Devices:   e.devices,
 		Metrics:   e.metrics,
 		Policies:  policies,
 		Logger:    e.log.With("component", "hub"),
@@ -166,7 +171,7 @@ func (e *Emulator) openHub() error {
 	if err != nil {
 		return err
 	}
-	e.hub = h
+	e.hub, e.c2d = h, h.C2D()
 	return nil
 }
 
@@ -186,36 +191,26 @@ func (e *Emulator) applySeed() error {
 	return nil
 }
 
-func (e *Emulator) openC2D() error {
-	queues, err := c2d.Open(c2d.Options{
-		Store:              e.store,
-		DeviceGenerationID: e.hub.GenerationID,
-		DeviceExists:       e.hub.C2DAllowed,
-		Logger:             e.log.With("component", "c2d"),
-	})
-	if err != nil {
-		return fmt.Errorf("cloud-to-device queues: %w", err)
-	}
-	e.c2d = queues
-	e.hub.AttachC2D(queues)
-	return nil
-}
-
 func (e *Emulator) newFaults() error {
-	inj := faults.New(nil)
+	opts := faults.Options{Dropper: e.devices}
 	if e.cfg.Tier != "" {
 		l, err := faults.NewLimiter(strings.ToUpper(e.cfg.Tier))
 		if err != nil {
 			return err
 		}
-		inj.SetLimiter(l)
+		opts.Limiter = l
+	}
+	inj, err := faults.New(opts)
+	if err != nil {
+		return err
 	}
 	e.faults = inj
 	return nil
 }
 
-// newBroker builds the MQTT broker and connects it both ways: the hub
-// notifies and invokes methods through it, the queues deliver through it.
+// newBroker builds the MQTT broker on the hub and adds it to the device
+// link, through which the hub notifies, invokes methods and delivers
+// cloud-to-device messages.
 func (e *Emulator) newBroker() error {
 	var packetLog func(mqttbroker.PacketEvent)
 	if e.debug != nil {
@@ -232,10 +227,8 @@ func (e *Emulator) newBroker() error {
 		return fmt.Errorf("mqtt broker: %w", err)
 	}
 	e.broker = b
-	h.SetNotifier(notifier{b: b, h: h})
-	h.SetMethodInvoker(b)
 	delivered := e.metrics.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
-	queues.SetTransport(c2dTransport{b, delivered})
+	e.devices.Add(mqttHead{Broker: b, delivered: delivered})
 	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
 	e.metrics.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
 		rs, _ := h.Statistics()
@@ -247,7 +240,6 @@ func (e *Emulator) newBroker() error {
 // httpHandler is what the HTTPS and HTTP ports serve: the REST API, and
 // MQTT over WebSockets where the SDKs' websocket transports dial it.
 func (e *Emulator) httpHandler() http.Handler {
-	b := e.broker
 	handler := api.New(e.hub, api.Options{
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
@@ -256,11 +248,11 @@ func (e *Emulator) httpHandler() http.Handler {
 		Seed:      seed.NewSeeder(e.hub),
 		CAPEM:     e.tls.CAPEM,
 		Faults:    e.faults,
-		Clients:   func() any { return b.Clients() },
+		Clients:   e.devices,
 		Telemetry: e.telemetry,
 		C2D:       e.c2d,
 	})
-	return withWebSocket(e.debug.Middleware(handler), b)
+	return withWebSocket(e.debug.Middleware(handler), e.broker)
 }
 
 // listen binds every enabled port and serves it: MQTT on the broker, HTTP
@@ -426,8 +418,8 @@ func (e *Emulator) Close() error {
 		if e.broker != nil {
 			errs = append(errs, e.broker.Close())
 		}
-		if e.c2d != nil {
-			errs = append(errs, e.c2d.Close())
+		if e.hub != nil {
+			errs = append(errs, e.hub.Close())
 		}
 		if e.store != nil { // nil only when start failed before opening it
 			errs = append(errs, e.store.Close())

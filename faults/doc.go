@@ -15,5 +15,5 @@
 // hub has on an MQTT client.
 //
 // A Limiter applies an IoT Hub tier's operation throttles (token buckets at
-// the documented per-unit rates); it is off unless attached with SetLimiter.
+// the documented per-unit rates); it is off unless given as Options.Limiter.
 package faults

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,32 +24,41 @@ type Injector struct {
 	faults  []Fault // unordered; pruned as they end
 	nextID  uint64
 	limiter *Limiter
-	dropper func(deviceID, moduleID string)
+	dropper Dropper
 }
 
-// New returns an Injector with no faults, reading time from now (nil means
-// time.Now).
-func New(now func() time.Time) *Injector {
+// Dropper ends an identity's connection now: the device link that reaches
+// every protocol head.
+type Dropper interface {
+	Disconnect(deviceID, moduleID string)
+}
+
+// DropperFunc adapts a function to Dropper.
+type DropperFunc func(deviceID, moduleID string)
+
+// Disconnect calls f.
+func (f DropperFunc) Disconnect(deviceID, moduleID string) { f(deviceID, moduleID) }
+
+// Options configure an Injector.
+type Options struct {
+	// Dropper carries out DropConnection. It is required.
+	Dropper Dropper
+	// Limiter, if set, is the tier whose throttles Admit applies as well.
+	Limiter *Limiter
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns an Injector with no faults.
+func New(opts Options) (*Injector, error) {
+	if opts.Dropper == nil {
+		return nil, errors.New("faults: Options.Dropper is required")
+	}
+	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Injector{now: now}
-}
-
-// SetDropper sets how DropConnection ends an identity's connection: the
-// broker's Disconnect. The broker sets it when it is given the injector.
-func (f *Injector) SetDropper(drop func(deviceID, moduleID string)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dropper = drop
-}
-
-// SetLimiter attaches a tier's throttles (nil detaches them). Admit then
-// also refuses operations over the tier's rates.
-func (f *Injector) SetLimiter(l *Limiter) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.limiter = l
+	return &Injector{now: now, dropper: opts.Dropper, limiter: opts.Limiter}, nil
 }
 
 // Add adds a fault. Errors are *errcode.Error ArgumentInvalid; nothing is
@@ -73,15 +83,9 @@ func (f *Injector) insert(ft Fault) Fault {
 	return ft
 }
 
-// DropConnection closes the identity's connection now, through the dropper
-// (the broker's Disconnect); without one it does nothing.
+// DropConnection closes the identity's connection now, through the dropper.
 func (f *Injector) DropConnection(deviceID, moduleID string) {
-	f.mu.Lock()
-	drop := f.dropper
-	f.mu.Unlock()
-	if drop != nil {
-		drop(deviceID, moduleID)
-	}
+	f.dropper.Disconnect(deviceID, moduleID)
 }
 
 // RefuseConnects refuses the identity's CONNECTs with CONNACK 3 (server
@@ -234,10 +238,7 @@ func (f *Injector) Admit(op Operation) error {
 	if len(f.inEffect(func(ft Fault) bool { return ft.Kind == KindThrottle && ft.Operation == op })) > 0 {
 		return errcode.New(errcode.ThrottlingException, "Operations of class %s are throttled (injected fault).", op)
 	}
-	f.mu.Lock()
-	l := f.limiter
-	f.mu.Unlock()
-	if l != nil && !l.Allow(op, f.now()) {
+	if l := f.limiter; l != nil && !l.Allow(op, f.now()) {
 		return errcode.New(errcode.ThrottlingException, "Operations of class %s are over the %s tier's rate.", op, l.Tier())
 	}
 	return nil

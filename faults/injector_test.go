@@ -41,7 +41,7 @@ func TestAddRefusesBadSpecsAndChangesNothing(t *testing.T) {
 		{"throttle unknown operation", Spec{Kind: KindThrottle, Operation: "everything", Duration: time.Second}},
 		{"throttle with identity", Spec{Kind: KindThrottle, Operation: Queries, DeviceID: "d", Duration: time.Second}},
 	}
-	f := New(newClock().Now)
+	f := newInjector(t, newClock().Now, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.Add(tt.spec)
@@ -57,7 +57,7 @@ func TestAddRefusesBadSpecsAndChangesNothing(t *testing.T) {
 
 func TestRefuseConnects(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	ft, err := f.RefuseConnects("dev1", "", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestRefuseConnects(t *testing.T) {
 }
 
 func TestNotAuthorizedWinsOverServerUnavailable(t *testing.T) {
-	f := New(newClock().Now)
+	f := newInjector(t, newClock().Now, nil)
 	if _, err := f.RefuseConnects("dev1", "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestNotAuthorizedWinsOverServerUnavailable(t *testing.T) {
 
 func TestStartInDefersTheFault(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	ft, err := f.Add(Spec{Kind: KindRefuseConnects, DeviceID: "dev1", StartIn: 5 * time.Second, Duration: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +126,7 @@ func TestStartInDefersTheFault(t *testing.T) {
 
 func TestDelayTwin(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	if _, err := f.DelayTwin("dev1", "mod1", 2*time.Second, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestDelayTwin(t *testing.T) {
 
 func TestThrottle(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	if _, err := f.Throttle(TwinReads, time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestThrottle(t *testing.T) {
 
 func TestDeviceError(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	if err := f.DeviceError("dev1", ""); err != nil {
 		t.Fatalf("no fault: %v", err)
 	}
@@ -199,10 +199,14 @@ func TestDeviceError(t *testing.T) {
 }
 
 func TestDropConnection(t *testing.T) {
-	f := New(nil)
-	f.DropConnection("dev1", "") // no dropper: nothing happens
+	if _, err := New(Options{}); err == nil {
+		t.Fatal("New without a dropper succeeded")
+	}
 	var got []string
-	f.SetDropper(func(d, m string) { got = append(got, d+"/"+m) })
+	f, err := New(Options{Dropper: DropperFunc(func(d, m string) { got = append(got, d+"/"+m) })})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.DropConnection("dev1", "mod1")
 	if !slices.Equal(got, []string{"dev1/mod1"}) {
 		t.Fatalf("dropped %v", got)
@@ -211,7 +215,7 @@ func TestDropConnection(t *testing.T) {
 
 func TestScheduledDrops(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	if _, err := f.ScheduleDrop("", "", time.Second); !errcode.Is(err, errcode.ArgumentInvalid) {
 		t.Errorf("drop without device: %v", err)
 	}
@@ -257,7 +261,7 @@ func TestScheduledDrops(t *testing.T) {
 
 func TestRemoveClearActive(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
+	f := newInjector(t, c.Now, nil)
 	late, _ := f.Add(Spec{Kind: KindThrottle, Operation: Queries, StartIn: time.Minute, Duration: time.Minute})
 	early, _ := f.RefuseConnects("dev1", "", time.Minute)
 	mid, _ := f.DelayTwin("dev1", "", time.Second, time.Minute)
@@ -283,12 +287,11 @@ func TestRemoveClearActive(t *testing.T) {
 
 // Faults are added, read and removed from many goroutines at once.
 func TestInjectorConcurrentUse(t *testing.T) {
-	f := New(nil)
 	l, err := NewLimiter("S1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.SetLimiter(l)
+	f := newInjector(t, nil, l)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -313,4 +316,15 @@ func TestInjectorConcurrentUse(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// newInjector is an Injector whose drops go nowhere, for tests that do not
+// drop connections.
+func newInjector(t testing.TB, now func() time.Time, l *Limiter) *Injector {
+	t.Helper()
+	f, err := New(Options{Now: now, Limiter: l, Dropper: DropperFunc(func(string, string) {})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

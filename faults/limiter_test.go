@@ -123,12 +123,11 @@ func TestLimiterClassesAreIndependent(t *testing.T) {
 
 func TestAdmitUsesTheLimiter(t *testing.T) {
 	c := newClock()
-	f := New(c.Now)
-	if err := f.Admit(Queries); err != nil {
+	if err := newInjector(t, c.Now, nil).Admit(Queries); err != nil {
 		t.Fatalf("no limiter: %v", err)
 	}
 	l, _ := NewLimiter("S1")
-	f.SetLimiter(l)
+	f := newInjector(t, c.Now, l)
 	if err := f.Admit(Queries); err != nil {
 		t.Fatalf("first query: %v", err)
 	}
@@ -139,9 +138,5 @@ func TestAdmitUsesTheLimiter(t *testing.T) {
 	c.Advance(3 * time.Second)
 	if err := f.Admit(Queries); err != nil {
 		t.Fatalf("query after 3 s: %v", err)
-	}
-	f.SetLimiter(nil)
-	if err := f.Admit(Queries); err != nil {
-		t.Fatalf("detached limiter: %v", err)
 	}
 }

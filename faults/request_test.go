@@ -20,7 +20,7 @@ func FuzzDecodeAdd(f *testing.F) {
 		if err != nil {
 			return
 		}
-		inj := New(newClock().Now)
+		inj := newInjector(t, newClock().Now, nil)
 		ft, err := inj.Add(spec)
 		if err != nil {
 			if len(inj.Active()) != 0 {

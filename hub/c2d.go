@@ -2,23 +2,39 @@ package hub
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
-// AttachC2D connects the cloud-to-device queues: the hub mirrors each
-// device's pending count onto its identity and twin, and drops a deleted
-// device's queue. Call it once, before serving.
-func (h *Hub) AttachC2D(q *c2d.Queues) {
-	h.c2d.Store(q)
-	q.OnPendingChange(h.setC2DCount)
+// openC2D opens the hub's cloud-to-device queues, delivering through the
+// hub's device link. The hub mirrors each device's pending count onto its
+// identity and twin, and drops a deleted device's queue.
+func (h *Hub) openC2D(opts c2d.Options) error {
+	opts.Store = h.store
+	opts.Transport = h.devices
+	opts.PendingChanged = h.setC2DCount
+	opts.DeviceGenerationID = h.GenerationID
+	opts.DeviceExists = h.C2DAllowed
+	if opts.Logger == nil {
+		opts.Logger = h.log.With("component", "c2d")
+	}
+	q, err := c2d.Open(opts)
+	if err != nil {
+		return fmt.Errorf("cloud-to-device queues: %w", err)
+	}
+	h.c2d = q
 	for _, key := range h.DeviceIDs() {
 		if n := q.Pending(key); n > 0 {
 			h.setC2DCount(key, n)
 		}
 	}
+	return nil
 }
+
+// C2D is the hub's cloud-to-device queues.
+func (h *Hub) C2D() *c2d.Queues { return h.c2d }
 
 // setC2DCount updates cloudToDeviceMessageCount in memory: the queue, not
 // the identity record, is the durable source of the count.
@@ -50,9 +66,7 @@ func (h *Hub) GenerationID(deviceID string) string {
 }
 
 func (h *Hub) dropC2D(ctx context.Context, deviceID string) {
-	if q := h.c2d.Load(); q != nil {
-		if err := q.DeleteDevice(ctx, deviceID); err != nil {
-			h.log.Warn("could not drop the cloud-to-device queue of a deleted device", "device", deviceID, "err", err)
-		}
+	if err := h.c2d.DeleteDevice(ctx, deviceID); err != nil {
+		h.log.Warn("could not drop the cloud-to-device queue of a deleted device", "device", deviceID, "err", err)
 	}
 }

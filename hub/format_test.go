@@ -101,7 +101,7 @@ func TestStoredFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h, err := Open(Options{Store: st, Now: clock.Now})
+	h, err := open(t, Options{Store: st, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestLoadsStoredFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock := testkit.NewClockAt(time.Date(2026, 4, 1, 8, 0, 0, 0, time.UTC))
-	h, err := Open(Options{Store: st, Now: clock.Now})
+	h, err := open(t, Options{Store: st, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestLoadRefusesBrokenIdentityRecords(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Open(Options{Store: st})
+			_, err = open(t, Options{Store: st})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Open = %v, want an error with %q", err, tc.want)
 			}

@@ -36,8 +36,20 @@ type Notifier interface {
 	// DesiredChanged is called, in version order per identity, after a
 	// desired-properties change has committed.
 	DesiredChanged(deviceID, moduleID string, version int64, body []byte)
-	// Disconnect closes an identity's connection (deleted, disabled, new keys).
+	// Disconnect closes an identity's connection (disabled, new keys).
 	Disconnect(deviceID, moduleID string)
+	// Forget closes a deleted identity's connection and drops any session
+	// state kept for it.
+	Forget(deviceID, moduleID string)
+}
+
+// Devices is how the hub reaches device connections, whichever protocol
+// carries them: notifications, direct methods and cloud-to-device
+// deliveries.
+type Devices interface {
+	Notifier
+	MethodInvoker
+	c2d.Transport
 }
 
 // Options configure a Hub.
@@ -48,8 +60,13 @@ type Options struct {
 	// Store persists every change (store.OpenMemory keeps nothing on
 	// disk). It is required.
 	Store store.Store
-	// Telemetry is the device-to-cloud message log; nil drops telemetry.
+	// Telemetry is the device-to-cloud message log. It is required.
 	Telemetry *d2c.Log
+	// Devices reaches device connections. It is required.
+	Devices Devices
+	// C2D configures the hub's cloud-to-device queues. The hub fills in
+	// the store, the transport (Devices) and its own hooks.
+	C2D c2d.Options
 	// Metrics receives the hub's counters; nil keeps them private.
 	Metrics  *metrics.Registry
 	Policies registry.Policies
@@ -73,10 +90,9 @@ type Hub struct {
 	mu      sync.RWMutex
 	entries map[string]*entry // by identityKey
 
-	notifier atomic.Pointer[Notifier]
-	invoker  atomic.Pointer[MethodInvoker]
-	c2d      atomic.Pointer[c2d.Queues]
-	etagSeq  atomic.Int64 // source of identity etags, unique across the hub
+	devices Devices
+	c2d     *c2d.Queues
+	etagSeq atomic.Int64 // source of identity etags, unique across the hub
 }
 
 // entry is one identity (a device or a module): its registry record, its
@@ -103,13 +119,24 @@ func identityKey(deviceID, moduleID string) string {
 
 // Open loads the hub from its store and returns it ready to serve.
 func Open(opts Options) (*Hub, error) {
+	var missing []error
 	if opts.Store == nil {
-		return nil, errors.New("hub: Options.Store is required (store.OpenMemory keeps nothing on disk)")
+		missing = append(missing, errors.New("hub: Options.Store is required (store.OpenMemory keeps nothing on disk)"))
+	}
+	if opts.Telemetry == nil {
+		missing = append(missing, errors.New("hub: Options.Telemetry is required"))
+	}
+	if opts.Devices == nil {
+		missing = append(missing, errors.New("hub: Options.Devices is required"))
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
 	}
 	h := &Hub{
 		hostNames: opts.HostNames,
 		store:     opts.Store,
 		telemetry: opts.Telemetry,
+		devices:   opts.Devices,
 		policies:  opts.Policies,
 		log:       opts.Logger,
 		now:       opts.Now,
@@ -137,24 +164,21 @@ func Open(opts Options) (*Hub, error) {
 	if err := h.load(); err != nil {
 		return nil, err
 	}
+	if err := h.openC2D(opts.C2D); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
+
+// Close stops the hub's background work (the cloud-to-device scheduler).
+// The store is the caller's to close, after.
+func (h *Hub) Close() error { return h.c2d.Close() }
 
 // HostName is the canonical host name of the hub.
 func (h *Hub) HostName() string { return h.hostNames[0] }
 
 // Policies returns the hub's shared access policies.
 func (h *Hub) Policies() registry.Policies { return h.policies }
-
-// SetNotifier connects the device protocol; until then events are dropped.
-func (h *Hub) SetNotifier(n Notifier) { h.notifier.Store(&n) }
-
-func (h *Hub) notify() Notifier {
-	if p := h.notifier.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
 
 func (h *Hub) load() error {
 	twins := make(map[string]*twin.Twin)

@@ -3,12 +3,15 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -16,11 +19,70 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
-// recorder is a Notifier that remembers what the hub sent.
+// recorder is the hub's Devices in tests: it remembers what the hub sent,
+// answers direct methods through invoker (none: not online) and has every
+// device offline for cloud-to-device deliveries.
 type recorder struct {
 	mu          sync.Mutex
 	desired     []string
-	disconnects []string
+	disconnects []string // "d1" for Disconnect, "forget d1/m1" for Forget
+	invoker     MethodInvoker
+}
+
+func (r *recorder) Forget(deviceID, moduleID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.disconnects = append(r.disconnects, "forget "+identityKey(deviceID, moduleID))
+}
+
+func (r *recorder) InvokeMethod(ctx context.Context, deviceID, moduleID, name string, payload []byte, connect, response time.Duration) (int, []byte, error) {
+	r.mu.Lock()
+	inv := r.invoker
+	r.mu.Unlock()
+	if inv == nil {
+		return 0, nil, errcode.New(errcode.DeviceNotOnline, "The device is not online.")
+	}
+	return inv.InvokeMethod(ctx, deviceID, moduleID, name, payload, connect, response)
+}
+
+func (r *recorder) Deliver(string, c2d.Message, func()) error { return errOffline }
+
+var errOffline = errors.New("device offline")
+
+// open opens a hub on st with a telemetry log on the same store and a
+// fresh recorder unless opts has them; the hub is closed at cleanup.
+func open(t *testing.T, opts Options) (*Hub, error) {
+	t.Helper()
+	if opts.Devices == nil {
+		opts.Devices = &recorder{}
+	}
+	if opts.Telemetry == nil && opts.Store != nil {
+		tl, err := d2c.Open(d2c.Options{Store: opts.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tl.Close() })
+		opts.Telemetry = tl
+	}
+	h, err := Open(opts)
+	if err == nil {
+		t.Cleanup(func() { h.Close() })
+	}
+	return h, err
+}
+
+// newRecordedHub is newHub with the recorder it notifies.
+func newRecordedHub(t *testing.T) (*Hub, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	h, st := openHubWith(t, filepath.Join(t.TempDir(), "hub.db"), rec)
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("store consistency: %v", err)
+		}
+		st.Close()
+	})
+	return h, rec
 }
 
 func (r *recorder) DesiredChanged(deviceID, moduleID string, version int64, body []byte) {
@@ -37,11 +99,16 @@ func (r *recorder) Disconnect(deviceID, moduleID string) {
 
 func openHub(t *testing.T, path string) (*Hub, *store.File) {
 	t.Helper()
+	return openHubWith(t, path, &recorder{})
+}
+
+func openHubWith(t *testing.T, path string, rec *recorder) (*Hub, *store.File) {
+	t.Helper()
 	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := Open(Options{Store: st, HostNames: []string{"localhost", "127.0.0.1"}})
+	h, err := open(t, Options{Store: st, Devices: rec, HostNames: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -128,9 +195,7 @@ func TestDeviceLifecycle(t *testing.T) {
 
 func TestTwinUpdatesAndNotifications(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
-	rec := &recorder{}
-	h.SetNotifier(rec)
+	h, rec := newRecordedHub(t)
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -339,9 +404,7 @@ func TestServiceTokenScope(t *testing.T) {
 
 func TestDeviceAuthentication(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
-	rec := &recorder{}
-	h.SetNotifier(rec)
+	h, rec := newRecordedHub(t)
 	d, err := h.PutDevice(ctx, "d1", []byte(`{}`), "")
 	if err != nil {
 		t.Fatal(err)
@@ -420,9 +483,7 @@ func TestConnectionStateAndStatistics(t *testing.T) {
 
 func TestConcurrentWritersOneDevice(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
-	rec := &recorder{}
-	h.SetNotifier(rec)
+	h, rec := newRecordedHub(t)
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -468,9 +529,24 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-func TestOpenRequiresAStore(t *testing.T) {
+func TestOpenRequiresItsDependencies(t *testing.T) {
 	if _, err := Open(Options{}); err == nil {
 		t.Fatal("Open without a store succeeded")
+	}
+	st := store.OpenMemory()
+	tl, err := d2c.Open(d2c.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	for name, opts := range map[string]Options{
+		"no telemetry log": {Store: st, Devices: &recorder{}},
+		"no device link":   {Store: st, Telemetry: tl},
+	} {
+		if h, err := Open(opts); err == nil {
+			h.Close()
+			t.Errorf("Open with %s succeeded", name)
+		}
 	}
 }
 
@@ -480,7 +556,7 @@ func TestOpenRequiresAStore(t *testing.T) {
 func TestMemoryStoreTakesTheSamePath(t *testing.T) {
 	ctx := context.Background()
 	st := store.OpenMemory()
-	h, err := Open(Options{Store: st})
+	h, err := open(t, Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,6 @@ type MethodResult struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// SetMethodInvoker connects the device protocol's method calls.
-func (h *Hub) SetMethodInvoker(m MethodInvoker) { h.invoker.Store(&m) }
-
 // InvokeMethod validates a direct method request and calls the device.
 func (h *Hub) InvokeMethod(ctx context.Context, deviceID, moduleID string, body []byte) (MethodResult, error) {
 	req, err := parseMethodRequest(body)
@@ -57,11 +54,7 @@ func (h *Hub) InvokeMethod(ctx context.Context, deviceID, moduleID string, body 
 	if e.status != registry.StatusEnabled { // a module is always enabled
 		return MethodResult{}, errcode.New(errcode.DeviceNotOnline, "Device %s is disabled.", deviceID)
 	}
-	p := h.invoker.Load()
-	if p == nil {
-		return MethodResult{}, errcode.New(errcode.DeviceNotOnline, "The device is not online.")
-	}
-	status, resp, err := (*p).InvokeMethod(ctx, deviceID, moduleID, req.MethodName, req.Payload,
+	status, resp, err := h.devices.InvokeMethod(ctx, deviceID, moduleID, req.MethodName, req.Payload,
 		time.Duration(*req.ConnectTimeoutInSeconds)*time.Second, time.Duration(*req.ResponseTimeoutInSeconds)*time.Second)
 	if err != nil {
 		h.stats.methodCalls.Inc(errcode.From(err).Code.Name())

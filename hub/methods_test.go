@@ -23,14 +23,16 @@ func (e *echoInvoker) InvokeMethod(_ context.Context, deviceID, moduleID, name s
 
 func TestInvokeMethodValidation(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
+	h, rec := newRecordedHub(t)
 	h.PutDevice(ctx, "d1", []byte(`{}`), "")
 	h.PutDevice(ctx, "off", []byte(`{"status":"disabled"}`), "")
 	_, err := h.InvokeMethod(ctx, "d1", "", []byte(`{"methodName":"reboot"}`))
 	wantCode(t, err, errcode.DeviceNotOnline)
 
 	inv := &echoInvoker{}
-	h.SetMethodInvoker(inv)
+	rec.mu.Lock()
+	rec.invoker = inv
+	rec.mu.Unlock()
 	tests := []struct {
 		name, device, body string
 		code               errcode.Code

@@ -15,9 +15,7 @@ import (
 
 func TestModuleLifecycle(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
-	rec := &recorder{}
-	h.SetNotifier(rec)
+	h, rec := newRecordedHub(t)
 	_, err := h.PutModule(ctx, "d1", "m1", []byte(`{}`), "")
 	wantCode(t, err, errcode.DeviceNotFound)
 	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
@@ -91,7 +89,7 @@ func TestModuleLifecycle(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if fmt.Sprint(rec.disconnects) != "[d1 d1 d1]" {
+	if fmt.Sprint(rec.disconnects) != "[forget d1/m1 forget d1/m2 forget d1]" {
 		t.Fatalf("disconnects on delete: %v", rec.disconnects)
 	}
 }
@@ -164,9 +162,7 @@ func TestModuleAuthenticationAndRestart(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	ctx := context.Background()
-	h := newHub(t)
-	rec := &recorder{}
-	h.SetNotifier(rec)
+	h, rec := newRecordedHub(t)
 	for _, id := range []string{"a", "b"} {
 		h.PutDevice(ctx, id, []byte(`{}`), "")
 	}

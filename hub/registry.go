@@ -162,7 +162,7 @@ func (h *Hub) put(ctx context.Context, deviceID, moduleID string, body []byte, i
 		return nil, err
 	}
 	if cur != nil && next.mustDisconnect(cur.identity) {
-		h.disconnect(deviceID, moduleID)
+		h.devices.Disconnect(deviceID, moduleID)
 	}
 	op := "update-"
 	if cur == nil {
@@ -212,19 +212,13 @@ func (h *Hub) drop(ctx context.Context, deviceID, moduleID string) error {
 		h.publish(k, nil)
 	}
 	for _, k := range modules {
-		h.disconnect(deviceID, strings.TrimPrefix(k, deviceID+"/"))
+		h.devices.Forget(deviceID, strings.TrimPrefix(k, deviceID+"/"))
 	}
-	h.disconnect(deviceID, moduleID)
+	h.devices.Forget(deviceID, moduleID)
 	if moduleID == "" {
 		h.dropC2D(ctx, deviceID)
 	}
 	return nil
-}
-
-func (h *Hub) disconnect(deviceID, moduleID string) {
-	if n := h.notify(); n != nil {
-		n.Disconnect(deviceID, moduleID)
-	}
 }
 
 // moduleKeys lists the identity keys of a device's modules.

@@ -12,10 +12,8 @@ func (h *Hub) Reset(ctx context.Context) error {
 			return err
 		}
 	}
-	if h.telemetry != nil {
-		if err := h.telemetry.Clear(ctx); err != nil {
-			return err
-		}
+	if err := h.telemetry.Clear(ctx); err != nil {
+		return err
 	}
 	h.log.Info("hub reset", "devices", len(devices))
 	return nil

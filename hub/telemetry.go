@@ -26,9 +26,6 @@ const activityResolution = time.Second
 // returns once the message is durable; a message over IoT Hub's size limit
 // is refused with MessageTooLarge.
 func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t Telemetry) error {
-	if h.telemetry == nil {
-		return nil
-	}
 	e, err := h.lookup(deviceID, moduleID)
 	if err != nil {
 		return err

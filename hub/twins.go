@@ -69,16 +69,12 @@ func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []
 // sendDesired hands a desired change to the device protocol. It runs under
 // the device's key lock, so notifications leave in version order.
 func (h *Hub) sendDesired(deviceID, moduleID string, change twin.DesiredChange) {
-	n := h.notify()
-	if n == nil {
-		return
-	}
 	body, err := change.Body()
 	if err != nil {
 		h.log.Error("encode desired notification", "device", deviceID, "module", moduleID, "err", err)
 		return
 	}
-	n.DesiredChanged(deviceID, moduleID, change.Version, body)
+	h.devices.DesiredChanged(deviceID, moduleID, change.Version, body)
 }
 
 // Query runs a query text over the twins and returns one page.

@@ -60,9 +60,9 @@ type Options struct {
 	// Faults are the faults (and tier throttles) the broker applies on
 	// CONNECT, telemetry, twin requests and method responses. The broker
 	// records there the faults devices inject with IoT Hub's fault-injection
-	// telemetry, and makes its Disconnect the injector's dropper. nil: the
-	// broker keeps a private injector, so fault-injection telemetry still
-	// works as on IoT Hub.
+	// telemetry; the injector's dropper must reach this broker's
+	// Disconnect. nil: the broker keeps a private injector dropping its own
+	// connections, so fault-injection telemetry still works as on IoT Hub.
 	Faults *faults.Injector
 	// PacketLog, if set, is told of every MQTT packet read or sent, for the
 	// emulator's debug wire log. It must not block.
@@ -114,10 +114,6 @@ func New(hub Hub, opts Options) (*Broker, error) {
 	if now == nil {
 		now = time.Now
 	}
-	inj := opts.Faults
-	if inj == nil {
-		inj = faults.New(now)
-	}
 	expiry := opts.SessionExpiry
 	switch {
 	case expiry == 0:
@@ -146,13 +142,23 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		log:    log,
 		now:    now,
 		server: server,
-		faults: inj,
+		faults: opts.Faults,
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  map[*trackedConn]struct{}{},
 		slots:  map[string]*slot{},
 
 		sessionExpiry: expiry,
+	}
+	if b.faults == nil {
+		// A private injector drops connections here, so fault-injection
+		// telemetry works as on IoT Hub.
+		inj, err := faults.New(faults.Options{Now: now, Dropper: b})
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("mqttbroker: %w", err)
+		}
+		b.faults = inj
 	}
 	if err := server.AddHook(&hook{b: b}, nil); err != nil {
 		cancel()
@@ -168,7 +174,6 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("mqttbroker: start: %w", err)
 	}
-	inj.SetDropper(b.Disconnect)
 	b.wg.Add(1)
 	go b.expireLoop(expirySweepInterval(expiry))
 	return b, nil

@@ -156,8 +156,7 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				hub := newReceivingHub()
 				key := hub.add(clientID)
 				other := hub.add("bystander")
-				inj := faults.New(nil)
-				_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+				_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 				cfg := deviceConfig(clientID, key)
 				c := mustDial(t, addr, cfg)
 				c.subscribe(t, "$iothub/twin/res/#", 1)
@@ -296,8 +295,7 @@ func TestFaultMessagesThatCannotBeHonouredAreTelemetryOnly(t *testing.T) {
 func TestClearCancelsAScheduledDrop(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.publish(t, faultTopic(t, "dev1", faults.KillTcp, "0.3", ""), 1, "")
 	// The drop is scheduled just after the PUBACK is written.
@@ -315,8 +313,7 @@ func TestClearCancelsAScheduledDrop(t *testing.T) {
 func TestThrottledDeviceMethodResponse(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	b, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	b, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/methods/POST/#", 0)
 	if _, err := inj.Add(faults.Spec{Kind: faults.KindThrottleDevice, DeviceID: "dev1", Duration: time.Minute}); err != nil {
@@ -334,8 +331,7 @@ func TestThrottledDeviceMethodResponse(t *testing.T) {
 func TestInjectorRefuseConnects(t *testing.T) {
 	hub := newFakeHub()
 	key, modKey := hub.add("dev1"), hub.add("dev1/mod1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	if _, err := inj.RefuseConnects("dev1", "", 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -361,8 +357,7 @@ func TestInjectorRefuseConnects(t *testing.T) {
 func TestInjectorDropConnection(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	inj.DropConnection("dev1", "")
 	c.waitLost(t)
@@ -380,8 +375,7 @@ func TestInjectorDropConnection(t *testing.T) {
 func TestInjectorDelayTwin(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 	const delay = 400 * time.Millisecond
@@ -424,8 +418,7 @@ func TestInjectorDelayTwin(t *testing.T) {
 func TestDelayedTwinResponseDiesWithItsConnection(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 	if _, err := inj.DelayTwin("dev1", "", 300*time.Millisecond, time.Second); err != nil {
@@ -442,8 +435,7 @@ func TestDelayedTwinResponseDiesWithItsConnection(t *testing.T) {
 func TestInjectorThrottleClasses(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	inj := faults.New(nil)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 
@@ -496,13 +488,11 @@ func TestTierLimitsOnTheBroker(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
 	frozen := time.Now()
-	inj := faults.New(func() time.Time { return frozen })
 	l, err := faults.NewLimiter("S1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inj.SetLimiter(l)
-	_, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	_, addr, _ := startBrokerWithFaults(t, hub, faults.Options{Now: func() time.Time { return frozen }, Limiter: l})
 
 	c := dialRaw(t, addr)
 	c.connectDevice("dev1", key) // connection 1
@@ -558,4 +548,18 @@ func TestFaultCloseModesOverWebSockets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBrokerWithFaults starts a broker on an injector built from opts whose
+// drops reach that broker, as the emulator's device link does.
+func startBrokerWithFaults(t testing.TB, hub Hub, opts faults.Options) (*Broker, string, *faults.Injector) {
+	t.Helper()
+	var b *Broker // set below, before any device can connect
+	opts.Dropper = faults.DropperFunc(func(deviceID, moduleID string) { b.Disconnect(deviceID, moduleID) })
+	inj, err := faults.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, addr := startBrokerWith(t, hub, Options{Logger: testLogger(), Faults: inj})
+	return b, addr, inj
 }

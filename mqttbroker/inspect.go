@@ -3,25 +3,15 @@ package mqttbroker
 import (
 	"slices"
 	"sort"
-	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// ClientInfo describes one live connection, for the emulator's inspection
-// endpoint.
-type ClientInfo struct {
-	DeviceID      string    `json:"deviceId"`
-	ModuleID      string    `json:"moduleId,omitempty"`
-	ConnectedAt   time.Time `json:"connectedAt"`
-	Listener      string    `json:"listener"` // mqtts, mqtt or wss
-	Remote        string    `json:"remoteAddress"`
-	Subscriptions []string  `json:"subscriptions"`
-}
-
 // Clients lists the live connections in identity order.
-func (b *Broker) Clients() []ClientInfo {
+func (b *Broker) Clients() []devicelink.ClientInfo {
 	b.mu.Lock()
 	keys := make([]string, 0, len(b.slots))
 	for k := range b.slots {
@@ -29,7 +19,7 @@ func (b *Broker) Clients() []ClientInfo {
 	}
 	b.mu.Unlock()
 	sort.Strings(keys)
-	out := []ClientInfo{}
+	out := []devicelink.ClientInfo{}
 	for _, k := range keys {
 		s := b.current(k)
 		if s == nil || s.cl.Closed() {
@@ -43,7 +33,7 @@ func (b *Broker) Clients() []ClientInfo {
 			subs = append(subs, filter)
 		}
 		slices.Sort(subs)
-		out = append(out, ClientInfo{
+		out = append(out, devicelink.ClientInfo{
 			DeviceID: s.id.DeviceID, ModuleID: s.id.ModuleID, ConnectedAt: since,
 			Listener: s.cl.Net.Listener, Remote: s.cl.Net.Remote, Subscriptions: subs,
 		})

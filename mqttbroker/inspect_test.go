@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func TestClientsAndPacketLog(t *testing.T) {
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 
 	deadline := time.Now().Add(5 * time.Second)
-	var clients []ClientInfo
+	var clients []devicelink.ClientInfo
 	for time.Now().Before(deadline) {
 		if clients = b.Clients(); len(clients) == 1 && len(clients[0].Subscriptions) == 1 {
 			break

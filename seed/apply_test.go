@@ -3,6 +3,8 @@ package seed
 import (
 	"context"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,7 +14,6 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
-	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/sas"
@@ -319,27 +320,20 @@ func TestApplyReportedPatch(t *testing.T) {
 // TestApplyDesiredNotifies: a desired change reaches a connected device
 // once; a reapply or a tags-only change sends nothing.
 func TestApplyDesiredNotifies(t *testing.T) {
-	h := newHub(t)
-	rec := &notifications{}
-	h.SetNotifier(rec)
+	st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := hubtest.NewDevices()
+	h := newHubOn(t, st, rec)
 	d := mustParse(t, "devices:\n  - id: d1\n    desired: {a: 1}\n", "")
 	mustApply(t, h, d)
 	mustApply(t, h, d)
 	d.Devices[0].Tags = Properties{"t": "x"}
 	mustApply(t, h, d)
-	if len(rec.desired) != 1 || !strings.Contains(rec.desired[0], `"a":1`) {
-		t.Fatalf("notifications %q, want one with a=1", rec.desired)
+	if desired := rec.Desired(); len(desired) != 1 || !strings.Contains(desired[0], `"a":1`) {
+		t.Fatalf("notifications %q, want one with a=1", desired)
 	}
-}
-
-type notifications struct{ desired, disconnects []string }
-
-func (n *notifications) DesiredChanged(deviceID, moduleID string, version int64, body []byte) {
-	n.desired = append(n.desired, deviceID+" "+string(body))
-}
-
-func (n *notifications) Disconnect(deviceID, moduleID string) {
-	n.disconnects = append(n.disconnects, deviceID+"/"+moduleID)
 }
 
 // TestApplyRefusesBeforeWriting: a document the hub would stop half-way
@@ -509,8 +503,6 @@ func TestWorkshopGuide(t *testing.T) {
 		t.Errorf("the guide's example error is not what Parse says:\n%s", msg)
 	}
 }
-
-var _ hub.Notifier = (*notifications)(nil)
 
 func queryPage() query.PageOptions { return query.PageOptions{MaxItemCount: 100} }
 

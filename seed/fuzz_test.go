@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
-	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 // FuzzParse: Parse never panics and refuses with ArgumentInvalid (or
@@ -70,10 +70,7 @@ func FuzzParse(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		h, err := hub.Open(hub.Options{Store: store.OpenMemory()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := hubtest.Open(t, hub.Options{})
 		if _, err := Apply(ctx, h, d); err != nil {
 			t.Fatalf("Apply of a parsed document: %v", err)
 		}

@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -28,18 +29,25 @@ func newHub(t *testing.T) *hub.Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.Open(hub.Options{Store: st, HostNames: []string{"localhost"}})
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
+	return newHubOn(t, st, nil)
+}
+
+// newHubOn opens a hub on st notifying devices (nil: a fresh recorder);
+// the store is checked and closed when the test ends.
+func newHubOn(t *testing.T, st *store.File, devices *hubtest.Devices) *hub.Hub {
+	t.Helper()
+	// Registered first, so it runs after the hub has closed.
 	t.Cleanup(func() {
 		if err := st.Check(); err != nil {
 			t.Errorf("store consistency: %v", err)
 		}
 		st.Close()
 	})
-	return h
+	opts := hub.Options{Store: st}
+	if devices != nil {
+		opts.Devices = devices
+	}
+	return hubtest.Open(t, opts)
 }
 
 func testContext(t *testing.T) context.Context {
