@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/seed"
-	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 // The seed documents of package seed's tests.
@@ -24,17 +24,7 @@ var seedTestdata = filepath.Join("..", "seed", "testdata")
 // checked for consistency when the test ends.
 func newSeedFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hubtest.Open(t, hub.Options{Store: st})
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		st.Close()
-	})
+	h := hubtest.Open(t, hub.Options{Store: storetest.Temp(t)})
 	srv := httptest.NewServer(New(h, Options{Seed: seed.NewSeeder(h)}))
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, srv: srv, hub: h, token: ownerToken(t, h)}

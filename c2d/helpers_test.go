@@ -2,6 +2,7 @@ package c2d
 
 import (
 	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"log/slog"
 	"os"
@@ -144,17 +145,7 @@ func openQueues(t *testing.T, opts Options) *Queues {
 // and closed at cleanup.
 func openStore(t *testing.T, dir string) *store.File {
 	t.Helper()
-	s, err := store.Open(filepath.Join(dir, "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil && !errors.Is(err, store.ErrClosed) {
-			t.Errorf("store consistency: %v", err)
-		}
-		s.Close()
-	})
-	return s
+	return storetest.Open(t, filepath.Join(dir, "hub.db"))
 }
 
 // records returns the keys of a bucket.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -75,13 +76,7 @@ func open(t *testing.T, opts Options) (*Hub, error) {
 func newRecordedHub(t *testing.T) (*Hub, *recorder) {
 	t.Helper()
 	rec := &recorder{}
-	h, st := openHubWith(t, filepath.Join(t.TempDir(), "hub.db"), rec)
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		st.Close()
-	})
+	h, _ := openHubWith(t, filepath.Join(t.TempDir(), "hub.db"), rec)
 	return h, rec
 }
 
@@ -104,13 +99,9 @@ func openHub(t *testing.T, path string) (*Hub, *store.File) {
 
 func openHubWith(t *testing.T, path string, rec *recorder) (*Hub, *store.File) {
 	t.Helper()
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Open(t, path) // checked when the test ends, unless closed by it
 	h, err := open(t, Options{Store: st, Devices: rec, HostNames: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
-		st.Close()
 		t.Fatal(err)
 	}
 	return h, st
@@ -118,13 +109,7 @@ func openHubWith(t *testing.T, path string, rec *recorder) (*Hub, *store.File) {
 
 func newHub(t *testing.T) *Hub {
 	t.Helper()
-	h, st := openHub(t, filepath.Join(t.TempDir(), "hub.db"))
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		st.Close()
-	})
+	h, _ := openHub(t, filepath.Join(t.TempDir(), "hub.db"))
 	return h
 }
 

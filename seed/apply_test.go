@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
-	"github.com/iothub-emulator/iothub-emulator/store"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -320,12 +320,8 @@ func TestApplyReportedPatch(t *testing.T) {
 // TestApplyDesiredNotifies: a desired change reaches a connected device
 // once; a reapply or a tags-only change sends nothing.
 func TestApplyDesiredNotifies(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := hubtest.NewDevices()
-	h := newHubOn(t, st, rec)
+	h := newHubOn(t, storetest.Temp(t), rec)
 	d := mustParse(t, "devices:\n  - id: d1\n    desired: {a: 1}\n", "")
 	mustApply(t, h, d)
 	mustApply(t, h, d)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
-	"path/filepath"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"reflect"
 	"testing"
 	"time"
@@ -25,24 +25,13 @@ const (
 // store's consistency when the test ends.
 func newHub(t *testing.T) *hub.Hub {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newHubOn(t, st, nil)
+	return newHubOn(t, storetest.Temp(t), nil)
 }
 
-// newHubOn opens a hub on st notifying devices (nil: a fresh recorder);
-// the store is checked and closed when the test ends.
+// newHubOn opens a hub on st (from storetest) notifying devices (nil: a
+// fresh recorder).
 func newHubOn(t *testing.T, st *store.File, devices *hubtest.Devices) *hub.Hub {
 	t.Helper()
-	// Registered first, so it runs after the hub has closed.
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("store consistency: %v", err)
-		}
-		st.Close()
-	})
 	opts := hub.Options{Store: st}
 	if devices != nil {
 		opts.Devices = devices
