@@ -141,25 +141,25 @@ func (l *Log) OpenCursor(p int, pos EventPosition) (*Cursor, error) {
 // Partition is the cursor's partition.
 func (c *Cursor) Partition() int { return c.id }
 
-// Next returns up to max messages (max <= 0 means DefaultMaxCount) from the
+// Next returns up to limit messages (limit <= 0 means DefaultMaxCount) from the
 // cursor's position, in order, and moves past them. If none is there yet it
 // waits for one, without polling, until ctx ends (then ctx's error) or the
 // log closes (ErrClosed). Messages older than MaxAge are skipped, as Read
 // skips them.
-func (c *Cursor) Next(ctx context.Context, max int) ([]Message, error) {
-	if max <= 0 {
-		max = DefaultMaxCount
+func (c *Cursor) Next(ctx context.Context, limit int) ([]Message, error) {
+	if limit <= 0 {
+		limit = DefaultMaxCount
 	}
 	l, pt := c.l, c.part
 	for {
 		l.mu.RLock()
 		r := pt.msgs
 		start := r.search(func(m *Message) bool { return m.PartitionSequenceNumber >= c.next })
-		start = maxInt(start, l.firstLiveLocked(r))
+		start = max(start, l.firstLiveLocked(r))
 		if c.from != nil {
-			start = maxInt(start, r.search(c.from))
+			start = max(start, r.search(c.from))
 		}
-		n := min(r.len()-start, max)
+		n := min(r.len()-start, limit)
 		var out []Message
 		if n > 0 {
 			out = make([]Message, n)
@@ -189,12 +189,4 @@ func (c *Cursor) Next(ctx context.Context, max int) ([]Message, error) {
 			return nil, ctx.Err()
 		}
 	}
-}
-
-// maxInt is max for two ints; the builtin is shadowed by Next's parameter.
-func maxInt(a, b int) int {
-	if a > b {
-		return a
-	}
-	return b
 }
