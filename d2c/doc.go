@@ -10,4 +10,10 @@
 // never reused, also across restarts. The log keeps at most MaxMessages
 // messages, none older than MaxAge; older ones are dropped in the same
 // transaction that adds new ones, so memory and the file stay bounded.
+//
+// The log is also partitioned the way IoT Hub's Event Hubs-compatible
+// endpoint is (partition.go): each message lands on its device's partition
+// with a per-partition sequence number and offset, and a Cursor reads one
+// partition from an EventPosition, as an Event Hubs receiver does.
+// Retention still applies to the log as a whole.
 package d2c

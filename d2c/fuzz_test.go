@@ -64,8 +64,10 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{0x80, 0, 0, 0, 0, 0, 0, 1}, valid)
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0}, []byte(`null`))
 	f.Add([]byte(seqKey(2)), []byte(`[]`))
+	f.Add([]byte(seqKey(1)), []byte(`{"sequenceNumber":1,"deviceId":"d","enqueuedTime":"2026-03-01T12:00:00Z","partition":3,"partitionSequenceNumber":9,"offset":120}`))
+	f.Add([]byte(seqKey(1)), []byte(`{"sequenceNumber":1,"deviceId":"d","enqueuedTime":"2026-03-01T12:00:00Z","partition":-1,"partitionSequenceNumber":9,"offset":120}`))
 	f.Fuzz(func(t *testing.T, key, value []byte) {
-		m, err := decodeRecord(string(key), value)
+		m, placed, err := decodeRecord(string(key), value)
 		if err != nil {
 			return
 		}
@@ -79,13 +81,19 @@ func FuzzDecodeRecord(f *testing.F) {
 		if m.Body == nil || m.SystemProperties == nil || m.Properties == nil {
 			t.Fatalf("nil fields in %+v", m)
 		}
-		again, err := json.Marshal(m)
+		if !placed && (m.Partition != 0 || m.PartitionSequenceNumber != 0 || m.Offset != 0) {
+			t.Fatalf("an unplaced record kept a place: %+v", m)
+		}
+		if placed && (m.Partition < 0 || m.PartitionSequenceNumber < 0 || m.Offset < 0) {
+			t.Fatalf("accepted a negative place: %+v", m)
+		}
+		again, err := encodeRecord(m)
 		if err != nil {
 			return // a time json cannot write back (year outside 0..9999) came from a hand-made record
 		}
-		back, err := decodeRecord(string(key), again)
-		if err != nil || !reflect.DeepEqual(back, m) {
-			t.Fatalf("round trip: %v\n%+v\n%+v", err, back, m)
+		back, placedAgain, err := decodeRecord(string(key), again)
+		if err != nil || !placedAgain || !reflect.DeepEqual(back, m) {
+			t.Fatalf("round trip: %v (placed %v)\n%+v\n%+v", err, placedAgain, back, m)
 		}
 	})
 }

@@ -31,8 +31,15 @@ type Options struct {
 	Store       store.Store   // required; store.OpenMemory keeps nothing on disk
 	MaxMessages int           // retention by count (default 10000)
 	MaxAge      time.Duration // retention by age (default 24h)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Partitions is the Event Hubs-compatible partition count, 1 to
+	// MaxPartitions (0: DefaultPartitions). A store written with another
+	// count is renumbered on Open (see load.go).
+	Partitions int
+	// ConsumerGroups are the consumer groups besides $Default, checked with
+	// CheckConsumerGroupName.
+	ConsumerGroups []string
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Log is the hub's bounded, persisted device-to-cloud message log.
@@ -61,7 +68,12 @@ type Log struct {
 	nextSeq  int64     // the next sequence number to assign
 	lastTime time.Time // the latest EnqueuedTime given, so times never go back
 
-	mu      sync.Mutex
+	parts  []*partition // fixed at Open; their fields say who owns them
+	groups []string     // consumer groups, $Default first
+
+	// mu is a read-write lock so that partition cursors, which only read,
+	// do not queue behind one another.
+	mu      sync.RWMutex
 	msgs    *ring // committed messages; written by the writer under mu
 	lastSeq int64 // highest committed sequence number
 	changed chan struct{}
@@ -101,7 +113,16 @@ func Open(opts Options) (*Log, error) {
 	if opts.MaxAge < 0 {
 		return nil, fmt.Errorf("d2c: MaxAge %v is negative", opts.MaxAge)
 	}
+	nparts, err := checkPartitions(opts.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := ConsumerGroupNames(opts.ConsumerGroups)
+	if err != nil {
+		return nil, fmt.Errorf("d2c: %w", err)
+	}
 	l := &Log{
+		groups:    groups,
 		store:     opts.Store,
 		max:       opts.MaxMessages,
 		maxAge:    opts.MaxAge,
@@ -125,6 +146,10 @@ func Open(opts Options) (*Log, error) {
 		l.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	l.msgs = newRing(l.max)
+	l.parts = make([]*partition, nparts)
+	for i := range l.parts {
+		l.parts[i] = &partition{msgs: newRing(l.max), changed: make(chan struct{})}
+	}
 	l.nextSeq = 1
 	if err := l.load(); err != nil {
 		return nil, err
@@ -149,13 +174,16 @@ func (l *Log) Close() error {
 			l.dropLocked(s)
 		}
 		close(l.changed)
+		for _, p := range l.parts {
+			close(p.changed)
+		}
 	})
 	return nil
 }
 
 // isClosed reports whether Close has run.
 func (l *Log) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	return l.closed
 }

@@ -22,6 +22,13 @@ type Message struct {
 	SystemProperties map[string]string `json:"systemProperties"`
 	Properties       map[string]string `json:"properties"` // application properties
 	Body             []byte            `json:"body"`       // base64 in JSON
+
+	// The message's place on the Event Hubs-compatible endpoint, set by
+	// Append (see partition.go). They are persisted but left out of the
+	// read-back JSON, whose shape predates partitions.
+	Partition               int   `json:"-"` // 0 .. partitions-1, by device id
+	PartitionSequenceNumber int64 `json:"-"` // 0, 1, 2 ... within the partition, never reused
+	Offset                  int64 `json:"-"` // byte position within the partition, increasing
 }
 
 // Hub-set system properties that Append fills in.

@@ -2,7 +2,6 @@ package d2c
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -127,6 +126,10 @@ func (l *Log) commit(batch []*writeReq) {
 		m.SequenceNumber = l.nextSeq
 		l.nextSeq++ // consumed even if the commit fails: a number is never given twice
 		m.EnqueuedTime = now
+		m.Partition = PartitionOf(m.DeviceID, len(l.parts))
+		p := l.parts[m.Partition]
+		m.PartitionSequenceNumber = p.nextSeq
+		p.nextSeq++ // consumed even if the commit fails, likewise
 		m.SystemProperties[PropConnectionDeviceID] = m.DeviceID
 		if m.ModuleID != "" {
 			m.SystemProperties[PropConnectionModuleID] = m.ModuleID
@@ -137,6 +140,8 @@ func (l *Log) commit(batch []*writeReq) {
 		if m.SystemProperties[PropMessageSource] == "" {
 			m.SystemProperties[PropMessageSource] = "Telemetry"
 		}
+		m.Offset = p.nextOffset
+		p.nextOffset += offsetStep(&m)
 		msgs[i] = m
 	}
 
@@ -160,18 +165,27 @@ func (l *Log) commit(batch []*writeReq) {
 	}
 
 	l.mu.Lock()
-	for range dropOld {
-		l.msgs.popFront()
-	}
+	l.popLocked(dropOld)
+	var touched uint64 // bit p: partition p got a message (MaxPartitions <= 64)
 	for _, m := range kept {
 		l.msgs.push(m)
+		l.parts[m.Partition].msgs.push(m)
+		touched |= 1 << m.Partition
 	}
 	l.lastSeq = msgs[len(msgs)-1].SequenceNumber
 	for _, m := range msgs {
+		l.parts[m.Partition].committedNext = m.PartitionSequenceNumber + 1
 		l.publishLocked(m)
 	}
 	close(l.changed)
 	l.changed = make(chan struct{})
+	// Wake only the cursors of partitions that have something new.
+	for i, p := range l.parts {
+		if touched&(1<<i) != 0 {
+			close(p.changed)
+			p.changed = make(chan struct{})
+		}
+	}
 	l.mu.Unlock()
 
 	for i, r := range batch {
@@ -188,13 +202,13 @@ func (l *Log) persist(dropOld int, kept []Message, lastSeq int64) error {
 		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(l.msgs.at(i).SequenceNumber)})
 	}
 	for _, m := range kept {
-		v, err := json.Marshal(m)
+		v, err := encodeRecord(m)
 		if err != nil {
 			return fmt.Errorf("d2c: encode message %d: %w", m.SequenceNumber, err)
 		}
 		ops = append(ops, store.Op{Bucket: store.Telemetry, Key: seqKey(m.SequenceNumber), Value: v})
 	}
-	ops = append(ops, metaOp(lastSeq))
+	ops = append(ops, metaOp(lastSeq), l.partitionsOp())
 	if err := l.store.Apply(context.Background(), ops...); err != nil {
 		return fmt.Errorf("d2c: store messages: %w", err)
 	}
@@ -242,11 +256,19 @@ func (l *Log) dropOldest(n int) error {
 		return fmt.Errorf("d2c: delete messages: %w", err)
 	}
 	l.mu.Lock()
-	for range n {
-		l.msgs.popFront()
-	}
+	l.popLocked(n)
 	l.mu.Unlock()
 	return nil
+}
+
+// popLocked drops the n oldest messages from the log and their partitions.
+// A partition's oldest message is always the oldest of the log's that is
+// on it, so each pop takes the front of one partition too.
+func (l *Log) popLocked(n int) {
+	for range n {
+		m := l.msgs.popFront()
+		l.parts[m.Partition].msgs.popFront()
+	}
 }
 
 // Clear deletes every message (sequence numbers still never repeat), for a

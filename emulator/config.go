@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 )
 
 // Off disables a listener.
@@ -55,6 +58,16 @@ type Config struct {
 	// message log (0: the log's defaults, 10000 messages and 24 h).
 	TelemetryMaxMessages int
 	TelemetryMaxAge      time.Duration
+	// Partitions is the partition count of the Event Hubs-compatible
+	// endpoint, 1 to 32 (IoT Hub's default, 4, in DefaultConfig). Changing
+	// it renumbers the stored telemetry's partition places at start.
+	Partitions int
+	// ConsumerGroups are the endpoint's consumer groups besides $Default:
+	// 1 to 50 letters, digits, '.', '_' or '-' each.
+	ConsumerGroups []string
+	// EventHubName is the endpoint's Event Hubs-compatible name ("":
+	// iothub-ehub-{hub name}). The hub's own name is accepted too.
+	EventHubName string
 	// SessionExpiry is how long the MQTT session (subscriptions, queued
 	// QoS 1 messages) of a disconnected clean-session-0 client is kept for
 	// it to resume (0: the broker's default, 1 h).
@@ -88,6 +101,8 @@ func DefaultConfig() Config {
 		MQTTPort:  DefaultMQTTPort,
 		HTTPPort:  DefaultHTTPPort,
 		DataDir:   DefaultDataDir,
+
+		Partitions: d2c.DefaultPartitions,
 	}
 }
 
@@ -110,6 +125,16 @@ func (c Config) Validate() error {
 	}
 	if c.TelemetryMaxMessages < 0 || c.TelemetryMaxAge < 0 {
 		errs = append(errs, errors.New("telemetry retention must not be negative"))
+	}
+	if c.Partitions < 1 || c.Partitions > d2c.MaxPartitions {
+		errs = append(errs, fmt.Errorf("--partitions %d is not between 1 and %d", c.Partitions, d2c.MaxPartitions))
+	}
+	if _, err := d2c.ConsumerGroupNames(c.ConsumerGroups); err != nil {
+		errs = append(errs, fmt.Errorf("--consumer-groups: %w", err))
+	}
+	// The derived name is checked too: a --hostname can make a bad one.
+	if err := eventhubs.CheckName(c.eventHubName()); err != nil {
+		errs = append(errs, fmt.Errorf("--event-hub-name: %w", err))
 	}
 	if c.SessionExpiry < 0 {
 		errs = append(errs, errors.New("--session-expiry must not be negative"))
@@ -139,6 +164,32 @@ func (c Config) hostName() string {
 		return c.HostNames[0]
 	}
 	return DefaultHostName
+}
+
+// DefaultHubName is the hub's name when its host name does not give one
+// (an IP address, localhost).
+const DefaultHubName = "iothub-emulator"
+
+// hubName is the hub's name: the first label of its host name, as IoT Hub
+// host names are {hub}.azure-devices.net, unless that is an address.
+func (c Config) hubName() string {
+	h := c.hostName()
+	if net.ParseIP(h) != nil || strings.EqualFold(h, "localhost") {
+		return DefaultHubName
+	}
+	label, _, _ := strings.Cut(h, ".")
+	if label, _, _ = strings.Cut(label, ":"); label == "" {
+		return DefaultHubName
+	}
+	return label
+}
+
+// eventHubName is the Event Hubs-compatible name of the hub's endpoint.
+func (c Config) eventHubName() string {
+	if c.EventHubName != "" {
+		return c.EventHubName
+	}
+	return eventhubs.DefaultName(c.hubName())
 }
 
 // acceptedHosts are the names SAS tokens may carry.

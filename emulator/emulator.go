@@ -24,6 +24,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
 	"github.com/iothub-emulator/iothub-emulator/devicelink"
+	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
@@ -53,6 +54,7 @@ type Emulator struct {
 	store     store.Store
 	telemetry *d2c.Log
 	devices   *devicelink.Router
+	eventHubs *eventhubs.Endpoint
 	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker
 	tls       *certs.Bundle
@@ -97,6 +99,7 @@ func (e *Emulator) start() error {
 		e.loadTLS,
 		e.openDebugLog,
 		e.openTelemetry,
+		e.newEventHubs,
 		e.openHub,
 		e.applySeed,
 		e.newFaults,
@@ -135,15 +138,33 @@ func (e *Emulator) openDebugLog() error {
 
 func (e *Emulator) openTelemetry() error {
 	tlog, err := d2c.Open(d2c.Options{
-		Store:       e.store,
-		MaxMessages: e.cfg.TelemetryMaxMessages,
-		MaxAge:      e.cfg.TelemetryMaxAge,
-		Logger:      e.log.With("component", "telemetry"),
+		Store:          e.store,
+		MaxMessages:    e.cfg.TelemetryMaxMessages,
+		MaxAge:         e.cfg.TelemetryMaxAge,
+		Partitions:     e.cfg.Partitions,
+		ConsumerGroups: e.cfg.ConsumerGroups,
+		Logger:         e.log.With("component", "telemetry"),
 	})
 	if err != nil {
 		return fmt.Errorf("telemetry log: %w", err)
 	}
 	e.telemetry = tlog
+	return nil
+}
+
+// newEventHubs describes the Event Hubs-compatible endpoint over the
+// telemetry log, for the protocol head that serves it.
+func (e *Emulator) newEventHubs() error {
+	ep, err := eventhubs.New(eventhubs.Config{
+		Name:      e.cfg.eventHubName(),
+		HubName:   e.cfg.hubName(),
+		Log:       e.telemetry,
+		CreatedAt: time.Now(),
+	})
+	if err != nil {
+		return fmt.Errorf("event hubs endpoint: %w", err)
+	}
+	e.eventHubs = ep
 	return nil
 }
 
@@ -441,6 +462,13 @@ func (e *Emulator) Hub() *hub.Hub { return e.hub }
 
 // Telemetry is the device-to-cloud message log.
 func (e *Emulator) Telemetry() *d2c.Log { return e.telemetry }
+
+// EventHubs is the Event Hubs-compatible endpoint's logic.
+func (e *Emulator) EventHubs() *eventhubs.Endpoint { return e.eventHubs }
+
+// HubName is the hub's name: the first label of its host name, or
+// DefaultHubName when that is an address.
+func (e *Emulator) HubName() string { return e.cfg.hubName() }
 
 // C2D is the cloud-to-device queues.
 func (e *Emulator) C2D() *c2d.Queues { return e.c2d }

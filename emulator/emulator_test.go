@@ -463,6 +463,13 @@ func TestConfigValidation(t *testing.T) {
 		func(c *Config) { c.TLSCert = "x.pem" },
 		func(c *Config) { c.DataDir = "" },
 		func(c *Config) { c.HostNames = []string{"a b"} },
+		func(c *Config) { c.Partitions = 0 },
+		func(c *Config) { c.Partitions = 33 },
+		func(c *Config) { c.ConsumerGroups = []string{"$Default"} },
+		func(c *Config) { c.ConsumerGroups = []string{"a", "A"} },
+		func(c *Config) { c.ConsumerGroups = []string{strings.Repeat("x", 51)} },
+		func(c *Config) { c.EventHubName = "bad name" },
+		func(c *Config) { c.HostNames = []string{"hub_.example"} }, // gives iothub-ehub-hub_
 	} {
 		c := DefaultConfig()
 		mut(&c)

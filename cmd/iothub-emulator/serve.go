@@ -31,6 +31,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")
+	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the Event Hubs-compatible endpoint, 1 to 32 (each device's telemetry lands on one)")
+	fs.Var(listFlag{&cfg.ConsumerGroups}, "consumer-groups", "consumer groups of the Event Hubs-compatible endpoint besides $Default, comma-separated or repeated")
+	fs.StringVar(&cfg.EventHubName, "event-hub-name", "", "Event Hubs-compatible name of the telemetry endpoint (default iothub-ehub-{hub name}; the hub name is accepted too)")
 	fs.DurationVar(&cfg.SessionExpiry, "session-expiry", time.Hour, "how long a disconnected device's MQTT session (clean session 0) is kept for it to resume")
 	fs.BoolVar(&cfg.Strict, "strict", false, "refuse api-versions the real IoT Hub would refuse (default: accept any)")
 	fs.StringVar(&cfg.Tier, "tier", "", "throttle operations at a real hub tier's published rates: F1, S1, S2 or S3 (default: no throttling)")
@@ -95,6 +98,11 @@ func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
 		fmt.Fprintln(w, "  warning: "+warn)
 	}
 	fmt.Fprintln(w)
+	if ep := emu.EventHubs(); ep != nil {
+		fmt.Fprintln(w, "Event Hubs-compatible endpoint (built-in telemetry):")
+		fmt.Fprintf(w, "  name %s (or %s), %d partitions, consumer groups %s\n", ep.Name(), emu.HubName(), len(ep.PartitionIDs()), strings.Join(emu.Telemetry().ConsumerGroups(), ","))
+		fmt.Fprintln(w)
+	}
 	if cfg.InMemory {
 		fmt.Fprintln(w, "Data: in memory only (nothing is kept after exit).")
 	} else {
