@@ -2,7 +2,7 @@ package d2c
 
 import (
 	"context"
-	"errors"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"path/filepath"
 	"slices"
@@ -18,17 +18,7 @@ const wait = 5 * time.Second
 // openStore opens a real bbolt file and checks its consistency at the end.
 func openStore(t testing.TB, path string) *store.File {
 	t.Helper()
-	s, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil && !errors.Is(err, store.ErrClosed) {
-			t.Errorf("store consistency: %v", err)
-		}
-		s.Close()
-	})
-	return s
+	return storetest.Open(t, path)
 }
 
 func tempDB(t testing.TB) string { return filepath.Join(t.TempDir(), "hub.db") }

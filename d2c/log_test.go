@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
-	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
 // fixture appends nine messages one second apart:
@@ -528,10 +527,7 @@ func TestSystemPropertyName(t *testing.T) {
 
 func TestClearDeletesEverythingButNotSequenceNumbers(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, path)
 	l, err := Open(Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -554,8 +550,7 @@ func TestClearDeletesEverythingButNotSequenceNumbers(t *testing.T) {
 	}
 	l.Close()
 	st.Close()
-	st2, _ := store.Open(path)
-	defer st2.Close()
+	st2 := openStore(t, path)
 	l2, err := Open(Options{Store: st2})
 	if err != nil {
 		t.Fatal(err)
