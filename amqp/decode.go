@@ -100,7 +100,6 @@ func checkDescriptor(desc any) error {
 
 // primitive decodes the data of a value whose constructor is code.
 func (d *decoder) primitive(code byte, depth int) (any, error) {
-	be := binary.BigEndian
 	switch code {
 	case byte(TypeNull):
 		return nil, nil
@@ -148,7 +147,7 @@ func (d *decoder) primitive(code byte, depth int) (any, error) {
 		}
 		return variable(code|0x10, b)
 	case 0xc0, 0xd0:
-		size, count, err := d.compoundHeader(code&0xf0 == 0xc0)
+		size, count, err := d.compoundHeader(code&0xf0 == 0xc0, false)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +163,7 @@ func (d *decoder) primitive(code byte, depth int) (any, error) {
 		if code|0x10 != byte(TypeArray) {
 			break
 		}
-		size, count, err := d.compoundHeader(code == codeArray8)
+		size, count, err := d.compoundHeader(code == codeArray8, true)
 		if err != nil {
 			return nil, err
 		}
@@ -172,15 +171,14 @@ func (d *decoder) primitive(code byte, depth int) (any, error) {
 		d.off += size
 		return sub.array(count, depth)
 	}
-	_ = be
 	return nil, decodeErrorf("unknown format code 0x%02x", code)
 }
 
-// compoundHeader reads size and count and checks them against the input:
-// count must not exceed the bytes that remain, which is what bounds
-// allocation (each element needs at least one byte, arrays excepted and
-// checked separately).
-func (d *decoder) compoundHeader(small bool) (size, count int, err error) {
+// compoundHeader reads size and count and checks them against the input,
+// which is what bounds allocation: a list or map element takes at least one
+// byte, so count <= size. Array elements may take none (null, true, list0
+// constructors), so arrays get a small linear allowance instead.
+func (d *decoder) compoundHeader(small, array bool) (size, count int, err error) {
 	var s, c uint32
 	if small {
 		b, err := d.take(2)
@@ -210,8 +208,12 @@ func (d *decoder) compoundHeader(small bool) (size, count int, err error) {
 	if uint64(s) > uint64(d.remaining()) {
 		return 0, 0, decodeErrorf("compound size %d exceeds input", s)
 	}
-	if uint64(c) > uint64(s) {
-		return 0, 0, decodeErrorf("count %d exceeds %d bytes", c, s)
+	limit := uint64(s)
+	if array {
+		limit = 8*uint64(s) + 64
+	}
+	if uint64(c) > limit {
+		return 0, 0, decodeErrorf("count %d exceeds what %d bytes can hold", c, s)
 	}
 	return int(s), int(c), nil
 }
@@ -282,9 +284,7 @@ func (d *decoder) array(count, depth int) (any, error) {
 		return nil, decodeErrorf("array element constructor 0x%02x", code)
 	}
 	a.Type = t
-	// Zero-width elements (null, true, false, uint0, ulong0, list0) would
-	// let a tiny input claim billions of elements; the count was already
-	// bounded by the array's byte size, which bounds this allocation.
+	// count was bounded by the array's byte size in compoundHeader.
 	a.Elems = make([]any, 0, count)
 	for i := 0; i < count; i++ {
 		v, err := d.primitive(code, depth+1)
@@ -394,7 +394,9 @@ func fixed(code byte, b []byte) (any, error) {
 func variable(code byte, b []byte) (any, error) {
 	switch code {
 	case byte(TypeBinary):
-		return append([]byte(nil), b...), nil
+		out := make([]byte, len(b)) // a copy: the frame buffer is not ours to keep
+		copy(out, b)
+		return out, nil
 	case byte(TypeString):
 		if !utf8.Valid(b) {
 			return nil, decodeErrorf("string is not valid UTF-8")

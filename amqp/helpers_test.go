@@ -136,3 +136,5 @@ func asAMQPError(err error) *goamqp.Error {
 	}
 	return nil
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
