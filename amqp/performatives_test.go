@@ -39,7 +39,7 @@ func samplePerformatives() []performative {
 			Source: src, Target: tgt, Unsettled: Map{{[]byte("tag"), nil}}, IncompleteUnsettled: true,
 			InitialDeliveryCount: u32(7), MaxMessageSize: 1 << 20, OfferedCapabilities: []Symbol{"o"},
 			DesiredCapabilities: []Symbol{"d"},
-			Properties: map[Symbol]any{"com.microsoft:epoch": int64(3), "com.microsoft:timeout": uint32(60000)}},
+			Properties:          map[Symbol]any{"com.microsoft:epoch": int64(3), "com.microsoft:timeout": uint32(60000)}},
 		&flowFrame{NextIncomingID: u32(1), IncomingWindow: 2, NextOutgoingID: 3, OutgoingWindow: 4,
 			Handle: u32(5), DeliveryCount: u32(6), LinkCredit: u32(7), Available: u32(8), Drain: true, Echo: true,
 			Properties: map[Symbol]any{"k": true}},
@@ -47,7 +47,7 @@ func samplePerformatives() []performative {
 			More: true, RcvSettleMode: &rsm, State: &Received{SectionNumber: 1, SectionOffset: 2},
 			Resume: true, Aborted: true, Batchable: true},
 		&dispositionFrame{Role: roleReceiver, First: 1, Last: u32(9), Settled: true,
-			State: &Rejected{Error: &Error{Condition: CondDecodeError, Description: "bad", Info: map[Symbol]any{"k": "v"}}},
+			State:     &Rejected{Error: &Error{Condition: CondDecodeError, Description: "bad", Info: map[Symbol]any{"k": "v"}}},
 			Batchable: true},
 		&dispositionFrame{Role: roleSender, First: 1, State: &Modified{DeliveryFailed: true, UndeliverableHere: true,
 			MessageAnnotations: map[Symbol]any{"x-opt-a": int32(1)}}},
@@ -210,8 +210,8 @@ func TestMessageIDTypesSurvive(t *testing.T) {
 
 func TestMessageMalformed(t *testing.T) {
 	bad := [][]byte{
-		unhex(t, "41"),                     // not a section
-		unhex(t, "00 53 75 41"),            // data not binary
+		unhex(t, "41"),                        // not a section
+		unhex(t, "00 53 75 41"),               // data not binary
 		unhex(t, "00 53 77 41 00 53 75 a000"), // data after value
 		unhex(t, "00 53 73 45 00 53 70 45"),   // header after properties
 		unhex(t, "00 53 79 45"),               // unknown section
