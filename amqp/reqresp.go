@@ -106,8 +106,10 @@ func (n *RequestResponseNode) serve(ctx context.Context, conn *ConnInfo, req *Me
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// The outcome of a reply changes nothing: the request is answered.
-	if _, err := s.Send(ctx, reply); err != nil {
+	// Only the transfer is awaited, not the reply's outcome: clients often
+	// settle the reply only after the request's own disposition, which
+	// waits for us.
+	if err := s.sendNoWait(ctx, reply); err != nil {
 		n.log.Warn("amqp: request/response: reply not delivered", "reply-to", replyTo, "error", err)
 	}
 }

@@ -46,6 +46,18 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 	}
 }
 
+// sendNoWait transfers msg without waiting for its outcome.
+func (s *Sender) sendNoWait(ctx context.Context, msg *Message) error {
+	payload, err := msg.Marshal()
+	if err != nil {
+		return err
+	}
+	s.out.sendMu.Lock()
+	defer s.out.sendMu.Unlock()
+	_, err = s.transfer(ctx, msg.Format, payload)
+	return err
+}
+
 // transfer sends the frames of one delivery; with the connection mutex it
 // assigns the delivery id and consumes credit and window.
 func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte) (*outDelivery, error) {
