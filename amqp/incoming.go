@@ -81,7 +81,7 @@ func (l *Link) onFlowIncoming(p *flowFrame) {
 		}
 		l.deliveryCount, l.credit = *p.DeliveryCount, c
 	}
-	if p.Echo {
+	if p.Echo && l.state == linkAttached {
 		l.sendReceiverFlow()
 	}
 }

@@ -163,7 +163,7 @@ func (s *Sender) onFlow(p *flowFrame) {
 	}
 	s.sess.c.broadcast()
 	s.maybeDrain()
-	if p.Echo && !p.Drain {
+	if p.Echo && !p.Drain && s.state == linkAttached {
 		s.sendFlow(false)
 	}
 }

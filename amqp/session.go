@@ -190,6 +190,10 @@ func (s *session) onTransfer(p *transferFrame, payload []byte) {
 	switch {
 	case l.state == linkDetaching || l.state == linkClosed:
 		// In flight before our detach reached the peer.
+	case l.state == linkPending:
+		// No credit can have been granted yet, and a detach may not precede
+		// our attach, so the session is what ends.
+		s.end(NewError(CondNotAllowed, "transfer on handle %d before its attach was answered", p.Handle))
 	case !l.incoming:
 		l.detachWith(NewError(CondNotAllowed, "transfer on a link where the peer is the receiver"))
 	default:
