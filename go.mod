@@ -3,6 +3,7 @@ module github.com/iothub-emulator/iothub-emulator
 go 1.26.8
 
 require (
+	github.com/Azure/go-amqp v1.7.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/gorilla/websocket v1.5.3

@@ -1,0 +1,130 @@
+package amqp
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// RequestHandler answers one request of a request/response node. It returns
+// the reply (nil sends none); the node fills in correlation-id and To.
+// Callers usually set application properties status-code (int32) and
+// status-description.
+type RequestHandler func(ctx context.Context, conn *ConnInfo, req *Message) *Message
+
+// RequestResponseNode is the AMQP management / CBS pattern as a Handler for
+// one node address: the peer attaches a sender whose target is the node and
+// a receiver (source the node, target its reply address) on the same
+// connection. Each request is answered on the receiver link whose target
+// address equals the request's reply-to, or on the connection's first such
+// receiver when reply-to is absent or matches none. The reply's
+// correlation-id is the request's message-id, type preserved (its
+// correlation-id when it has no message-id). Requests are accepted.
+//
+// Route both directions of the node's address to the same node value.
+type RequestResponseNode struct {
+	handle RequestHandler
+	log    *slog.Logger
+	// ReplyTimeout bounds waiting for reply-link credit. Default 30s.
+	ReplyTimeout time.Duration
+
+	mu      sync.Mutex
+	replies map[*ConnInfo][]*Sender // reply links by connection, in attach order
+}
+
+// NewRequestResponseNode returns a node answering with h; logger may be nil.
+func NewRequestResponseNode(h RequestHandler, logger *slog.Logger) *RequestResponseNode {
+	if logger == nil {
+		logger = Config{}.withDefaults().Logger
+	}
+	return &RequestResponseNode{handle: h, log: logger, replies: map[*ConnInfo][]*Sender{}}
+}
+
+// AttachIncoming accepts the request link.
+func (n *RequestResponseNode) AttachIncoming(ctx context.Context, l *Link) (Receiver, *Error) {
+	return ReceiverFunc(func(ctx context.Context, req *Message) DeliveryState {
+		n.serve(ctx, l.Conn, req)
+		return &Accepted{}
+	}), nil
+}
+
+// AttachOutgoing accepts a reply link and remembers it until it detaches.
+func (n *RequestResponseNode) AttachOutgoing(ctx context.Context, s *Sender) *Error {
+	n.mu.Lock()
+	n.replies[s.Conn] = append(n.replies[s.Conn], s)
+	n.mu.Unlock()
+	go func() {
+		<-s.Done()
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		list := n.replies[s.Conn]
+		for i, x := range list {
+			if x == s {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(n.replies, s.Conn)
+		} else {
+			n.replies[s.Conn] = list
+		}
+	}()
+	return nil
+}
+
+func (n *RequestResponseNode) serve(ctx context.Context, conn *ConnInfo, req *Message) {
+	reply := n.handle(ctx, conn, req)
+	if reply == nil {
+		return
+	}
+	var replyTo string
+	var corr any
+	if p := req.Properties; p != nil {
+		replyTo = p.ReplyTo
+		corr = p.MessageID
+		if corr == nil {
+			corr = p.CorrelationID
+		}
+	}
+	if reply.Properties == nil {
+		reply.Properties = &Properties{}
+	}
+	reply.Properties.CorrelationID = corr
+	if reply.Properties.To == "" {
+		reply.Properties.To = replyTo
+	}
+	s := n.replyLink(conn, replyTo)
+	if s == nil {
+		n.log.Warn("amqp: request/response: no reply link", "reply-to", replyTo)
+		return
+	}
+	timeout := n.ReplyTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Only the transfer is awaited, not the reply's outcome: clients often
+	// settle the reply only after the request's own disposition, which
+	// waits for us.
+	if err := s.sendNoWait(ctx, reply); err != nil {
+		n.log.Warn("amqp: request/response: reply not delivered", "reply-to", replyTo, "error", err)
+	}
+}
+
+func (n *RequestResponseNode) replyLink(conn *ConnInfo, replyTo string) *Sender {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	list := n.replies[conn]
+	for _, s := range list {
+		if s.Target != nil && s.Target.Address == replyTo && replyTo != "" {
+			return s
+		}
+	}
+	if len(list) > 0 {
+		return list[0]
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package amqp
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+)
+
+// Credit is the link credit the peer has granted and we have not used.
+func (s *Sender) Credit() uint32 {
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.credit
+}
+
+// PreSettled reports whether deliveries go out settled (the peer asked for
+// snd-settle-mode settled), in which case Send reports no outcome.
+func (s *Sender) PreSettled() bool { return s.out.presettled }
+
+// Send transfers msg, waiting for link credit and session window, split into
+// as many transfers as the peer's max-frame-size needs. It then waits for
+// the peer's outcome and returns it (nil for pre-settled deliveries, which
+// return once queued). Send is safe for concurrent use; concurrent calls on
+// one link are transferred one after another and await their outcomes
+// independently. ctx bounds the whole wait.
+func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) {
+	payload, err := msg.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	out := s.out
+	out.sendMu.Lock()
+	d, err := s.transfer(ctx, msg.Format, payload)
+	out.sendMu.Unlock()
+	if err != nil || d == nil {
+		return nil, err
+	}
+	select {
+	case st := <-d.state:
+		return st, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, s.Err()
+	}
+}
+
+// sendNoWait transfers msg without waiting for its outcome.
+func (s *Sender) sendNoWait(ctx context.Context, msg *Message) error {
+	payload, err := msg.Marshal()
+	if err != nil {
+		return err
+	}
+	s.out.sendMu.Lock()
+	defer s.out.sendMu.Unlock()
+	_, err = s.transfer(ctx, msg.Format, payload)
+	return err
+}
+
+// transfer sends the frames of one delivery; with the connection mutex it
+// assigns the delivery id and consumes credit and window.
+func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte) (*outDelivery, error) {
+	c := s.sess.c
+	sess := s.sess
+	out := s.out
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Wait for credit and window.
+	for s.state != linkAttached || s.credit == 0 || sess.remoteIncomingWindow == 0 {
+		if err := s.waitLocked(ctx); err != nil {
+			return nil, err
+		}
+	}
+	id := sess.nextDeliveryID
+	sess.nextDeliveryID++
+	s.credit--
+	s.deliveryCount++
+	tag := binary.BigEndian.AppendUint64(nil, out.nextTag)
+	out.nextTag++
+	var d *outDelivery
+	if !out.presettled {
+		d = &outDelivery{link: s.Link, state: make(chan DeliveryState, 1)}
+		sess.unsettledOut[id] = d
+	}
+	t := &transferFrame{Handle: s.outHandle, DeliveryID: &id, DeliveryTag: tag, MessageFormat: &format,
+		Settled: out.presettled, More: true}
+	perf, err := t.appendAMQP(nil)
+	if err != nil {
+		return nil, err
+	}
+	chunk := int(c.peerMaxFrame) - frameHeaderSize - len(perf)
+	if chunk < 1 {
+		return nil, fmt.Errorf("amqp: peer max-frame-size %d too small for a transfer", c.peerMaxFrame)
+	}
+	for first := true; first || len(payload) > 0; first = false {
+		if !first {
+			for s.state == linkAttached && sess.remoteIncomingWindow == 0 {
+				if err := s.waitLocked(ctx); err != nil {
+					// The delivery is half sent: abort it so the peer discards it.
+					c.send(sess.local, &transferFrame{Handle: s.outHandle, DeliveryID: &id, Aborted: true, Settled: true}, nil)
+					delete(sess.unsettledOut, id)
+					return nil, err
+				}
+			}
+			if s.state != linkAttached {
+				return nil, s.err
+			}
+		}
+		n := min(chunk, len(payload))
+		t.More = n < len(payload)
+		sess.nextOutgoingID++
+		sess.remoteIncomingWindow--
+		c.send(sess.local, t, payload[:n])
+		payload = payload[n:]
+	}
+	s.maybeDrain()
+	return d, nil
+}
+
+// waitLocked releases the connection mutex until something changes, ctx
+// ends or the link ends.
+func (s *Sender) waitLocked(ctx context.Context) error {
+	c := s.sess.c
+	if s.state == linkClosed || s.state == linkDetaching {
+		return s.err
+	}
+	ch := c.changed
+	s.out.waiters++
+	c.mu.Unlock()
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.done:
+	}
+	c.mu.Lock()
+	s.out.waiters--
+	if err == nil && (s.state == linkClosed || s.state == linkDetaching) {
+		err = s.err
+	}
+	return err
+}
+
+// onFlow applies the peer receiver's flow to this sending link.
+func (s *Sender) onFlow(p *flowFrame) {
+	var peerCount uint32 // before the peer saw our initial-delivery-count (0)
+	if p.DeliveryCount != nil {
+		peerCount = *p.DeliveryCount
+	}
+	if p.LinkCredit != nil {
+		// credit = peer's delivery-count + link-credit - ours, in serial
+		// arithmetic (§2.6.7).
+		c := peerCount + *p.LinkCredit - s.deliveryCount
+		if int32(c) < 0 {
+			c = 0
+		}
+		s.credit = c
+	}
+	if p.Drain {
+		s.out.drain = true
+	}
+	s.sess.c.broadcast()
+	s.maybeDrain()
+	if p.Echo && !p.Drain && s.state == linkAttached {
+		s.sendFlow(false)
+	}
+}
+
+// maybeDrain completes a drain once no Send is waiting to use the credit:
+// the credit is spent by advancing delivery-count (§2.6.7).
+func (s *Sender) maybeDrain() {
+	if !s.out.drain || s.out.waiters > 0 || s.state != linkAttached {
+		return
+	}
+	s.deliveryCount += s.credit
+	s.credit = 0
+	s.out.drain = false
+	s.sendFlow(true)
+}
+
+func (s *Sender) sendFlow(drain bool) {
+	dc, credit := s.deliveryCount, s.credit
+	f := s.sess.flow()
+	f.Handle, f.DeliveryCount, f.LinkCredit, f.Drain = &s.outHandle, &dc, &credit, drain
+	s.sess.c.send(s.sess.local, f, nil)
+}

@@ -1,0 +1,102 @@
+package amqp
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// writer owns the socket's write side so that no caller (and above all not
+// the reader) ever blocks on a slow peer: enqueue only appends. Every write
+// has a deadline, so a peer that stops reading ends its connection instead
+// of holding it.
+type writer struct {
+	nc      net.Conn
+	timeout time.Duration
+	onErr   func(error)
+
+	mu      sync.Mutex
+	queue   [][]byte
+	failed  bool
+	signal  chan struct{}
+	quit    chan struct{}
+	exited  chan struct{}
+	started bool
+}
+
+func newWriter(nc net.Conn, timeout time.Duration, onErr func(error)) *writer {
+	return &writer{nc: nc, timeout: timeout, onErr: onErr,
+		signal: make(chan struct{}, 1), quit: make(chan struct{}), exited: make(chan struct{})}
+}
+
+func (w *writer) enqueue(b []byte) {
+	w.mu.Lock()
+	if !w.failed {
+		w.queue = append(w.queue, b)
+	}
+	w.mu.Unlock()
+	select {
+	case w.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (w *writer) take() net.Buffers {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queue
+	w.queue = nil
+	return q
+}
+
+// start runs the writer; stop waits for it only if it was started.
+func (w *writer) start() {
+	w.mu.Lock()
+	w.started = true
+	w.mu.Unlock()
+	go w.run()
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	for {
+		if q := w.take(); len(q) > 0 {
+			if !w.write(q) {
+				return
+			}
+			continue
+		}
+		select {
+		case <-w.signal:
+		case <-w.quit:
+			if q := w.take(); len(q) > 0 {
+				w.write(q)
+			}
+			return
+		}
+	}
+}
+
+func (w *writer) write(q net.Buffers) bool {
+	_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, err := q.WriteTo(w.nc); err != nil {
+		w.mu.Lock()
+		w.failed = true
+		w.queue = nil
+		w.mu.Unlock()
+		w.onErr(err)
+		return false
+	}
+	return true
+}
+
+// stop flushes what is queued and waits for the writer to exit.
+func (w *writer) stop() {
+	w.mu.Lock()
+	started := w.started
+	w.mu.Unlock()
+	close(w.quit)
+	if started {
+		<-w.exited
+	}
+}
