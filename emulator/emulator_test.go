@@ -27,7 +27,7 @@ import (
 const wait = 5 * time.Second
 
 // start runs an emulator on free loopback ports with its data in dir.
-func start(t *testing.T, dir string, inMemory bool) *Emulator {
+func start(t testing.TB, dir string, inMemory bool) *Emulator {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, 0, 0
@@ -43,12 +43,12 @@ func start(t *testing.T, dir string, inMemory bool) *Emulator {
 
 // service is a REST client that trusts the emulator's CA and signs with iothubowner.
 type service struct {
-	t    *testing.T
+	t    testing.TB
 	e    *Emulator
 	http *http.Client
 }
 
-func newService(t *testing.T, e *Emulator) *service {
+func newService(t testing.TB, e *Emulator) *service {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(e.CAPEM()) {
 		t.Fatal("no CA")
@@ -114,7 +114,7 @@ func (s *service) twin(id string) map[string]any {
 
 // device is an MQTT device client over TLS, recording everything it receives.
 type device struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	client paho.Client
 	mu     sync.Mutex
@@ -122,13 +122,13 @@ type device struct {
 	lost   chan struct{}
 }
 
-func dialDevice(t *testing.T, e *Emulator, id, key string, clean bool) (*device, error) {
+func dialDevice(t testing.TB, e *Emulator, id, key string, clean bool) (*device, error) {
 	t.Helper()
 	return dialIdentity(t, e, id, "", key, clean)
 }
 
 // dialIdentity connects as a device (moduleID "") or a module.
-func dialIdentity(t *testing.T, e *Emulator, deviceID, moduleID, key string, clean bool) (*device, error) {
+func dialIdentity(t testing.TB, e *Emulator, deviceID, moduleID, key string, clean bool) (*device, error) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CAPEM())
