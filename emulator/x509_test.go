@@ -149,6 +149,9 @@ func TestX509DevicesConnect(t *testing.T) {
 		}
 	}
 	svc.createDevice("sasdev")
+	if st := svc.do("PUT", "/devices/cadev/modules/m1", ca, nil); st != 200 {
+		t.Fatalf("create module: %d", st)
+	}
 
 	tests := []struct {
 		name, id string
@@ -160,6 +163,8 @@ func TestX509DevicesConnect(t *testing.T) {
 		{"self-signed, primary SHA-256", "sha256dev", self1, ""},
 		{"self-signed, secondary SHA-256", "sha256dev", self2, ""},
 		{"CA-signed", "cadev", testkit.NewCert(t, "cadev", root, testkit.CertOptions{}), ""},
+		{"CA-signed module", "cadev/m1", testkit.NewCert(t, "cadev/m1", root, testkit.CertOptions{}), ""},
+		{"CA-signed module with the device's CN", "cadev/m1", testkit.NewCert(t, "cadev", root, testkit.CertOptions{}), "subject CN"},
 		{"wrong thumbprint", "sha1dev", testkit.NewCert(t, "sha1dev", nil, testkit.CertOptions{}), "matches neither registered thumbprint"},
 		{"expired", "olddev", expired, "expired at"},
 		{"not yet valid", "earlydev", early, "not valid before"},
