@@ -195,24 +195,54 @@ func TestX509DevicesConnect(t *testing.T) {
 	}
 }
 
-// An X.509 device is dropped when disabled, as a SAS one is.
-func TestX509DeviceDisabledIsDisconnected(t *testing.T) {
+// An X.509 device has no key: a SAS token signed with any key is refused,
+// with a warning that says to use the certificate.
+func TestX509DeviceRefusesSASToken(t *testing.T) {
 	var logs syncBuffer
 	e := startX509(t, &logs)
 	svc := newService(t, e)
-	cert := testkit.NewCert(t, "dev", nil, testkit.CertOptions{})
-	body := map[string]any{"authentication": map[string]any{"type": "selfSigned",
-		"x509Thumbprint": map[string]any{"primaryThumbprint": cert.SHA1()}}}
-	if st := svc.do("PUT", "/devices/dev", body, nil); st != 200 {
+	body := map[string]any{"authentication": map[string]any{"type": "certificateAuthority"}}
+	if st := svc.do("PUT", "/devices/cadev", body, nil); st != 200 {
 		t.Fatalf("create: %d", st)
 	}
-	c, _, err := dialX509(t, e, "ssl", "dev", cert)
-	if err != nil {
-		t.Fatal(err)
+	_, err := dialDevice(t, e, "cadev", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true)
+	if err == nil || !strings.Contains(err.Error(), "not Authorized") {
+		t.Fatalf("connect error %v, want not authorized", err)
 	}
-	body["status"] = "disabled"
-	if st := svc.do("PUT", "/devices/dev", body, nil, "If-Match", "*"); st != 200 {
-		t.Fatalf("disable: %d", st)
+	testkit.Eventually(t, "warning", func() bool {
+		return strings.Contains(logs.String(), "client certificate, not a SAS token")
+	})
+}
+
+// An X.509 device is dropped when disabled or deleted, as a SAS one is.
+func TestX509DeviceDisabledOrDeletedIsDisconnected(t *testing.T) {
+	var logs syncBuffer
+	e := startX509(t, &logs)
+	svc := newService(t, e)
+	for _, change := range []string{"disable", "delete"} {
+		t.Run(change, func(t *testing.T) {
+			id := change + "dev"
+			cert := testkit.NewCert(t, id, nil, testkit.CertOptions{})
+			body := map[string]any{"authentication": map[string]any{"type": "selfSigned",
+				"x509Thumbprint": map[string]any{"primaryThumbprint": cert.SHA1()}}}
+			if st := svc.do("PUT", "/devices/"+id, body, nil); st != 200 {
+				t.Fatalf("create: %d", st)
+			}
+			c, _, err := dialX509(t, e, "ssl", id, cert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st int
+			if change == "disable" {
+				body["status"] = "disabled"
+				st = svc.do("PUT", "/devices/"+id, body, nil, "If-Match", "*")
+			} else {
+				st = svc.do("DELETE", "/devices/"+id, nil, nil, "If-Match", "*")
+			}
+			if st >= 300 {
+				t.Fatalf("%s: %d", change, st)
+			}
+			testkit.Eventually(t, "disconnected", func() bool { return !c.IsConnectionOpen() })
+		})
 	}
-	testkit.Eventually(t, "disconnected", func() bool { return !c.IsConnectionOpen() })
 }
