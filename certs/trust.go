@@ -49,7 +49,9 @@ func addPEMCerts(pool *x509.CertPool, data []byte) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("certificate %d: %w", n+1, err)
 		}
-		if !c.IsCA && c.Version == 3 {
+		// Only a certificate that says it is no CA is refused: old v1 roots
+		// carry no basic constraints at all, and verification accepts them.
+		if c.BasicConstraintsValid && !c.IsCA {
 			return n, errors.New("certificate " + c.Subject.String() + " is not a CA (basicConstraints CA:FALSE)")
 		}
 		pool.AddCert(c)
