@@ -46,6 +46,12 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 	}
 }
 
+// Post transfers msg like Send but returns once it is written, without
+// waiting for the peer's outcome: for links whose outcomes change nothing,
+// such as an Event Hubs receiver, where waiting would cost a round trip per
+// message.
+func (s *Sender) Post(ctx context.Context, msg *Message) error { return s.sendNoWait(ctx, msg) }
+
 // sendNoWait transfers msg without waiting for its outcome.
 func (s *Sender) sendNoWait(ctx context.Context, msg *Message) error {
 	payload, err := msg.Marshal()

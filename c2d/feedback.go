@@ -92,6 +92,15 @@ func (q *Queues) Feedback() []FeedbackRecord {
 	return out
 }
 
+// FeedbackAdded returns a channel closed when feedback is next added, so a
+// receiver can wait for a batch without polling: take the channel, try
+// ReceiveFeedback, and wait on the channel if there was none.
+func (q *Queues) FeedbackAdded() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fbReady
+}
+
 // ReceiveFeedback hands out every record no receiver holds, locked for the
 // lock timeout; ok is false when there is none.
 func (q *Queues) ReceiveFeedback() (batch FeedbackBatch, ok bool) {

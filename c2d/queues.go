@@ -95,6 +95,7 @@ type Queues struct {
 	devices  map[string]*device
 	feedback []*feedbackEntry // in the order the outcomes happened
 	batches  map[string]*feedbackBatch
+	fbReady  chan struct{} // closed (and replaced) when feedback is added
 }
 
 // device is one device's queue. It exists while it holds messages or
@@ -208,6 +209,7 @@ func Open(opts Options) (*Queues, error) {
 		done:         make(chan struct{}),
 		devices:      make(map[string]*device),
 		batches:      make(map[string]*feedbackBatch),
+		fbReady:      make(chan struct{}),
 	}
 	if q.now == nil {
 		q.now = time.Now

@@ -189,6 +189,10 @@ func (q *Queues) commit(ctx context.Context, d *device, deviceID string, changes
 			fed = true
 		}
 	}
+	if fed {
+		close(q.fbReady)
+		q.fbReady = make(chan struct{})
+	}
 	q.mu.Unlock()
 
 	for _, ch := range changes {

@@ -25,6 +25,8 @@ const (
 	DefaultHTTPSPort = 443
 	DefaultMQTTPort  = 1883
 	DefaultHTTPPort  = 8080
+	DefaultAMQPSPort = 5671
+	DefaultAMQPPort  = 5672
 	DefaultDataDir   = ".iothub-emulator"
 	DefaultBind      = "127.0.0.1"
 	// DefaultHostName is the host name printed in connection strings. It is
@@ -41,6 +43,10 @@ type Config struct {
 	Bind string
 	// Ports: 0 picks a free port, Off disables the listener.
 	MQTTSPort, HTTPSPort, MQTTPort, HTTPPort int
+	// AMQPSPort is AMQP over TLS (IoT Hub's service side and the Event
+	// Hubs-compatible endpoint); AMQPPort plain AMQP, for the Event Hubs
+	// SDKs' UseDevelopmentEmulator=true. 0 picks a free port, Off disables.
+	AMQPSPort, AMQPPort int
 	// DataDir holds the database and the generated certificates.
 	DataDir string
 	// InMemory keeps nothing on disk: no database, and a CA that lives only
@@ -100,6 +106,8 @@ func DefaultConfig() Config {
 		HTTPSPort: DefaultHTTPSPort,
 		MQTTPort:  DefaultMQTTPort,
 		HTTPPort:  DefaultHTTPPort,
+		AMQPSPort: DefaultAMQPSPort,
+		AMQPPort:  DefaultAMQPPort,
 		DataDir:   DefaultDataDir,
 
 		Partitions: d2c.DefaultPartitions,
@@ -115,12 +123,12 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"--mqtts-port", c.MQTTSPort}, {"--https-port", c.HTTPSPort}, {"--mqtt-port", c.MQTTPort}, {"--http-port", c.HTTPPort}} {
+	}{{"--mqtts-port", c.MQTTSPort}, {"--https-port", c.HTTPSPort}, {"--mqtt-port", c.MQTTPort}, {"--http-port", c.HTTPPort}, {"--amqps-port", c.AMQPSPort}, {"--amqp-port", c.AMQPPort}} {
 		if p.port != Off && (p.port < 0 || p.port > 65535) {
 			errs = append(errs, fmt.Errorf("%s %d is not a port (0-65535, or off)", p.name, p.port))
 		}
 	}
-	if c.MQTTSPort == Off && c.HTTPSPort == Off && c.MQTTPort == Off && c.HTTPPort == Off {
+	if c.MQTTSPort == Off && c.HTTPSPort == Off && c.MQTTPort == Off && c.HTTPPort == Off && c.AMQPSPort == Off && c.AMQPPort == Off {
 		errs = append(errs, errors.New("every listener is off; enable at least one port"))
 	}
 	if c.TelemetryMaxMessages < 0 || c.TelemetryMaxAge < 0 {

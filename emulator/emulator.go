@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/amqphub"
 	"github.com/iothub-emulator/iothub-emulator/api"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
@@ -41,6 +42,8 @@ const (
 	HTTPS = "https"
 	MQTT  = "mqtt"
 	HTTP  = "http"
+	AMQPS = "amqps"
+	AMQP  = "amqp"
 )
 
 // DatabaseFile is the bbolt file under the data dir.
@@ -57,6 +60,7 @@ type Emulator struct {
 	eventHubs *eventhubs.Endpoint
 	c2d       *c2d.Queues
 	broker    *mqttbroker.Broker
+	amqp      *amqphub.Server
 	tls       *certs.Bundle
 	tmpCA     string // temporary CA file of an in-memory emulator
 	faults    *faults.Injector
@@ -104,6 +108,7 @@ func (e *Emulator) start() error {
 		e.applySeed,
 		e.newFaults,
 		e.newBroker,
+		e.newAMQP,
 		e.listen,
 	} {
 		if err := step(); err != nil {
@@ -258,6 +263,35 @@ func (e *Emulator) newBroker() error {
 	return nil
 }
 
+// newAMQP builds the AMQP head: IoT Hub's service side (C2D sends,
+// feedback) and the Event Hubs-compatible endpoint.
+func (e *Emulator) newAMQP() error {
+	s, err := amqphub.New(amqphub.Options{
+		Hub:          e.hub,
+		C2D:          e.c2d,
+		Telemetry:    e.telemetry,
+		EventHubs:    e.eventHubs,
+		RedirectPort: e.amqpsPort,
+		Logger:       e.log.With("component", "amqp"),
+	})
+	if err != nil {
+		return fmt.Errorf("amqp: %w", err)
+	}
+	e.amqp = s
+	return nil
+}
+
+// amqpsPort is the port the AMQPS listener is bound to (IoT Hub's 5671
+// while it is off, as that is where clients would be sent).
+func (e *Emulator) amqpsPort() int {
+	if _, p, err := net.SplitHostPort(e.addrs[AMQPS]); err == nil {
+		if n, err := strconv.Atoi(p); err == nil {
+			return n
+		}
+	}
+	return DefaultAMQPSPort
+}
+
 // httpHandler is what the HTTPS and HTTP ports serve: the REST API, and
 // MQTT over WebSockets where the SDKs' websocket transports dial it.
 func (e *Emulator) httpHandler() http.Handler {
@@ -273,7 +307,7 @@ func (e *Emulator) httpHandler() http.Handler {
 		Telemetry: e.telemetry,
 		C2D:       e.c2d,
 	})
-	return withWebSocket(e.debug.Middleware(handler), e.broker)
+	return withWebSocket(e.debug.Middleware(handler), e.broker, e.amqp)
 }
 
 // listen binds every enabled port and serves it: MQTT on the broker, HTTP
@@ -293,12 +327,14 @@ func (e *Emulator) listen() error {
 		port int
 		def  int
 		tls  bool
-		mqtt bool
+		kind string
 	}{
-		{MQTTS, cfg.MQTTSPort, DefaultMQTTSPort, true, true},
-		{HTTPS, cfg.HTTPSPort, DefaultHTTPSPort, true, false},
-		{MQTT, cfg.MQTTPort, DefaultMQTTPort, false, true},
-		{HTTP, cfg.HTTPPort, DefaultHTTPPort, false, false},
+		{MQTTS, cfg.MQTTSPort, DefaultMQTTSPort, true, "mqtt"},
+		{HTTPS, cfg.HTTPSPort, DefaultHTTPSPort, true, "http"},
+		{MQTT, cfg.MQTTPort, DefaultMQTTPort, false, "mqtt"},
+		{HTTP, cfg.HTTPPort, DefaultHTTPPort, false, "http"},
+		{AMQPS, cfg.AMQPSPort, DefaultAMQPSPort, true, "amqp"},
+		{AMQP, cfg.AMQPPort, DefaultAMQPPort, false, "amqp"},
 	} {
 		if l.port == Off {
 			continue
@@ -319,14 +355,20 @@ func (e *Emulator) listen() error {
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		e.addrs[l.name] = ln.Addr().String()
-		if l.tls && l.mqtt {
+		if l.tls && l.kind == "mqtt" {
 			ln = tls.NewListener(ln, mqttTLS)
 		} else if l.tls {
 			ln = tls.NewListener(ln, tlsConf)
 		}
-		if l.mqtt {
+		switch l.kind {
+		case "mqtt":
 			if err := b.Serve(l.name, ln); err != nil {
 				ln.Close()
+				return fmt.Errorf("%s listener: %w", l.name, err)
+			}
+			continue
+		case "amqp":
+			if err := e.amqp.Serve(ln); err != nil {
 				return fmt.Errorf("%s listener: %w", l.name, err)
 			}
 			continue
@@ -390,11 +432,19 @@ const WebSocketPath = "/$iothub/websocket"
 // Bus and Event Hubs dial; the broker's handler refuses them, saying why.
 const serviceBusWebSocketPath = "/$servicebus/websocket"
 
-func withWebSocket(api http.Handler, b *mqttbroker.Broker) http.Handler {
+// withWebSocket routes WebSocket upgrades on the SDKs' paths: those
+// offering AMQP's subprotocol to the AMQP head, the others to the MQTT
+// broker (which also explains what it does not serve).
+func withWebSocket(api http.Handler, b *mqttbroker.Broker, a *amqphub.Server) http.Handler {
 	ws := b.WebSocketHandler("wss")
+	amqpWS := a.WebSocketHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case WebSocketPath, serviceBusWebSocketPath, serviceBusWebSocketPath + "/":
+		case WebSocketPath, WebSocketPath + "/", serviceBusWebSocketPath, serviceBusWebSocketPath + "/":
+			if amqphub.IsWebSocket(r) {
+				amqpWS.ServeHTTP(w, r)
+				return
+			}
 			ws.ServeHTTP(w, r)
 			return
 		}
@@ -439,6 +489,9 @@ func (e *Emulator) Close() error {
 		if e.broker != nil {
 			errs = append(errs, e.broker.Close())
 		}
+		if e.amqp != nil {
+			errs = append(errs, e.amqp.Close())
+		}
 		if e.hub != nil {
 			errs = append(errs, e.hub.Close())
 		}
@@ -462,6 +515,34 @@ func (e *Emulator) Hub() *hub.Hub { return e.hub }
 
 // Telemetry is the device-to-cloud message log.
 func (e *Emulator) Telemetry() *d2c.Log { return e.telemetry }
+
+// EventHubsConnectionString is the Event Hubs-compatible endpoint's
+// connection string for a policy: over AMQPS, or with
+// UseDevelopmentEmulator=true over plain AMQP (the form the Event Hubs
+// SDKs use for local emulators). "" when that port is off.
+func (e *Emulator) EventHubsConnectionString(policy string, developmentEmulator bool) string {
+	p, ok := e.hub.Policies().Find(policy)
+	if !ok {
+		return ""
+	}
+	name, port, def := AMQPS, e.cfg.AMQPSPort, DefaultAMQPSPort
+	if developmentEmulator {
+		name, port, def = AMQP, e.cfg.AMQPPort, DefaultAMQPPort
+	}
+	addr := e.addrs[name]
+	if addr == "" {
+		return ""
+	}
+	host := e.HostName()
+	if _, p, err := net.SplitHostPort(addr); err == nil && port != def {
+		host = net.JoinHostPort(host, p) // the SDKs take the port from the endpoint
+	}
+	cs := "Endpoint=sb://" + host + "/;SharedAccessKeyName=" + p.Name + ";SharedAccessKey=" + p.PrimaryKey + ";EntityPath=" + e.eventHubs.Name()
+	if developmentEmulator {
+		cs += ";UseDevelopmentEmulator=true"
+	}
+	return cs
+}
 
 // EventHubs is the Event Hubs-compatible endpoint's logic.
 func (e *Emulator) EventHubs() *eventhubs.Endpoint { return e.eventHubs }

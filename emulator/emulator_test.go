@@ -31,6 +31,7 @@ func start(t *testing.T, dir string, inMemory bool) *Emulator {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, 0, 0
+	cfg.AMQPSPort, cfg.AMQPPort = 0, 0
 	cfg.DataDir, cfg.InMemory = dir, inMemory
 	e, err := New(cfg)
 	if err != nil {
@@ -459,7 +460,11 @@ func TestConfigValidation(t *testing.T) {
 	for _, mut := range []func(*Config){
 		func(c *Config) { c.Bind = "not-an-ip" },
 		func(c *Config) { c.MQTTSPort = 70000 },
-		func(c *Config) { c.MQTTSPort, c.HTTPSPort, c.MQTTPort, c.HTTPPort = Off, Off, Off, Off },
+		func(c *Config) {
+			c.MQTTSPort, c.HTTPSPort, c.MQTTPort, c.HTTPPort = Off, Off, Off, Off
+			c.AMQPSPort, c.AMQPPort = Off, Off
+		},
+		func(c *Config) { c.AMQPSPort = -2 },
 		func(c *Config) { c.TLSCert = "x.pem" },
 		func(c *Config) { c.DataDir = "" },
 		func(c *Config) { c.HostNames = []string{"a b"} },
@@ -767,6 +772,7 @@ func TestDebugLogRedactsSignatures(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "debug.jsonl")
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, Off, Off
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory, cfg.DebugLog = true, path
 	e, err := New(cfg)
 	if err != nil {
@@ -818,6 +824,7 @@ func TestSeedAtStartAndExportImport(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, Off, Off
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory, cfg.SeedFile = true, seedFile
 	e, err := New(cfg)
 	if err != nil {
@@ -930,6 +937,7 @@ func TestFaultsThroughTheAdminEndpointAndTelemetry(t *testing.T) {
 func TestTierThrottling(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = Off, 0, Off, Off
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory, cfg.Tier = true, "s1"
 	e, err := New(cfg)
 	if err != nil {
@@ -958,6 +966,7 @@ func TestTierThrottling(t *testing.T) {
 func TestClientsListAndStrictMQTT(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, Off, Off
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory, cfg.Strict = true, true
 	e, err := New(cfg)
 	if err != nil {
@@ -996,6 +1005,7 @@ func TestClientsListAndStrictMQTT(t *testing.T) {
 func TestPrivilegedPortIsReportedAndSkipped(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 443, Off, 0
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory = true
 	cfg.listen = func(network, address string) (net.Listener, error) {
 		if strings.HasSuffix(address, ":443") {
@@ -1026,6 +1036,7 @@ func TestPrivilegedPortIsReportedAndSkipped(t *testing.T) {
 
 	busy := DefaultConfig()
 	busy.MQTTSPort, busy.HTTPSPort, busy.MQTTPort, busy.HTTPPort = 0, Off, Off, Off
+	busy.AMQPSPort, busy.AMQPPort = Off, Off
 	busy.InMemory = true
 	busy.listen = func(string, string) (net.Listener, error) {
 		return nil, &net.OpError{Op: "listen", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}

@@ -31,6 +31,7 @@ func TestHubAndEventHubNames(t *testing.T) {
 func TestEventHubsEndpointFollowsTheConfig(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = Off, Off, Off, 0
+	cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 	cfg.InMemory, cfg.Partitions, cfg.ConsumerGroups = true, 6, []string{"ops"}
 	e, err := New(cfg)
 	if err != nil {

@@ -95,6 +95,7 @@ func BenchmarkIdentityChurn(b *testing.B) {
 		b.Run(fmt.Sprintf("clean=%v", clean), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, Off, Off, Off
+			cfg.AMQPSPort, cfg.AMQPPort = Off, Off
 			cfg.InMemory = true
 			e, err := New(cfg)
 			if err != nil {

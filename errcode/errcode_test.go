@@ -111,3 +111,27 @@ func TestFromAndIs(t *testing.T) {
 		t.Fatalf("From leaked or misclassified: %+v", e)
 	}
 }
+
+func TestAMQPError(t *testing.T) {
+	for _, tt := range []struct {
+		code Code
+		want string
+	}{
+		{DeviceNotFound, "amqp:not-found"},
+		{ModuleNotFound, "amqp:not-found"},
+		{IotHubUnauthorized, "amqp:unauthorized-access"},
+		{DeviceMaximumQueueDepthExceeded, "amqp:resource-limit-exceeded"},
+		{MessageTooLarge, "amqp:link:message-size-exceeded"},
+		{ArgumentInvalid, "amqp:invalid-field"},
+		{ThrottlingException, "com.microsoft:server-busy"},
+		{PreconditionFailed, "amqp:precondition-failed"},
+		{ServerError, "amqp:internal-error"},
+	} {
+		if got := New(tt.code, "x").AMQPCondition(); got != tt.want {
+			t.Errorf("%v: condition %q, want %q", tt.code, got, tt.want)
+		}
+	}
+	if got := New(DeviceNotFound, "Device %s not registered", "d1").AMQPDescription(); got != "ErrorCode:DeviceNotFound;Device d1 not registered" {
+		t.Errorf("description %q", got)
+	}
+}

@@ -49,3 +49,39 @@ func trackingID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// AMQPCondition is the AMQP error condition e travels with on IoT Hub's
+// AMQP links (C2D sends, CBS, the Event Hubs-compatible endpoint).
+func (e *Error) AMQPCondition() string {
+	switch e.Code {
+	case DeviceMaximumQueueDepthExceeded, IotHubQuotaExceeded:
+		return "amqp:resource-limit-exceeded"
+	case ThrottlingException, ServiceUnavailable:
+		return "com.microsoft:server-busy" // the SDKs retry it
+	case GatewayTimeout:
+		return "com.microsoft:timeout"
+	}
+	switch e.Code.HTTPStatus() {
+	case 400:
+		return "amqp:invalid-field"
+	case 401:
+		return "amqp:unauthorized-access"
+	case 403:
+		return "amqp:not-allowed"
+	case 404:
+		return "amqp:not-found"
+	case 409:
+		return "com.microsoft:entity-already-exists"
+	case 412:
+		return "amqp:precondition-failed"
+	case 413:
+		return "amqp:link:message-size-exceeded"
+	}
+	return "amqp:internal-error"
+}
+
+// AMQPDescription is the description of an AMQP error for e, in the form
+// IoT Hub uses on every protocol: "ErrorCode:{Name};{message}".
+func (e *Error) AMQPDescription() string {
+	return "ErrorCode:" + e.Code.Name() + ";" + e.Message
+}

@@ -18,6 +18,22 @@ func unauthorized(format string, args ...any) error {
 // of the rights in need, whose resource covers the path (a token for the
 // hub covers every path; one for host/devices/d1 only paths under it).
 func (h *Hub) AuthorizeService(header, path string, need registry.Permission) error {
+	return h.authorizeService(header, path, need, sas.Token.VerifyKey, sas.Token.Covers)
+}
+
+// AuthorizeAMQP is AuthorizeService for tokens AMQP clients present (CBS,
+// SASL PLAIN): those of the Event Hubs SDKs are signed with the policy
+// key's text rather than its decoded bytes (sas.Token.VerifyKeyText), and
+// their audiences are lowercased (sas.Token.CoversFold); both forms are
+// accepted.
+func (h *Hub) AuthorizeAMQP(token, path string, need registry.Permission) error {
+	return h.authorizeService(token, path, need, func(t sas.Token, key string) bool {
+		return t.VerifyKey(key) || t.VerifyKeyText(key)
+	}, sas.Token.CoversFold)
+}
+
+func (h *Hub) authorizeService(header, path string, need registry.Permission,
+	verify func(sas.Token, string) bool, covers func(sas.Token, string) bool) error {
 	if header == "" {
 		return unauthorized("The request has no Authorization header; a SharedAccessSignature is required.")
 	}
@@ -29,14 +45,14 @@ func (h *Hub) AuthorizeService(header, path string, need registry.Permission) er
 		return err
 	}
 	host, _, _ := strings.Cut(tok.Resource, "/")
-	if !tok.Covers(host + "/" + strings.TrimPrefix(path, "/")) {
+	if !covers(tok, host+"/"+strings.TrimPrefix(path, "/")) {
 		return unauthorized("The SharedAccessSignature for '%s' does not cover %s.", tok.Resource, path)
 	}
 	if tok.KeyName == "" {
 		return unauthorized("The SharedAccessSignature has no skn; service calls must be signed with a shared access policy.")
 	}
 	p, ok := h.policies.Find(tok.KeyName)
-	if !ok || !(tok.VerifyKey(p.PrimaryKey) || tok.VerifyKey(p.SecondaryKey)) {
+	if !ok || !(verify(tok, p.PrimaryKey) || verify(tok, p.SecondaryKey)) {
 		return unauthorized("The SharedAccessSignature for policy '%s' is not valid.", tok.KeyName)
 	}
 	if p.Rights&need == 0 {

@@ -57,6 +57,7 @@ func (c *config) emulatorConfig() emulator.Config {
 	cfg := emulator.DefaultConfig()
 	cfg.Bind = "127.0.0.1"
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, 0, 0
+	cfg.AMQPSPort, cfg.AMQPPort = 0, 0
 	cfg.InMemory, cfg.DataDir = true, ""
 	if c.dataDir != "" {
 		cfg.InMemory, cfg.DataDir = false, c.dataDir

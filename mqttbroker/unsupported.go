@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"crypto/tls"
+	"github.com/iothub-emulator/iothub-emulator/internal/wsconn"
 	"net"
 	"net/http"
 	"slices"
@@ -18,7 +19,7 @@ import (
 const (
 	unsupportedX509 = "X.509 client certificate authentication is not supported yet"
 	unsupportedDPS  = "Device Provisioning Service is not supported yet"
-	unsupportedAMQP = "AMQP is not supported yet; use MQTT or HTTPS"
+	unsupportedAMQP = "this endpoint serves MQTT, not AMQP: AMQP is served on the AMQP ports (5671 with TLS, 5672 plain) and over WebSockets on the HTTPS port"
 )
 
 // amqpWSSubprotocol is what every AMQP-over-WebSockets client offers.
@@ -58,8 +59,8 @@ func presentsClientCertificate(c net.Conn) bool {
 			c = v.Conn
 		case *tls.Conn:
 			return len(v.ConnectionState().PeerCertificates) > 0
-		case *wsConn:
-			return v.tls != nil && len(v.tls.PeerCertificates) > 0
+		case *wsconn.Conn:
+			return v.TLS() != nil && len(v.TLS().PeerCertificates) > 0
 		default:
 			return false
 		}

@@ -29,7 +29,10 @@ type Token struct {
 	// RawResource is sr exactly as sent: the signature covers these bytes, so
 	// it is never decoded and re-encoded before verification.
 	RawResource string
-	// Resource is sr percent-decoded: "host", "host/devices/id", ...
+	// Resource is sr percent-decoded, without any URI scheme: "host",
+	// "host/devices/id", ... AMQP clients send audiences such as
+	// "sb://host/entity" or "amqps://host/path"; the scheme does not change
+	// what the token covers.
 	Resource  string
 	Signature []byte // decoded HMAC
 	Expiry    int64  // se, seconds since the Unix epoch
@@ -61,7 +64,7 @@ func ParseToken(s string) (Token, error) {
 			if err != nil || res == "" {
 				return Token{}, fmt.Errorf("%w: bad sr", ErrMalformed)
 			}
-			t.RawResource, t.Resource, haveSr = value, res, true
+			t.RawResource, t.Resource, haveSr = value, stripScheme(res), true
 		case "sig":
 			dec, err := url.PathUnescape(value)
 			if err != nil {
@@ -98,6 +101,14 @@ func ParseToken(s string) (Token, error) {
 	return t, nil
 }
 
+// stripScheme drops a leading "scheme://" from a resource URI.
+func stripScheme(res string) string {
+	if i := strings.Index(res, "://"); i > 0 && !strings.ContainsAny(res[:i], "/.") {
+		return res[i+3:]
+	}
+	return res
+}
+
 // ExpiresAt is the token's expiry as a time.
 func (t Token) ExpiresAt() time.Time { return time.Unix(t.Expiry, 0) }
 
@@ -113,11 +124,29 @@ func (t Token) VerifyKey(key string) bool {
 	return hmac.Equal(t.Signature, mac(k, t.RawResource, t.Expiry))
 }
 
+// VerifyKeyText reports whether the token was signed with the key's text
+// itself rather than its base64-decoded bytes: the Service Bus and Event
+// Hubs SDKs sign that way, and IoT Hub's Event Hubs-compatible endpoint
+// accepts their tokens for the hub's policy keys.
+func (t Token) VerifyKeyText(key string) bool {
+	if key == "" {
+		return false
+	}
+	return hmac.Equal(t.Signature, mac([]byte(key), t.RawResource, t.Expiry))
+}
+
 // Covers reports whether the token's resource covers target ("host/devices/id"):
 // the host compares case-insensitively and the path must be a segment-wise
 // prefix of the target's ("host/devices" covers "host/devices/d1", not
 // "host/devicesX").
-func (t Token) Covers(target string) bool {
+func (t Token) Covers(target string) bool { return t.covers(target, false) }
+
+// CoversFold is Covers with the path compared regardless of case: AMQP
+// clients lowercase the audiences they sign (azeventhubs does), and
+// Event Hubs entity paths are case-insensitive.
+func (t Token) CoversFold(target string) bool { return t.covers(target, true) }
+
+func (t Token) covers(target string, fold bool) bool {
 	res := strings.TrimSuffix(t.Resource, "/")
 	rh, rp, _ := strings.Cut(res, "/")
 	th, tp, _ := strings.Cut(target, "/")
@@ -126,6 +155,9 @@ func (t Token) Covers(target string) bool {
 	}
 	if rp == "" {
 		return true
+	}
+	if fold {
+		rp, tp = strings.ToLower(rp), strings.ToLower(tp)
 	}
 	return tp == rp || strings.HasPrefix(tp, rp+"/")
 }

@@ -180,3 +180,48 @@ func FuzzParseToken(f *testing.F) {
 		_ = tok.Covers("h/devices/d")
 	})
 }
+
+// AMQP clients sign audiences that are URIs; the scheme is dropped from
+// Resource while the signature still covers the bytes sent.
+func TestResourceURIScheme(t *testing.T) {
+	exp := time.Now().Add(time.Minute)
+	for _, tc := range []struct{ sr, want string }{
+		{"sb://myhub.azure-devices.net/iothub-ehub-x", "myhub.azure-devices.net/iothub-ehub-x"},
+		{"amqps://127.0.0.1/messages/devicebound", "127.0.0.1/messages/devicebound"},
+		{"https://myhub", "myhub"},
+		{"myhub/devices/a://b", "myhub/devices/a://b"}, // not a scheme: it follows a '/'
+		{"myhub", "myhub"},
+	} {
+		s, err := NewToken(tc.sr, testKey, "iothubowner", exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := ParseToken(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Resource != tc.want || !tok.VerifyKey(testKey) {
+			t.Errorf("sr %q: Resource %q (want %q), verifies %v", tc.sr, tok.Resource, tc.want, tok.VerifyKey(testKey))
+		}
+	}
+}
+
+func TestEventHubsSigningAndFoldedCover(t *testing.T) {
+	// The Event Hubs SDKs sign with the key's text, not its decoded bytes.
+	exp := time.Now().Add(time.Minute).Unix()
+	raw := url.QueryEscape("sb://127.0.0.1/iothub-ehub-x/consumergroups/$default/partitions/1")
+	h := hmac.New(sha256.New, []byte(testKey))
+	h.Write([]byte(raw + "\n" + strconv.FormatInt(exp, 10)))
+	s := "SharedAccessSignature sr=" + raw + "&sig=" + url.QueryEscape(base64.StdEncoding.EncodeToString(h.Sum(nil))) + "&se=" + strconv.FormatInt(exp, 10) + "&skn=iothubowner"
+	tok, err := ParseToken(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VerifyKey(testKey) || !tok.VerifyKeyText(testKey) || tok.VerifyKeyText("other") {
+		t.Fatalf("VerifyKey %v, VerifyKeyText %v", tok.VerifyKey(testKey), tok.VerifyKeyText(testKey))
+	}
+	target := "127.0.0.1/iothub-ehub-x/ConsumerGroups/$Default/Partitions/1"
+	if tok.Covers(target) || !tok.CoversFold(target) || tok.CoversFold("127.0.0.1/iothub-ehub-x/ConsumerGroups/$Default/Partitions/10") {
+		t.Fatalf("Covers %v, CoversFold %v", tok.Covers(target), tok.CoversFold(target))
+	}
+}

@@ -19,6 +19,7 @@ func startEmulator(t *testing.T) *emulator.Emulator {
 	t.Helper()
 	cfg := emulator.DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = emulator.Off, 0, 0, 0
+	cfg.AMQPSPort, cfg.AMQPPort = emulator.Off, emulator.Off
 	cfg.InMemory = true
 	e, err := emulator.New(cfg)
 	if err != nil {

@@ -23,6 +23,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(portFlag{&cfg.HTTPSPort}, "https-port", "service REST API over TLS, the port service SDKs dial (0 = any free port, off = disabled)")
 	fs.Var(portFlag{&cfg.MQTTPort}, "mqtt-port", "plain MQTT, for debugging (0 = any free port, off = disabled)")
 	fs.Var(portFlag{&cfg.HTTPPort}, "http-port", "plain REST API, for debugging with curl (0 = any free port, off = disabled)")
+	fs.Var(portFlag{&cfg.AMQPSPort}, "amqps-port", "AMQP over TLS: service-side C2D and feedback, Event Hubs-compatible telemetry (0 = any free port, off = disabled)")
+	fs.Var(portFlag{&cfg.AMQPPort}, "amqp-port", "plain AMQP, for Event Hubs SDKs with UseDevelopmentEmulator=true (0 = any free port, off = disabled)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database and the generated certificates")
 	fs.BoolVar(&cfg.InMemory, "in-memory", false, "keep nothing on disk")
 	fs.Var(listFlag{&cfg.HostNames}, "hostname", "host name clients use for the hub, covered by the generated certificate (repeatable; the first is printed in connection strings)")
@@ -89,6 +91,8 @@ func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
 		{emulator.HTTPS, "https", "REST API over TLS (service SDKs)"},
 		{emulator.MQTT, "mqtt", "MQTT, plain (debugging)"},
 		{emulator.HTTP, "http", "REST API, plain (debugging)"},
+		{emulator.AMQPS, "amqps", "AMQP over TLS (service SDKs, Event Hubs)"},
+		{emulator.AMQP, "amqp", "AMQP, plain (Event Hubs emulator mode)"},
 	} {
 		if a := emu.Addr(l.name); a != "" {
 			fmt.Fprintf(w, "  %-36s %s://%s\n", l.what, l.scheme, a)
@@ -101,6 +105,12 @@ func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
 	if ep := emu.EventHubs(); ep != nil {
 		fmt.Fprintln(w, "Event Hubs-compatible endpoint (built-in telemetry):")
 		fmt.Fprintf(w, "  name %s (or %s), %d partitions, consumer groups %s\n", ep.Name(), emu.HubName(), len(ep.PartitionIDs()), strings.Join(emu.Telemetry().ConsumerGroups(), ","))
+		if cs := emu.EventHubsConnectionString("iothubowner", false); cs != "" {
+			fmt.Fprintln(w, "  "+cs)
+		}
+		if cs := emu.EventHubsConnectionString("iothubowner", true); cs != "" {
+			fmt.Fprintln(w, "  "+cs)
+		}
 		fmt.Fprintln(w)
 	}
 	if cfg.InMemory {

@@ -9,7 +9,7 @@ import (
 )
 
 // serveArgs start an emulator on free plain ports only, keeping nothing.
-var serveArgs = []string{"serve", "--in-memory", "--mqtts-port", "off", "--https-port", "off", "--mqtt-port", "0", "--http-port", "0"}
+var serveArgs = []string{"serve", "--in-memory", "--mqtts-port", "off", "--https-port", "off", "--mqtt-port", "0", "--http-port", "0", "--amqps-port", "off", "--amqp-port", "off"}
 
 func TestServePrintsTheEventHubsEndpoint(t *testing.T) {
 	t.Setenv("IOTHUB_EMULATOR_CONSUMER_GROUPS", "ignored-when-the-flag-is-given")
