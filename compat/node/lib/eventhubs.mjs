@@ -34,6 +34,8 @@ export function deviceOf(event) {
 // (none is expected from an emulator on loopback unless a test asks).
 export class Subscription {
   constructor(client, { partitionId, ...options } = {}) {
+    this.client = client;
+    this.closed = false;
     this.items = [];
     this.taken = 0;
     this.errors = [];
@@ -89,8 +91,13 @@ export class Subscription {
     return this.errors[0];
   }
 
-  close() {
-    return this.subscription.close();
+  // Stops the subscription and closes its client (Event Hubs allows five
+  // readers per partition and consumer group, so tests close as they go).
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    await withTimeout(this.subscription.close(), 20_000, 'subscription.close');
+    await withTimeout(this.client.close(), 20_000, 'EventHubConsumerClient.close');
   }
 }
 
@@ -108,13 +115,14 @@ export class EventHubsScope {
   }
 
   subscribe(options = {}, { connectionString = TLS_CS, consumerGroup = '$Default', clientOptions } = {}) {
-    const subscription = new Subscription(this.consumer(connectionString, consumerGroup, clientOptions), options);
+    const client = new EventHubConsumerClient(consumerGroup, connectionString, clientOptions || {});
+    const subscription = new Subscription(client, options);
     this.subscriptions.push(subscription);
     return subscription;
   }
 
   async cleanup() {
-    for (const s of this.subscriptions) await withTimeout(s.close(), 20_000, 'subscription.close').catch(() => {});
+    for (const s of this.subscriptions) await s.close().catch(() => {});
     for (const c of this.clients) await withTimeout(c.close(), 20_000, 'EventHubConsumerClient.close').catch(() => {});
   }
 }

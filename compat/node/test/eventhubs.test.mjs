@@ -142,11 +142,13 @@ test('start positions: sequence number, offset (inclusive or not) and enqueued t
     [{ enqueuedOn: m1.enqueuedTimeUtc }, 'm2'], // always exclusive in this SDK
     [{ enqueuedOn: got[0].event.enqueuedTimeUtc }, 'm1'],
   ];
+  await first.close();
   for (const [startPosition, want] of cases) {
     const sub = eh.subscribe({ partitionId, startPosition });
     const item = await sub.nextFrom(deviceId, 20_000, `event from ${JSON.stringify(startPosition)}`);
     assert.equal(text(item), want, JSON.stringify(startPosition));
     assert.equal(item.partitionId, partitionId);
+    await sub.close(); // Event Hubs allows five readers per partition and consumer group
   }
 });
 

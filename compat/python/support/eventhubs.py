@@ -56,6 +56,7 @@ class Receiving:
         self.events = queue.Queue()
         self.errors = queue.Queue()
         self.initialized = queue.Queue()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, kwargs=receive_kwargs, daemon=True, name="eh-receive")
         self._thread.start()
 
@@ -113,6 +114,9 @@ class Receiving:
             raise AssertionError(f"the consumer reported no error within {timeout}s") from None
 
     def close(self):
+        if self._closed:
+            return
+        self._closed = True
         bounded(self.consumer.close, timeout=30, what="EventHubConsumerClient.close")
         self._thread.join(10)
         assert not self._thread.is_alive(), "receive() did not return after close()"

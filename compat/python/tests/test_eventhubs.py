@@ -217,11 +217,14 @@ def test_starting_at_a_sequence_number_an_offset_or_a_time(eh, make_device, make
         (m1.enqueued_time, True, "m1"),
         (m1.enqueued_time, False, "m2"),
     ]
+    first.close()
     for position, inclusive, want in cases:
         receiving = eh.receive(partition_id=partition_id, starting_position=position,
                                starting_position_inclusive=inclusive)
         _, event = receiving.next_from(device.device_id, what=f"event from {position!r} inclusive={inclusive}")
         assert event.body_as_str() == want, (position, inclusive)
+        # Event Hubs allows five readers per partition and consumer group.
+        receiving.close()
 
 
 def test_plain_amqp_with_use_development_emulator(eh, make_device, make_client):
@@ -294,3 +297,50 @@ def test_wrong_key_is_refused(eh):
     consumer = eh.consumer(wrong, retry_total=0)
     with pytest.raises(AuthenticationError):
         bounded(consumer.get_eventhub_properties, timeout=30, what="get_eventhub_properties with a wrong key")
+
+
+def _partition_with_an_event(eh, make_device, make_client, prefix):
+    """(device id, partition id) of a fresh device that has sent one event."""
+    device, conn_str = make_device(prefix)
+    send(connected(make_client, conn_str), "marker")
+    finder = eh.receive(starting_position="-1")
+    partition_id, _ = finder.next_from(device.device_id)
+    finder.close()
+    return device.device_id, partition_id
+
+
+def test_five_readers_per_partition_and_consumer_group(eh, make_device, make_client):
+    device_id, partition_id = _partition_with_an_event(eh, make_device, make_client, "eh-five")
+    readers = []
+    for _ in range(5):
+        reader = eh.receive(consumer_group=EXTRA_CONSUMER_GROUP, partition_id=partition_id, starting_position="-1")
+        reader.next_from(device_id)  # attached and reading
+        readers.append(reader)
+
+    sixth = eh.receive(consumer_group=EXTRA_CONSUMER_GROUP, partition_id=partition_id, starting_position="-1",
+                       client_kwargs={"retry_total": 0})
+    _, err = sixth.wait_error(timeout=30)
+    # Event Hubs refuses it with amqp:resource-limit-exceeded (QuotaExceeded).
+    assert "quota" in str(err).lower() or "resource-limit" in str(err).lower(), repr(err)
+    sixth.close()
+
+    readers.pop().close()
+    again = eh.receive(consumer_group=EXTRA_CONSUMER_GROUP, partition_id=partition_id, starting_position="-1")
+    _, event = again.next_from(device_id)
+    assert event.body_as_str() == "marker"
+    for reader in readers:
+        assert reader.errors.empty(), "the other readers are untouched"
+
+
+def test_a_higher_owner_level_takes_the_partition(eh, make_device, make_client):
+    device_id, partition_id = _partition_with_an_event(eh, make_device, make_client, "eh-epoch")
+    low = eh.receive(partition_id=partition_id, starting_position="-1", owner_level=1,
+                     client_kwargs={"retry_total": 0})
+    low.next_from(device_id)
+    high = eh.receive(partition_id=partition_id, starting_position="-1", owner_level=2)
+    _, event = high.next_from(device_id)
+    assert event.body_as_str() == "marker"
+    # The lower owner level loses the partition: Event Hubs detaches its
+    # link with amqp:link:stolen, which the SDK reports as ownership lost.
+    _, err = low.wait_error(timeout=30)
+    assert "stolen" in str(err).lower() or "ownership" in str(err).lower(), repr(err)
