@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from azure.eventhub import EventHubConsumerClient
+from azure.eventhub import EventHubConsumerClient, TransportType
 from azure.eventhub.exceptions import AuthenticationError
 from azure.iot.device import IoTHubModuleClient, Message
 from azure.iot.hub.connection_string import ConnectionString
@@ -241,6 +241,18 @@ def test_plain_amqp_with_use_development_emulator(eh, make_device, make_client):
     assert event.body_as_str() == "over plain amqp"
     assert text(event.properties) == {"k": "v"}
     assert event.system_properties[b"iothub-connection-device-id"] == device.device_id.encode()
+
+
+def test_amqp_over_websockets_on_443(eh, make_device, make_client):
+    device, conn_str = make_device("eh-ws")
+    client = connected(make_client, conn_str)
+    ws = {"transport_type": TransportType.AmqpOverWebsocket}
+    consumer = eh.consumer(**ws)
+    assert bounded(consumer.get_partition_ids, timeout=30, what="get_partition_ids over WebSockets") == PARTITION_IDS
+    receiving = eh.receive(client_kwargs=ws, starting_position="-1")
+    send(client, "over wss")
+    _, event = receiving.next_from(device.device_id)
+    assert event.body_as_str() == "over wss"
 
 
 def test_the_printed_connection_strings_work(emulator, eh, make_device, make_client):
