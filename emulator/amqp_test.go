@@ -172,4 +172,3 @@ func putToken(t *testing.T, s *goamqp.Session, audience, token string) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
