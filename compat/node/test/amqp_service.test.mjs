@@ -74,6 +74,21 @@ test('Client.send over AMQPS: the device receives body, ids, content type and pr
   assert.deepEqual(props(msg), { color: 'blue', 'odd chars': 'a=b&c/d e%f' });
 });
 
+test('a UUID message id, which the SDK sends as an AMQP uuid, reaches the device as its string', async () => {
+  const { device, connectionString } = await scope.createDevice('n-a-uuid');
+  const next = await receiving(connectionString);
+  const service = serviceClient();
+  const messageId = randomUUID();
+  const correlationId = randomUUID();
+  const message = new Message('uuid ids');
+  message.messageId = messageId;
+  message.correlationId = correlationId;
+  await send(service, device.deviceId, message);
+  const msg = await next();
+  assert.equal(msg.messageId, messageId);
+  assert.equal(msg.correlationId, correlationId);
+});
+
 test('Client.send to an unknown device fails with DeviceNotFoundError', async () => {
   const { device, connectionString } = await scope.createDevice('n-a-unknown');
   const next = await receiving(connectionString);
