@@ -132,6 +132,7 @@ type Sender struct {
 // outState is the sending half's state.
 type outState struct {
 	presettled bool // the peer asked snd-settle-mode settled
+	mixed      bool // the peer asked snd-settle-mode mixed: we choose per delivery
 	rcvSecond  bool // the peer settles only after we do
 	drain      bool
 	waiters    int // Send calls waiting for credit or window

@@ -31,7 +31,7 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 	}
 	out := s.out
 	out.sendMu.Lock()
-	d, err := s.transfer(ctx, msg.Format, payload)
+	d, err := s.transfer(ctx, msg.Format, payload, false)
 	out.sendMu.Unlock()
 	if err != nil || d == nil {
 		return nil, err
@@ -50,23 +50,33 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 // waiting for the peer's outcome: for links whose outcomes change nothing,
 // such as an Event Hubs receiver, where waiting would cost a round trip per
 // message.
-func (s *Sender) Post(ctx context.Context, msg *Message) error { return s.sendNoWait(ctx, msg) }
+func (s *Sender) Post(ctx context.Context, msg *Message) error { return s.sendNoWait(ctx, msg, false) }
 
-// sendNoWait transfers msg without waiting for its outcome.
-func (s *Sender) sendNoWait(ctx context.Context, msg *Message) error {
+// PostSettled is Post sending the delivery settled when the link allows it
+// (the peer asked snd-settle-mode settled or mixed), so the peer holds no
+// unsettled state for it: Event Hubs sends events this way, and go-amqp
+// receivers in first mode do not renew credit for unsettled deliveries.
+// On a link the peer wants unsettled it is Post.
+func (s *Sender) PostSettled(ctx context.Context, msg *Message) error {
+	return s.sendNoWait(ctx, msg, s.out.mixed)
+}
+
+// sendNoWait transfers msg without waiting for its outcome, settled if the
+// link is pre-settled or settle asks it.
+func (s *Sender) sendNoWait(ctx context.Context, msg *Message, settle bool) error {
 	payload, err := msg.Marshal()
 	if err != nil {
 		return err
 	}
 	s.out.sendMu.Lock()
 	defer s.out.sendMu.Unlock()
-	_, err = s.transfer(ctx, msg.Format, payload)
+	_, err = s.transfer(ctx, msg.Format, payload, settle)
 	return err
 }
 
 // transfer sends the frames of one delivery; with the connection mutex it
 // assigns the delivery id and consumes credit and window.
-func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte) (*outDelivery, error) {
+func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte, settle bool) (*outDelivery, error) {
 	c := s.sess.c
 	sess := s.sess
 	out := s.out
@@ -84,13 +94,14 @@ func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte) (*
 	s.deliveryCount++
 	tag := binary.BigEndian.AppendUint64(nil, out.nextTag)
 	out.nextTag++
+	settled := out.presettled || settle
 	var d *outDelivery
-	if !out.presettled {
+	if !settled {
 		d = &outDelivery{link: s.Link, state: make(chan DeliveryState, 1)}
 		sess.unsettledOut[id] = d
 	}
 	t := &transferFrame{Handle: s.outHandle, DeliveryID: &id, DeliveryTag: tag, MessageFormat: &format,
-		Settled: out.presettled, More: true}
+		Settled: settled, More: true}
 	perf, err := t.appendAMQP(nil)
 	if err != nil {
 		return nil, err

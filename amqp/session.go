@@ -126,7 +126,7 @@ func (s *session) onAttach(p *attachFrame) {
 		l.in = &inState{window: cfg.CreditWindow, maxSize: cfg.MaxMessageSize,
 			queue: make(chan *inDelivery, cfg.CreditWindow+1)}
 	} else {
-		l.out = &outState{presettled: p.SndSettleMode == SndSettled, rcvSecond: p.RcvSettleMode == RcvSecond}
+		l.out = &outState{presettled: p.SndSettleMode == SndSettled, mixed: p.SndSettleMode == SndMixed, rcvSecond: p.RcvSettleMode == RcvSecond}
 	}
 	s.links[p.Handle] = l
 	s.outHandles[out] = l
@@ -317,9 +317,12 @@ func (s *session) sendAttach(l *Link, refused bool) {
 	} else {
 		var zero uint32
 		a.InitialDeliveryCount = &zero
-		if l.out.presettled {
+		switch {
+		case l.out.presettled:
 			a.SndSettleMode = SndSettled
-		} else {
+		case l.out.mixed:
+			a.SndSettleMode = SndMixed // PostSettled may settle, Send does not
+		default:
 			a.SndSettleMode = SndUnsettled
 		}
 		if refused {

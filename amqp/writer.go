@@ -77,9 +77,21 @@ func (w *writer) run() {
 	}
 }
 
+// coalesceLimit bounds the frames joined into one write.
+const coalesceLimit = 64 * 1024
+
 func (w *writer) write(q net.Buffers) bool {
 	_ = w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, err := q.WriteTo(w.nc); err != nil {
+	var err error
+	if _, tcp := w.nc.(*net.TCPConn); tcp {
+		_, err = q.WriteTo(w.nc) // writev
+	} else {
+		// TLS and WebSocket conns write each buffer on its own (a TLS
+		// record, a WebSocket message and a syscall per frame): join
+		// small frames into fewer, larger writes.
+		err = writeCoalesced(w.nc, q)
+	}
+	if err != nil {
 		w.mu.Lock()
 		w.failed = true
 		w.queue = nil
@@ -88,6 +100,30 @@ func (w *writer) write(q net.Buffers) bool {
 		return false
 	}
 	return true
+}
+
+func writeCoalesced(nc net.Conn, q net.Buffers) error {
+	var buf []byte
+	for _, b := range q {
+		if len(buf) > 0 && len(buf)+len(b) > coalesceLimit {
+			if _, err := nc.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		if len(buf) == 0 && len(b) >= coalesceLimit {
+			if _, err := nc.Write(b); err != nil {
+				return err
+			}
+			continue
+		}
+		buf = append(buf, b...)
+	}
+	if len(buf) > 0 {
+		_, err := nc.Write(buf)
+		return err
+	}
+	return nil
 }
 
 // stop flushes what is queued and waits for the writer to exit.

@@ -82,7 +82,7 @@ func (s *Server) pumpEvents(snd *amqp.Sender, cursor *d2c.Cursor) {
 			return
 		}
 		for _, m := range msgs {
-			if err := snd.Post(ctx, eventMessage(eventhubs.NewEvent(m))); err != nil {
+			if err := snd.PostSettled(ctx, eventMessage(eventhubs.NewEvent(m))); err != nil {
 				return
 			}
 		}

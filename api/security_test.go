@@ -226,6 +226,8 @@ func TestBodyDeadlineIsLiftedAfterTheBody(t *testing.T) {
 	if got := do("PUT", "/devices/d1", `{}`); got != 200 {
 		t.Fatalf("create: %d", got)
 	}
+	// Idle on the real clock: the body deadline is a net.Conn deadline, so
+	// only real time can show it no longer applies. Bounded, and only once.
 	time.Sleep(500 * time.Millisecond)
 	if got := do("PATCH", "/twins/d1", `{"tags":{"a":1}}`); got != 200 {
 		t.Fatalf("patch after an idle spell longer than the body timeout: %d", got)

@@ -191,3 +191,38 @@ func TestFeedbackReceiveCompleteAbandon(t *testing.T) {
 		t.Fatal("feedback left")
 	}
 }
+
+func TestFeedbackAddedWakesAReceiver(t *testing.T) {
+	tr := newFakeTransport("d1")
+	tr.autoAck = true
+	q := openQueues(t, Options{Transport: tr})
+	added := q.FeedbackAdded()
+	select {
+	case <-added:
+		t.Fatal("FeedbackAdded closed before any feedback")
+	default:
+	}
+	// A message without feedback does not wake it; one with feedback does.
+	if _, err := q.Enqueue(context.Background(), "d1", Message{Body: []byte("quiet")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-added:
+		t.Fatal("FeedbackAdded closed by a message that asked for no feedback")
+	default:
+	}
+	if _, err := q.Enqueue(context.Background(), "d1", Message{Ack: AckPositive}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-added:
+	case <-time.After(5 * time.Second):
+		t.Fatal("FeedbackAdded not closed after a completion with ack positive")
+	}
+	if _, ok := q.ReceiveFeedback(); !ok {
+		t.Fatal("no feedback to receive after the wake-up")
+	}
+	if next := q.FeedbackAdded(); next == added {
+		t.Fatal("FeedbackAdded returned the closed channel again")
+	}
+}

@@ -79,6 +79,10 @@ type Log struct {
 	changed chan struct{}
 	subs    map[*subscriber]struct{}
 	closed  bool
+
+	// parked, if set, is called each time a Wait goes (back) to waiting,
+	// having found nothing; tests set it before the first Wait.
+	parked func()
 }
 
 // writeReq is one request to the writer: append a message, clear the log

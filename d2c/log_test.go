@@ -306,6 +306,7 @@ func TestWait(t *testing.T) {
 	})
 	t.Run("wakes for a matching message only", func(t *testing.T) {
 		l := openLog(t, Options{})
+		parked := parkedWaits(l)
 		type result struct {
 			msgs []Message
 			next int64
@@ -316,13 +317,20 @@ func TestWait(t *testing.T) {
 			m, n, err := l.Wait(context.Background(), Filter{DeviceID: "target"}, 10)
 			done <- result{m, n, err}
 		}()
-		time.Sleep(20 * time.Millisecond) // let it park (the outcome is the same if it has not)
-		mustAppend(t, l, msg("other", "", "no"))
-		select {
-		case r := <-done:
-			t.Fatalf("Wait returned for another device: %v", seqs(r.msgs))
-		case <-time.After(50 * time.Millisecond):
+		awaitParked := func(what string) {
+			t.Helper()
+			select {
+			case <-parked:
+			case r := <-done:
+				t.Fatalf("Wait returned %s: %v", what, seqs(r.msgs))
+			case <-time.After(wait):
+				t.Fatalf("Wait did not park %s", what)
+			}
 		}
+		awaitParked("before any message")
+		mustAppend(t, l, msg("other", "", "no"))
+		// The append wakes it; it looks, finds nothing for it, and parks again.
+		awaitParked("for another device")
 		sent := time.Now()
 		mustAppend(t, l, msg("target", "", "yes"))
 		select {
@@ -352,12 +360,19 @@ func TestWait(t *testing.T) {
 	})
 	t.Run("Close wakes it", func(t *testing.T) {
 		l := openLog(t, Options{})
+		parked := parkedWaits(l)
 		done := make(chan error, 1)
 		go func() {
 			_, _, err := l.Wait(context.Background(), Filter{}, 10)
 			done <- err
 		}()
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case <-parked:
+		case err := <-done:
+			t.Fatalf("Wait returned before Close: %v", err)
+		case <-time.After(wait):
+			t.Fatal("Wait did not park")
+		}
 		l.Close()
 		select {
 		case err := <-done:
@@ -472,6 +487,19 @@ func TestSubscribe(t *testing.T) {
 		}
 		cancelLate()
 	})
+}
+
+// parkedWaits makes l report each time a Wait parks. Call it before the
+// first Wait.
+func parkedWaits(l *Log) <-chan struct{} {
+	ch := make(chan struct{}, 16)
+	l.parked = func() {
+		select {
+		case ch <- struct{}{}:
+		default: // more than a test waits for; never block Wait
+		}
+	}
+	return ch
 }
 
 // drain reads n messages or fails.

@@ -67,6 +67,9 @@ func (l *Log) Wait(ctx context.Context, f Filter, max int) ([]Message, int64, er
 		}
 		// Everything before next has been looked at; only newer messages can match.
 		f.FromSequence = next
+		if l.parked != nil {
+			l.parked()
+		}
 		select {
 		case <-changed:
 		case <-ctx.Done():

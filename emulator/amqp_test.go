@@ -18,7 +18,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
-func (e *Emulator) tlsClientConfig(t *testing.T) *tls.Config {
+func (e *Emulator) tlsClientConfig(t testing.TB) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(e.CAPEM()) {
@@ -142,7 +142,7 @@ func TestC2DOverAMQPWebSockets(t *testing.T) {
 	}
 }
 
-func putToken(t *testing.T, s *goamqp.Session, audience, token string) {
+func putToken(t testing.TB, s *goamqp.Session, audience, token string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

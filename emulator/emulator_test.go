@@ -20,6 +20,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
@@ -27,7 +28,7 @@ import (
 const wait = 5 * time.Second
 
 // start runs an emulator on free loopback ports with its data in dir.
-func start(t *testing.T, dir string, inMemory bool) *Emulator {
+func start(t testing.TB, dir string, inMemory bool) *Emulator {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort = 0, 0, 0, 0
@@ -43,12 +44,12 @@ func start(t *testing.T, dir string, inMemory bool) *Emulator {
 
 // service is a REST client that trusts the emulator's CA and signs with iothubowner.
 type service struct {
-	t    *testing.T
+	t    testing.TB
 	e    *Emulator
 	http *http.Client
 }
 
-func newService(t *testing.T, e *Emulator) *service {
+func newService(t testing.TB, e *Emulator) *service {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(e.CAPEM()) {
 		t.Fatal("no CA")
@@ -114,7 +115,7 @@ func (s *service) twin(id string) map[string]any {
 
 // device is an MQTT device client over TLS, recording everything it receives.
 type device struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	client paho.Client
 	mu     sync.Mutex
@@ -122,13 +123,13 @@ type device struct {
 	lost   chan struct{}
 }
 
-func dialDevice(t *testing.T, e *Emulator, id, key string, clean bool) (*device, error) {
+func dialDevice(t testing.TB, e *Emulator, id, key string, clean bool) (*device, error) {
 	t.Helper()
 	return dialIdentity(t, e, id, "", key, clean)
 }
 
 // dialIdentity connects as a device (moduleID "") or a module.
-func dialIdentity(t *testing.T, e *Emulator, deviceID, moduleID, key string, clean bool) (*device, error) {
+func dialIdentity(t testing.TB, e *Emulator, deviceID, moduleID, key string, clean bool) (*device, error) {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CAPEM())
@@ -211,6 +212,22 @@ func (d *device) await(prefix string) paho.Message {
 	return nil
 }
 
+// quiet asserts that d has received nothing beyond what it awaited. The
+// barrier is a desired patch from the service (twinPath is d's twin): its
+// notification is queued for d's connection behind anything queued for it
+// before, and written after anything written to it before, so whatever
+// else was on its way has arrived by the time it does.
+func (d *device) quiet(svc *service, twinPath string) {
+	d.t.Helper()
+	svc.do("PATCH", twinPath, map[string]any{"properties": map[string]any{"desired": map[string]any{"barrier": d.id}}}, nil)
+	if m := d.await("$iothub/twin/PATCH/properties/desired/"); !strings.Contains(string(m.Payload()), `"barrier"`) {
+		d.t.Fatalf("%s received an unexpected desired notification %s", d.id, m.Payload())
+	}
+	if got := d.received(); len(got) != 0 {
+		d.t.Fatalf("%s received unexpected messages: %v", d.id, got)
+	}
+}
+
 func (d *device) received() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -274,13 +291,9 @@ func TestTwinRoundTripOverTLS(t *testing.T) {
 	}
 
 	d.client.Disconnect(100)
-	deadline := time.Now().Add(wait)
-	for svc.twin("myDeviceId")["connectionState"] != "Disconnected" {
-		if time.Now().After(deadline) {
-			t.Fatal("connectionState did not return to Disconnected")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, wait, "connectionState back to Disconnected", func() bool {
+		return svc.twin("myDeviceId")["connectionState"] == "Disconnected"
+	})
 }
 
 func TestConnectRefusals(t *testing.T) {
@@ -325,13 +338,8 @@ func TestTwoDevicesAreIsolated(t *testing.T) {
 	// A's that leaked would have arrived before it.
 	b.publish("$iothub/twin/GET/?$rid=b1", "")
 	b.await("$iothub/twin/res/200/?$rid=b1")
-	time.Sleep(200 * time.Millisecond)
-	if got := b.received(); len(got) != 0 {
-		t.Fatalf("device B received A's traffic: %v", got)
-	}
-	if got := a.received(); len(got) != 0 {
-		t.Fatalf("device A received unexpected messages: %v", got)
-	}
+	b.quiet(svc, "/twins/devB") // nothing of A's, queued notifications included
+	a.quiet(svc, "/twins/devA")
 
 	// A cannot subscribe to or publish on B's topics: the hub closes the connection.
 	a.client.Subscribe("devices/devB/messages/devicebound/#", 1, nil).WaitTimeout(wait)
@@ -523,13 +531,8 @@ func TestModuleTwinOverMQTT(t *testing.T) {
 	}
 	dev.publish("$iothub/twin/GET/?$rid=d1", "")
 	dev.await("$iothub/twin/res/200/?$rid=d1")
-	time.Sleep(100 * time.Millisecond)
-	if got := dev.received(); len(got) != 0 {
-		t.Fatalf("the device received its module's traffic: %v", got)
-	}
-	if got := mod.received(); len(got) != 0 {
-		t.Fatalf("the module received unexpected traffic: %v", got)
-	}
+	dev.quiet(svc, "/twins/d1") // none of its module's traffic
+	mod.quiet(svc, "/twins/d1/modules/m1")
 }
 
 func TestTelemetryReadBack(t *testing.T) {
@@ -666,13 +669,9 @@ func TestCloudToDevice(t *testing.T) {
 		t.Fatalf("second payload %q", m2.Payload())
 	}
 	// PUBACK completes: the count returns to 0 and a positive feedback record appears.
-	deadline := time.Now().Add(wait)
-	for svc.twin("d1")["cloudToDeviceMessageCount"] != float64(0) {
-		if time.Now().After(deadline) {
-			t.Fatal("completed messages still counted")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, wait, "completed messages no longer counted", func() bool {
+		return svc.twin("d1")["cloudToDeviceMessageCount"] == float64(0)
+	})
 	var feedback []map[string]any
 	svc.do("GET", "/emulator/messages/feedback", nil, &feedback)
 	if len(feedback) != 1 || feedback[0]["originalMessageId"] != "m1" || feedback[0]["statusCode"] != "Success" {

@@ -113,20 +113,34 @@ func TestWaitTwinSeesWhatADeviceReportsInTheBackground(t *testing.T) {
 	c := h.DialMQTT(t, dev.ConnectionString, in.option)
 	subscribe(t, c, "$iothub/twin/res/#")
 
-	// Device code that reports a while after it starts.
+	// Device code that reports only once WaitTwin has looked and not found
+	// it: WaitTwin must keep looking until the report lands.
+	looked := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-looked:
+		case <-time.After(wait):
+			return // WaitTwin fails the test meanwhile
+		}
 		c.Publish("$iothub/twin/PATCH/properties/reported/?$rid=late", 1, false, `{"ready":true}`).WaitTimeout(wait)
 	}()
-	start := time.Now()
+	var looks, readyAt int
 	tw := h.WaitTwin(t, "d1", wait, func(tw map[string]any) bool {
-		return iothubtest.Lookup(tw, "properties.reported.ready") == true
+		looks++
+		if looks == 1 {
+			close(looked)
+		}
+		ready := iothubtest.Lookup(tw, "properties.reported.ready") == true
+		if ready && readyAt == 0 {
+			readyAt = looks
+		}
+		return ready
 	})
 	<-done
-	if iothubtest.Lookup(tw, "properties.reported.ready") != true || time.Since(start) < 100*time.Millisecond {
-		t.Fatalf("WaitTwin returned %v after %v", tw, time.Since(start))
+	if iothubtest.Lookup(tw, "properties.reported.ready") != true || readyAt < 2 {
+		t.Fatalf("WaitTwin returned %v on look %d (ready first seen on look %d)", tw, looks, readyAt)
 	}
 	in.next("$iothub/twin/res/204/?$rid=late")
 

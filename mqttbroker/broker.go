@@ -97,8 +97,14 @@ type Broker struct {
 
 	live      atomic.Int64  // identities with an established connection
 	nextRID   atomic.Uint64 // direct-method request ids
+	c2dReadys atomic.Int64  // C2DReady calls started; tests read it to prove there was none
 	closeOnce sync.Once
 	closeErr  error
+
+	// methodWaiting, if set, is called each time a method call goes (back)
+	// to waiting for its identity, having found it not yet reachable; tests
+	// set it before the first call to know the call has parked.
+	methodWaiting func(key string)
 }
 
 // New returns a broker serving hub. It serves nothing until Serve or ServeConn.

@@ -154,6 +154,7 @@ func (b *Broker) c2dReady(s *session) {
 	if !ok || s.id.ModuleID != "" || !s.subscribed(c2dFilter(s.id.DeviceID)) {
 		return
 	}
+	b.c2dReadys.Add(1)
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()

@@ -3,6 +3,7 @@ package mqttbroker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +21,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-const (
-	waitFor   = 5 * time.Second        // upper bound for anything expected to happen
-	quietWait = 300 * time.Millisecond // how long "nothing arrives" is watched
-)
+const waitFor = 5 * time.Second // upper bound for anything expected to happen
 
 // testLogger is silent unless IOTHUB_EMULATOR_TEST_LOG is set.
 func testLogger() *slog.Logger {
@@ -61,8 +61,10 @@ func deviceUsername(clientID string) string {
 // testClient is a paho client that records everything it receives.
 type testClient struct {
 	paho.Client
-	msgs chan paho.Message
-	lost chan error
+	clientID string
+	msgs     chan paho.Message
+	lost     chan error
+	held     []paho.Message // received during a barrier, not yet read; next reads these first
 }
 
 type clientConfig struct {
@@ -86,7 +88,7 @@ func deviceConfig(clientID string, key []byte) clientConfig {
 // dial connects and returns the client and its CONNECT token (already done).
 func dial(t *testing.T, addr string, cfg clientConfig) (*testClient, *paho.ConnectToken) {
 	t.Helper()
-	tc := &testClient{msgs: make(chan paho.Message, 64), lost: make(chan error, 1)}
+	tc := &testClient{clientID: cfg.clientID, msgs: make(chan paho.Message, 64), lost: make(chan error, 1)}
 	broker := cfg.broker
 	if broker == "" {
 		broker = "tcp://" + addr
@@ -148,19 +150,32 @@ func (c *testClient) publish(t *testing.T, topic string, qos byte, payload strin
 	}
 }
 
+// receive returns the next message, held ones first, or false at deadline.
+func (c *testClient) receive(deadline <-chan time.Time) (paho.Message, bool) {
+	if len(c.held) > 0 {
+		m := c.held[0]
+		c.held = c.held[1:]
+		return m, true
+	}
+	select {
+	case m := <-c.msgs:
+		return m, true
+	case <-deadline:
+		return nil, false
+	}
+}
+
 // next waits for the next message whose topic starts with prefix; others are skipped.
 func (c *testClient) next(t *testing.T, prefix string) paho.Message {
 	t.Helper()
 	deadline := time.After(waitFor)
 	for {
-		select {
-		case m := <-c.msgs:
-			if strings.HasPrefix(m.Topic(), prefix) {
-				return m
-			}
-		case <-deadline:
+		m, ok := c.receive(deadline)
+		if !ok {
 			t.Fatalf("no message on %s* within %v", prefix, waitFor)
-			return nil
+		}
+		if strings.HasPrefix(m.Topic(), prefix) {
+			return m
 		}
 	}
 }
@@ -171,24 +186,110 @@ func (c *testClient) nextEach(t *testing.T, prefixes ...string) {
 	missing := slices.Clone(prefixes)
 	deadline := time.After(waitFor)
 	for len(missing) > 0 {
-		select {
-		case m := <-c.msgs:
-			if i := slices.IndexFunc(missing, func(p string) bool { return strings.HasPrefix(m.Topic(), p) }); i >= 0 {
-				missing = slices.Delete(missing, i, i+1)
-			}
-		case <-deadline:
+		m, ok := c.receive(deadline)
+		if !ok {
 			t.Fatalf("no message on %v within %v", missing, waitFor)
+		}
+		if i := slices.IndexFunc(missing, func(p string) bool { return strings.HasPrefix(m.Topic(), p) }); i >= 0 {
+			missing = slices.Delete(missing, i, i+1)
 		}
 	}
 }
 
-// quiet asserts that nothing arrives for a while.
+// barrierSeq numbers the barriers' twin request ids and desired versions.
+var barrierSeq atomic.Int64
+
+// roundTrip sends a twin GET with a fresh $rid on c's connection and waits
+// for its answer, returning the messages that arrived before it. The broker
+// handles one connection's packets in order, and answers a twin GET on the
+// connection's own goroutine (at once, unless a delayTwin fault queues the
+// answer), so by then everything c sent earlier has been handled and
+// whatever the broker wrote to c meanwhile has arrived. c must be subscribed
+// to $iothub/twin/res/#. A lost connection fails the test.
+func (c *testClient) roundTrip(t *testing.T) []paho.Message {
+	t.Helper()
+	rid := "barrier-" + strconv.FormatInt(barrierSeq.Add(1), 10)
+	tok := c.Publish("$iothub/twin/GET/?$rid="+rid, 0, false, " ")
+	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
+		t.Fatalf("barrier twin GET not sent: %v", tok.Error())
+	}
+	var before []paho.Message
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-c.msgs:
+			if strings.HasPrefix(m.Topic(), "$iothub/twin/res/") && strings.HasSuffix(m.Topic(), "/?$rid="+rid) {
+				return before
+			}
+			before = append(before, m)
+		case err := <-c.lost:
+			t.Fatalf("connection lost: %v", err)
+		case <-deadline:
+			t.Fatalf("barrier twin GET %s not answered within %v", rid, waitFor)
+		}
+	}
+}
+
+// quiet asserts that nothing reached c: no message arrives before the
+// answer to a barrier twin GET (roundTrip). It proves nothing about
+// publishes the broker queues (notifications, method requests, C2D) from
+// other goroutines; quietPushes does.
 func (c *testClient) quiet(t *testing.T) {
 	t.Helper()
+	before := append(c.held, c.roundTrip(t)...)
+	c.held = nil
+	for _, m := range before {
+		t.Errorf("unexpected message on %s: %s", m.Topic(), m.Payload())
+	}
+	if len(before) > 0 {
+		t.FailNow()
+	}
+}
+
+// quietPushes is quiet, then also for what the broker queues for c: a
+// desired notification with a version no twin has is queued behind
+// anything queued before it, so nothing may arrive ahead of it. c must be
+// subscribed to $iothub/twin/res/# and $iothub/twin/PATCH/properties/desired/#.
+func (c *testClient) quietPushes(t *testing.T, b *Broker) {
+	t.Helper()
+	c.quiet(t)
+	version := 1<<40 + barrierSeq.Add(1)
+	deviceID, moduleID, _ := strings.Cut(c.clientID, "/")
+	b.NotifyDesired(deviceID, moduleID, version, []byte(`{"$version":`+strconv.FormatInt(version, 10)+`}`))
 	select {
 	case m := <-c.msgs:
+		if m.Topic() != desiredTopic(version) {
+			t.Fatalf("unexpected message on %s: %s", m.Topic(), m.Payload())
+		}
+	case err := <-c.lost:
+		t.Fatalf("connection lost: %v", err)
+	case <-time.After(waitFor):
+		t.Fatalf("barrier desired notification %d not received within %v", version, waitFor)
+	}
+}
+
+// quietByMethod asserts that nothing reached c, for a client that must
+// not be subscribed to twin responses or desired notifications (it cannot
+// use quiet or quietPushes): it subscribes c to direct methods and makes a
+// method request the barrier. The SUBACK is written only once every packet
+// c sent before has been handled, and the request is queued behind
+// whatever was queued for c before it, so nothing may arrive ahead of it.
+func (c *testClient) quietByMethod(t *testing.T, b *Broker) {
+	t.Helper()
+	c.subscribe(t, filterMethods, 1)
+	deviceID, moduleID, _ := strings.Cut(c.clientID, "/")
+	call := invokeAsync(context.Background(), b, deviceID, moduleID, "barrier", "{}", 0, waitFor)
+	m, ok := c.receive(time.After(waitFor))
+	if !ok {
+		t.Fatalf("barrier method request not received within %v", waitFor)
+	}
+	if !strings.HasPrefix(m.Topic(), "$iothub/methods/POST/barrier/") {
 		t.Fatalf("unexpected message on %s: %s", m.Topic(), m.Payload())
-	case <-time.After(quietWait):
+	}
+	req := parseRequestTopic(t, m.Topic(), m.Payload())
+	respond(t, c, 200, req.rid, "{}")
+	if r := awaitCall(t, call); r.err != nil {
+		t.Fatalf("barrier method call: %v", r.err)
 	}
 }
 
@@ -202,22 +303,27 @@ func (c *testClient) waitLost(t *testing.T) {
 	}
 }
 
-// stillUp asserts the connection survives a while.
+// stillUp asserts the connection survived everything c sent before: the
+// broker still answers a barrier twin GET (roundTrip) after them. Messages
+// that arrive meanwhile are kept for next. c must be subscribed to
+// $iothub/twin/res/#.
 func (c *testClient) stillUp(t *testing.T) {
 	t.Helper()
+	c.held = append(c.held, c.roundTrip(t)...)
 	select {
 	case err := <-c.lost:
 		t.Fatalf("connection lost: %v", err)
-	case <-time.After(quietWait):
+	default:
 	}
 }
 
 // rawClient speaks MQTT packet by packet, for what paho will not send or
 // does not show (MQTT 5, QoS 2, wildcard topics, PUBACK order).
 type rawClient struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	t        *testing.T
+	conn     net.Conn
+	r        *bufio.Reader
+	clientID string // set by connectDevice
 }
 
 func dialRaw(t *testing.T, addr string) *rawClient {
@@ -239,6 +345,25 @@ func (c *rawClient) connectDevice(clientID string, key []byte) {
 	c.t.Helper()
 	if code := c.connect(4, clientID, deviceUsername(clientID), sasToken(testHost, clientID, key, time.Now().Add(time.Hour))); code != 0 {
 		c.t.Fatalf("CONNACK = %d, want 0", code)
+	}
+	c.clientID = clientID
+}
+
+// settle publishes QoS 1 telemetry with packet id id and reads its PUBACK,
+// which must be the next packet. The broker handles one connection's
+// packets in order, so by then every packet sent earlier has been handled,
+// and anything the broker wrote on its way (a publish, a replay) would
+// have been read first and failed the test.
+func (c *rawClient) settle(id uint16) {
+	c.t.Helper()
+	deviceID, moduleID, _ := strings.Cut(c.clientID, "/")
+	topic := "devices/" + deviceID + "/messages/events/"
+	if moduleID != "" {
+		topic = "devices/" + deviceID + "/modules/" + moduleID + "/messages/events/"
+	}
+	c.publish(topic, 1, id, "barrier")
+	if ack := c.mustRead(packets.Puback); ack.PacketID != id {
+		c.t.Fatalf("PUBACK for packet %d, want the barrier's %d", ack.PacketID, id)
 	}
 }
 

@@ -161,6 +161,7 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				c := mustDial(t, addr, cfg)
 				c.subscribe(t, "$iothub/twin/res/#", 1)
 				bystander := mustDial(t, addr, deviceConfig("bystander", other))
+				bystander.subscribe(t, "$iothub/twin/res/#", 1) // for stillUp
 
 				sent := time.Now()
 				c.publish(t, faultTopic(t, clientID, tt.typ, "0.2", "1"), 1, "fault") // acknowledged
@@ -170,8 +171,15 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				}
 
 				if !tt.closes {
-					time.Sleep(delay)
+					// Once the fault message has been handled (stillUp's barrier
+					// is answered after it) no drop is scheduled: nothing will
+					// close the connection after the delay either.
 					c.stillUp(t)
+					for _, f := range inj.Active() {
+						if f.Kind == faults.KindDrop {
+							t.Fatalf("a drop was scheduled: %+v", f)
+						}
+					}
 					healthy(t, c, clientID)
 					return
 				}
@@ -207,8 +215,8 @@ func TestFaultInjectionTelemetry(t *testing.T) {
 				bystander.stillUp(t)
 
 				if tt.window == throttled || tt.window == quota {
-					// Connects are accepted all along; operations work once the window ends.
-					time.Sleep(time.Until(sent.Add(delay + duration)))
+					// Connects are accepted all along; operations work once the
+					// window ends (on the real clock, as the broker's timers run).
 					testkit.EventuallyWithin(t, waitFor, "the fault's window ends", func() bool { return len(inj.Active()) == 0 })
 				}
 				c = connectWithin(t, addr, cfg)
@@ -278,6 +286,7 @@ func TestFaultMessagesThatCannotBeHonouredAreTelemetryOnly(t *testing.T) {
 	key := hub.add("dev1")
 	_, addr := startBroker(t, hub)
 	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.subscribe(t, "$iothub/twin/res/#", 1) // for stillUp
 	for _, topic := range []string{
 		faultTopic(t, "dev1", "ExplodeHub", "0", ""),
 		faultTopic(t, "dev1", faults.KillTcp, "-1", ""),
@@ -297,6 +306,7 @@ func TestClearCancelsAScheduledDrop(t *testing.T) {
 	key := hub.add("dev1")
 	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.subscribe(t, "$iothub/twin/res/#", 1) // for stillUp
 	c.publish(t, faultTopic(t, "dev1", faults.KillTcp, "0.3", ""), 1, "")
 	// The drop is scheduled just after the PUBACK is written.
 	testkit.EventuallyWithin(t, waitFor, "the scheduled drop is listed", func() bool {
@@ -304,6 +314,9 @@ func TestClearCancelsAScheduledDrop(t *testing.T) {
 		return len(active) == 1 && active[0].Kind == faults.KindDrop && active[0].DeviceID == "dev1"
 	})
 	inj.Clear()
+	// The drop's own real-time timer is under test: it must find the drop
+	// cleared when it fires. Nothing can be observed when it does, so this
+	// waits out its 0.3 s (bounded, and only once) before the barrier.
 	time.Sleep(300 * time.Millisecond)
 	c.stillUp(t)
 }
@@ -369,13 +382,17 @@ func TestInjectorDropConnection(t *testing.T) {
 	}
 	c.waitLost(t)
 	c = mustDial(t, addr, deviceConfig("dev1", key)) // no lasting effect
+	c.subscribe(t, "$iothub/twin/res/#", 1)
 	c.stillUp(t)
 }
 
 func TestInjectorDelayTwin(t *testing.T) {
 	hub := newFakeHub()
 	key := hub.add("dev1")
-	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{})
+	// The fault's window runs on a manual clock; the delay it imposes is the
+	// broker's own real-time timer.
+	clock := testkit.NewClock()
+	_, addr, inj := startBrokerWithFaults(t, hub, faults.Options{Now: clock.Now})
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 	const delay = 400 * time.Millisecond
@@ -403,7 +420,10 @@ func TestInjectorDelayTwin(t *testing.T) {
 	if m.Topic() != "$iothub/twin/res/204/?$rid=p1&$version=2" {
 		t.Errorf("response topic %q", m.Topic())
 	}
-	time.Sleep(time.Second) // the fault ends
+	clock.Advance(time.Second) // the fault ends
+	if active := inj.Active(); len(active) != 0 {
+		t.Fatalf("faults still in effect: %+v", active)
+	}
 	start = time.Now()
 	if status, _ := twinStatus(t, c, "g1"); status != 200 {
 		t.Fatalf("GET: %d", status)
@@ -426,9 +446,10 @@ func TestDelayedTwinResponseDiesWithItsConnection(t *testing.T) {
 	}
 	c.publish(t, "$iothub/twin/GET/?$rid=lost", 1, " ")
 	c.Disconnect(0)
-	c2 := mustDial(t, addr, deviceConfig("dev1", key))
-	c2.quiet(t)
-	time.Sleep(100 * time.Millisecond)
+	c2 := mustDial(t, addr, deviceConfig("dev1", key)) // inherits the subscription
+	// The barrier's own answer is held for the same delay, on a timer started
+	// after the lost one's: had the lost answer been sent to c2, it would
+	// have been queued first.
 	c2.quiet(t)
 }
 

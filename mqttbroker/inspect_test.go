@@ -1,10 +1,11 @@
 package mqttbroker
 
 import (
-	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 )
 
 func TestClientsAndPacketLog(t *testing.T) {
@@ -20,14 +21,11 @@ func TestClientsAndPacketLog(t *testing.T) {
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 
-	deadline := time.Now().Add(5 * time.Second)
 	var clients []devicelink.ClientInfo
-	for time.Now().Before(deadline) {
-		if clients = b.Clients(); len(clients) == 1 && len(clients[0].Subscriptions) == 1 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, waitFor, "the client listed with its subscription", func() bool {
+		clients = b.Clients()
+		return len(clients) == 1 && len(clients[0].Subscriptions) == 1
+	})
 	if len(clients) != 1 || clients[0].DeviceID != "dev1" || clients[0].Subscriptions[0] != "$iothub/twin/res/#" || clients[0].ConnectedAt.IsZero() || clients[0].Listener == "" {
 		t.Fatalf("clients = %+v", clients)
 	}

@@ -31,15 +31,15 @@ func TestTwoDevicesNeverSeeEachOther(t *testing.T) {
 	if doc := getTwin(t, c1, "same"); doc.Desired["owner"] != "one" {
 		t.Fatalf("dev1 got twin %v", doc.Desired)
 	}
-	c2.quiet(t)
+	c2.quietPushes(t, b)
 	if doc := getTwin(t, c2, "same"); doc.Desired["owner"] != "two" {
 		t.Fatalf("dev2 got twin %v", doc.Desired)
 	}
-	c1.quiet(t)
+	c1.quietPushes(t, b)
 
 	c1.publish(t, "$iothub/twin/PATCH/properties/reported/?$rid=p", 1, `{"x":1}`)
 	c1.next(t, "$iothub/twin/res/204/")
-	c2.quiet(t)
+	c2.quietPushes(t, b)
 
 	// A desired notification goes to its identity only.
 	version, body := hub.setDesired("dev1", "owner", "uno")
@@ -52,13 +52,15 @@ func TestTwoDevicesNeverSeeEachOther(t *testing.T) {
 	if err := json.Unmarshal(m.Payload(), &patch); err != nil || patch["owner"] != "uno" || patch["$version"] != float64(version) {
 		t.Fatalf("desired body %s (%v)", m.Payload(), err)
 	}
-	c2.quiet(t)
+	c2.quietPushes(t, b)
 
-	// Telemetry and method responses of one device reach nobody.
+	// Telemetry and method responses of one device reach nobody. c1's
+	// barrier comes first: once it is answered, both publishes have been
+	// handled, so anything they caused for c2 is ahead of c2's barrier.
 	c1.publish(t, "devices/dev1/messages/events/k=v", 1, "hello")
 	c1.publish(t, "$iothub/methods/res/200/?$rid=1", 0, "{}")
-	c2.quiet(t)
-	c1.quiet(t)
+	c1.quietPushes(t, b)
+	c2.quietPushes(t, b)
 }
 
 // Even a subscription that bypassed the ACL (as a future bug might) must not
@@ -69,13 +71,19 @@ func TestNoTopicRoutingEvenPastTheACL(t *testing.T) {
 	b, addr := startBroker(t, hub)
 	c1 := mustDial(t, addr, deviceConfig("dev1", key1))
 	c2 := mustDial(t, addr, deviceConfig("dev2", key2))
+	c2.subscribe(t, filterTwinResponses, 1) // for c2's barrier
+	c2.subscribe(t, filterDesired, 1)
 
 	for _, filter := range []string{"#", "devices/dev1/messages/events/#", "$iothub/twin/GET/#"} {
 		b.server.Topics.Subscribe("dev2", packets.Subscription{Filter: filter, Qos: 1})
 	}
 	c1.publish(t, "devices/dev1/messages/events/", 1, "secret")
 	c1.publish(t, "$iothub/twin/GET/?$rid=1", 0, " ")
-	c2.quiet(t)
+	// c1 is not subscribed to twin responses (the GET is never answered):
+	// the PUBACK of a later QoS 1 publish shows both have been handled, and
+	// any routing of them to c2 done, before c2's barrier.
+	c1.publish(t, "devices/dev1/messages/events/", 1, "barrier")
+	c2.quietPushes(t, b)
 
 	// Both walls hold on their own: the ACL refuses every delivery too.
 	h := &hook{b: b}

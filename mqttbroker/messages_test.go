@@ -148,6 +148,7 @@ func TestTelemetryWithoutReceiverIsAcceptedAndDropped(t *testing.T) {
 	key := hub.add("dev1")
 	_, addr := startBroker(t, hub)
 	c := mustDial(t, addr, deviceConfig("dev1", key))
+	c.subscribe(t, "$iothub/twin/res/#", 1)                  // for stillUp
 	c.publish(t, "devices/dev1/messages/events/a=b", 1, "x") // acknowledged
 	c.publish(t, "$iothub/methods/res/200/?$rid=1", 1, "{}")
 	c.stillUp(t)

@@ -147,6 +147,9 @@ func (b *Broker) awaitMethodSubscriber(ctx context.Context, key string, timeout 
 		if timeout == 0 {
 			return nil, errcode.New(errcode.DeviceNotOnline, "device %s is not online or not subscribed to direct methods", key)
 		}
+		if b.methodWaiting != nil {
+			b.methodWaiting(key)
+		}
 		select {
 		case <-changed:
 		case <-expired:

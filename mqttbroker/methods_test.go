@@ -33,6 +33,40 @@ func invokeAsync(ctx context.Context, b *Broker, deviceID, moduleID, name, paylo
 	return ch
 }
 
+// parkedCalls makes b report each time a method call goes (back) to
+// waiting for its identity. Set it before the first call.
+func parkedCalls(b *Broker) <-chan string {
+	ch := make(chan string, 64)
+	b.methodWaiting = func(key string) {
+		select {
+		case ch <- key:
+		default: // more than a test waits for; never block the call
+		}
+	}
+	return ch
+}
+
+// awaitParked waits for a call to go (back) to waiting, failing the test if
+// the call returns instead.
+func awaitParked(t *testing.T, parked <-chan string, call <-chan callResult) {
+	t.Helper()
+	select {
+	case <-parked:
+	case r := <-call:
+		t.Fatalf("returned instead of waiting for the device: %+v", r)
+	case <-time.After(waitFor):
+		t.Fatalf("the call did not wait for the device within %v", waitFor)
+	}
+}
+
+// waiting reports whether a call still waits for an answer to rid.
+func (p *pendingCalls) waiting(rid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.m[rid]
+	return ok
+}
+
 func awaitCall(t *testing.T, ch <-chan callResult) callResult {
 	t.Helper()
 	select {
@@ -160,7 +194,7 @@ func TestInvokeMethodNotReachable(t *testing.T) {
 	mod.subscribe(t, filterMethods, 1)
 	_, _, err = b.InvokeMethod(context.Background(), "dev1", "", "m", nil, 0, waitFor)
 	wantCode(t, err, errcode.DeviceNotOnline)
-	c.quiet(t)
+	c.quietPushes(t, b)
 
 	// Waiting that runs out.
 	r := awaitCall(t, invokeAsync(context.Background(), b, "dev1", "", "m", "{}", 300*time.Millisecond, waitFor))
@@ -203,15 +237,13 @@ func TestInvokeMethodWaitsForConnectAndSubscribe(t *testing.T) {
 
 	// The connect timeout is generous: only the order of events is under
 	// test, and a loaded machine may take seconds to connect and subscribe.
+	parked := parkedCalls(b)
 	call := invokeAsync(context.Background(), b, "dev1", "", "hello", `{"a":1}`, 3*waitFor, waitFor)
-	time.Sleep(100 * time.Millisecond)
+	awaitParked(t, parked, call) // offline
 	c := mustDial(t, addr, deviceConfig("dev1", key))
-	time.Sleep(100 * time.Millisecond) // connected, not yet subscribed: still waiting
-	select {
-	case r := <-call:
-		t.Fatalf("returned before the device subscribed: %+v", r)
-	default:
-	}
+	// The connection wakes the call, which looks again and, finding no
+	// methods subscription, goes back to waiting.
+	awaitParked(t, parked, call)
 	c.subscribe(t, filterMethods, 1)
 	req := nextRequest(t, c)
 	respond(t, c, 200, req.rid, `"hi"`)
@@ -246,6 +278,7 @@ func TestInvokeMethodTimesOut(t *testing.T) {
 	b, addr := startBroker(t, hub)
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, filterMethods, 1)
+	c.subscribe(t, filterTwinResponses, 1) // for stillUp
 
 	const timeout = 300 * time.Millisecond
 	call := invokeAsync(context.Background(), b, "dev1", "", "slow", `{}`, 0, timeout)
@@ -316,17 +349,24 @@ func TestMethodResponseFromAnotherDeviceIsIgnored(t *testing.T) {
 	b, addr := startBroker(t, hub)
 	c1 := mustDial(t, addr, deviceConfig("dev1", key1))
 	c2 := mustDial(t, addr, deviceConfig("dev2", key2))
-	c1.subscribe(t, filterMethods, 1)
-	c2.subscribe(t, filterMethods, 1)
+	for _, c := range []*testClient{c1, c2} {
+		c.subscribe(t, filterMethods, 1)
+		c.subscribe(t, filterTwinResponses, 1) // for the barriers
+		c.subscribe(t, filterDesired, 1)
+	}
 
 	call := invokeAsync(context.Background(), b, "dev1", "", "m", `{}`, 0, waitFor)
 	req := nextRequest(t, c1)
-	c2.quiet(t) // dev2 never sees dev1's request
+	c2.quietPushes(t, b) // dev2 never sees dev1's request
 	respond(t, c2, 200, req.rid, `"forged"`)
+	c2.stillUp(t) // the forged response has been handled
+	if s := b.current("dev1"); s == nil || !s.calls.waiting(req.rid) {
+		t.Fatal("dev1's call no longer waits: completed by another device's response")
+	}
 	select {
 	case r := <-call:
 		t.Fatalf("call completed by another device's response: %+v", r)
-	case <-time.After(quietWait):
+	default:
 	}
 	respond(t, c1, 200, req.rid, `"genuine"`)
 	if r := awaitCall(t, call); r.err != nil || string(r.body) != `"genuine"` {
@@ -358,7 +398,8 @@ func TestInvokeMethodConnectionLost(t *testing.T) {
 		second := mustDial(t, addr, deviceConfig("dev1", key))
 		r := awaitCall(t, call)
 		wantCode(t, r.err, errcode.DeviceNotOnline)
-		respond(t, second, 200, req.rid, `{}`) // unknown on this connection: dropped
+		second.subscribe(t, filterTwinResponses, 1) // for stillUp
+		respond(t, second, 200, req.rid, `{}`)      // unknown on this connection: dropped
 		second.stillUp(t)
 	})
 }
@@ -368,9 +409,10 @@ func TestInvokeMethodContextCancelled(t *testing.T) {
 	key := hub.add("dev1")
 	b, addr := startBroker(t, hub)
 
+	parked := parkedCalls(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	call := invokeAsync(ctx, b, "dev1", "", "m", `{}`, waitFor, waitFor) // waiting for the device
-	time.Sleep(50 * time.Millisecond)
+	awaitParked(t, parked, call)
 	cancel()
 	if r := awaitCall(t, call); !errors.Is(r.err, context.Canceled) {
 		t.Fatalf("waiting for the device: %v, want context.Canceled", r.err)
@@ -378,6 +420,7 @@ func TestInvokeMethodContextCancelled(t *testing.T) {
 
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, filterMethods, 1)
+	c.subscribe(t, filterTwinResponses, 1) // for stillUp
 	ctx, cancel = context.WithCancel(context.Background())
 	call = invokeAsync(ctx, b, "dev1", "", "m", `{}`, 0, waitFor) // waiting for the answer
 	req := nextRequest(t, c)

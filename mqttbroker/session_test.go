@@ -42,6 +42,7 @@ func TestTakeover(t *testing.T) {
 	if m := second.next(t, "$iothub/twin/PATCH/properties/desired/"); m.Topic() != desiredTopic(version) {
 		t.Fatalf("topic = %q", m.Topic())
 	}
+	second.subscribe(t, filterTwinResponses, 1) // for stillUp
 	second.stillUp(t)
 
 	second.Disconnect(0)
@@ -91,7 +92,7 @@ func TestSessionAcrossReconnects(t *testing.T) {
 				// either may come first.
 				second.nextEach(t, "$iothub/twin/PATCH/properties/desired/", "$iothub/twin/res/200/")
 			} else {
-				second.quiet(t)
+				second.quietByMethod(t, b) // neither twin subscription was kept
 			}
 		})
 	}
@@ -123,6 +124,7 @@ func TestDisconnectByHub(t *testing.T) {
 	devKey, modKey := hub.add("dev1"), hub.add("dev1/mod1")
 	b, addr := startBroker(t, hub)
 	dev := mustDial(t, addr, deviceConfig("dev1", devKey))
+	dev.subscribe(t, filterTwinResponses, 1) // for stillUp
 	mod := mustDial(t, addr, deviceConfig("dev1/mod1", modKey))
 
 	b.Disconnect("dev1", "mod1")
@@ -139,7 +141,9 @@ func TestDisconnectByHub(t *testing.T) {
 
 	b.Disconnect("nobody", "") // no connection: nothing to do
 	// The identity may connect again afterwards.
-	mustDial(t, addr, deviceConfig("dev1", devKey)).stillUp(t)
+	again := mustDial(t, addr, deviceConfig("dev1", devKey))
+	again.subscribe(t, filterTwinResponses, 1)
+	again.stillUp(t)
 }
 
 func TestNotifyDesiredOnlyWhenConnectedAndSubscribed(t *testing.T) {
@@ -151,7 +155,7 @@ func TestNotifyDesiredOnlyWhenConnectedAndSubscribed(t *testing.T) {
 	c := mustDial(t, addr, deviceConfig("dev1", key))
 	c.subscribe(t, "$iothub/twin/res/#", 1)
 	b.NotifyDesired("dev1", "", 3, []byte(`{"$version":3}`)) // not subscribed
-	c.quiet(t)
+	c.quietByMethod(t, b)
 
 	c.subscribe(t, "$iothub/twin/PATCH/properties/desired/#", 0)
 	body := []byte(`{"a":1,"$version":4}`)
@@ -161,7 +165,7 @@ func TestNotifyDesiredOnlyWhenConnectedAndSubscribed(t *testing.T) {
 	if m.Topic() != desiredTopic(4) || string(m.Payload()) != `{"a":1,"$version":4}` {
 		t.Fatalf("got %q %s", m.Topic(), m.Payload())
 	}
-	c.quiet(t) // versions 2 and 3 never arrive
+	c.quietPushes(t, b) // versions 2 and 3 never arrive
 }
 
 func TestStuckConnectionIsClosed(t *testing.T) {

@@ -328,11 +328,12 @@ func TestAMQPOnTheMQTTPortRefused(t *testing.T) {
 // A client that is not MQTT but not AMQP either gets no AMQP warning.
 func TestOtherProtocolNotTakenForAMQP(t *testing.T) {
 	var logs logCapture
-	_, addr := startBrokerWith(t, newFakeHub(), Options{Logger: logs.logger()})
+	b, addr := startBrokerWith(t, newFakeHub(), Options{Logger: logs.logger()})
 	c := dialRaw(t, addr)
 	c.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}}) // not a CONNECT
 	c.expectClosed()
-	time.Sleep(quietWait)
+	// The broker forgets a connection only after deciding whether to warn.
+	testkit.EventuallyWithin(t, waitFor, "the connection settled", func() bool { return servedConns(b) == 0 })
 	if n := logs.count(slog.LevelWarn, unsupportedAMQP); n != 0 {
 		t.Fatalf("%d AMQP warnings, want none", n)
 	}
