@@ -4,6 +4,7 @@ stack): AMQPS on 5671 with connection_verify=<the emulator's CA>, and plain
 AMQP on 5672 with UseDevelopmentEmulator=true. Devices send over MQTT."""
 
 import datetime
+import os
 import time
 import uuid
 
@@ -35,6 +36,8 @@ def eh(emulator):
         def consumer(self, connection_string=TLS_CS, consumer_group="$Default", **kwargs):
             if "UseDevelopmentEmulator=true" not in connection_string:
                 kwargs.setdefault("connection_verify", str(emulator.ca_path))
+            if os.environ.get("COMPAT_AMQP_TRACE"):
+                kwargs.setdefault("logging_enable", True)  # every AMQP frame, to the captured log
             client = EventHubConsumerClient.from_connection_string(
                 connection_string, consumer_group=consumer_group, **kwargs)
             self.consumers.append(client)
