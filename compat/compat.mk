@@ -6,7 +6,7 @@
 #   make compat-install  only set up the Python venv and the npm packages
 #
 # Each suite starts its own emulator on 127.0.0.1 with the ports the SDKs
-# dial (8883 and 443, so it needs root or CAP_NET_BIND_SERVICE) and a fresh
+# dial (8883, 443, 5671 and 5672; 443 needs root or CAP_NET_BIND_SERVICE) and a fresh
 # data folder, and stops it with SIGTERM. Installs are redone only when the
 # pinned requirements or lock files change.
 

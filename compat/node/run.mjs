@@ -23,6 +23,11 @@ const binary = process.env.COMPAT_EMULATOR_BIN || path.join(repoRoot, 'bin', 'io
 const BIND = '127.0.0.1';
 const MQTTS_PORT = 8883;
 const HTTPS_PORT = 443;
+const AMQPS_PORT = 5671;
+const AMQP_PORT = 5672;
+// A consumer group besides $Default (test/eventhubs.test.mjs reads it from
+// COMPAT_EXTRA_CONSUMER_GROUP).
+const EXTRA_CONSUMER_GROUP = 'compat-extra';
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -69,12 +74,13 @@ async function startEmulator(dataDir, logPath, x509CA) {
   } catch {
     throw new Error(`emulator binary ${binary} is missing; run \`make build\``);
   }
-  await ensurePortFree(MQTTS_PORT);
-  await ensurePortFree(HTTPS_PORT);
+  for (const port of [MQTTS_PORT, HTTPS_PORT, AMQPS_PORT, AMQP_PORT]) await ensurePortFree(port);
   const log = fs.openSync(logPath, 'w');
   const proc = spawn(binary, [
     'serve', '--bind', BIND,
     '--mqtts-port', String(MQTTS_PORT), '--https-port', String(HTTPS_PORT),
+    '--amqps-port', String(AMQPS_PORT), '--amqp-port', String(AMQP_PORT),
+    '--consumer-groups', EXTRA_CONSUMER_GROUP,
     '--mqtt-port', 'off', '--http-port', '0',
     '--data-dir', dataDir,
     // debug logs every request, publish and queue step, for a failure's post-mortem.
@@ -182,6 +188,7 @@ async function main() {
     COMPAT_EMULATOR_LOG: logPath,
     COMPAT_X509_CA_CERT: x509CA.cert,
     COMPAT_X509_CA_KEY: x509CA.key,
+    COMPAT_EXTRA_CONSUMER_GROUP: EXTRA_CONSUMER_GROUP,
   };
   const testStatus = await runTests(env, tapPath);
 

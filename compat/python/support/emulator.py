@@ -1,8 +1,10 @@
 """Start and stop one emulator process for a test session.
 
-The official SDKs dial fixed ports (8883 for MQTT over TLS, 443 for HTTPS), so
-the emulator listens on exactly those, on loopback only, with a fresh data
-folder. Anything that stops it from coming up is an error, never a skip.
+The official SDKs dial fixed ports (8883 for MQTT over TLS, 443 for HTTPS and
+the WebSockets, 5671 for AMQPS, 5672 for plain AMQP with
+UseDevelopmentEmulator=true), so the emulator listens on exactly those, on
+loopback only, with a fresh data folder. Anything that stops it from coming
+up is an error, never a skip.
 """
 
 import os
@@ -17,7 +19,12 @@ from pathlib import Path
 
 MQTTS_PORT = 8883
 HTTPS_PORT = 443
+AMQPS_PORT = 5671
+AMQP_PORT = 5672
 BIND = "127.0.0.1"
+
+# A consumer group besides $Default that the suite's emulator is started with.
+EXTRA_CONSUMER_GROUP = "compat-extra"
 
 # The hub every emulator starts with (documented in the project README).
 SERVICE_CONNECTION_STRING = (
@@ -67,13 +74,16 @@ class Emulator:
     def start(self, timeout=30.0, extra_args=()):
         if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
             raise EmulatorError(f"emulator binary {self.binary} is missing; run `make build`")
-        for port in (MQTTS_PORT, HTTPS_PORT):
+        for port in (MQTTS_PORT, HTTPS_PORT, AMQPS_PORT, AMQP_PORT):
             ensure_port_free(port)
         cmd = [
             str(self.binary), "serve",
             "--bind", BIND,
             "--mqtts-port", str(MQTTS_PORT),
             "--https-port", str(HTTPS_PORT),
+            "--amqps-port", str(AMQPS_PORT),
+            "--amqp-port", str(AMQP_PORT),
+            "--consumer-groups", EXTRA_CONSUMER_GROUP,
             "--mqtt-port", "off",
             "--http-port", "0",
             "--data-dir", str(self.data_dir),
@@ -151,6 +161,11 @@ class Emulator:
 
     def log_tail(self, lines=40):
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def printed_event_hubs_connection_strings(self):
+        """Every Event Hubs-compatible connection string the start-up output
+        printed (Endpoint=sb://...;EntityPath=...[;UseDevelopmentEmulator=true])."""
+        return re.findall(r"Endpoint=sb://[^\s;]+;[^\s]*EntityPath=[^\s;]+(?:;[^\s;]+)*", self.log_text())
 
     def http_endpoint(self):
         """The plain HTTP endpoint the emulator printed for `--http-port 0`."""

@@ -9,6 +9,7 @@ from azure.iot.hub import IoTHubRegistryManager
 from msrest.exceptions import HttpOperationError
 
 from support.certs import make_ca
+from support.certifi_bundle import trust_in_certifi
 from support.emulator import SERVICE_CONNECTION_STRING, Emulator, default_binary
 from support.hub import bounded, device_connection_string, module_connection_string, unique_id
 from support.service import ServiceREST
@@ -27,9 +28,13 @@ def emulator(tmp_path_factory, x509_ca):
     # The service SDK goes through requests, which trusts this bundle only.
     previous = os.environ.get("REQUESTS_CA_BUNDLE")
     os.environ["REQUESTS_CA_BUNDLE"] = str(emu.ca_path)
+    # uamqp (send_c2d_message) trusts certifi's bundle only: append the CA
+    # to it, as a user would.
+    restore_certifi = trust_in_certifi(emu.ca_path.read_text())
     try:
         yield emu
     finally:
+        restore_certifi()
         if previous is None:
             os.environ.pop("REQUESTS_CA_BUNDLE", None)
         else:
