@@ -28,6 +28,7 @@ type conn struct {
 
 	mu           sync.Mutex
 	sessions     map[uint16]*session // by the peer's channel
+	ended        map[uint16]bool     // peer channels whose session ended, until reused
 	ours         map[uint16]*session // by our channel
 	peerMaxFrame uint32
 	peerMaxChan  uint16
@@ -252,6 +253,13 @@ func (c *conn) dispatch(f frame) bool {
 		c.onBegin(f.channel, p)
 	default:
 		s := c.sessions[f.channel]
+		if s == nil && c.ended[f.channel] {
+			// A frame the peer sent before it saw the session end (rhea's
+			// dispositions for transfers in flight, pyamqp's detach after
+			// its end): there is nothing left for it to act on.
+			c.log.Debug("amqp: frame for an ended session dropped", "frame", fmt.Sprintf("%T", f.body), "channel", f.channel)
+			return false
+		}
 		if s == nil {
 			c.fail(NewError(CondNotAllowed, "%T on channel %d, which has no session", f.body, f.channel))
 			return false
@@ -293,12 +301,17 @@ func (c *conn) onBegin(ch uint16, p *beginFrame) {
 	}
 	c.sessions[ch] = s
 	c.ours[local] = s
+	delete(c.ended, ch)
 	rc := ch
 	c.send(local, &beginFrame{RemoteChannel: &rc, NextOutgoingID: s.nextOutgoingID,
 		IncomingWindow: s.incomingWindow, OutgoingWindow: bigWindow, HandleMax: c.cfg.HandleMax}, nil)
 }
 
 func (c *conn) removeSession(s *session) {
+	if c.ended == nil {
+		c.ended = map[uint16]bool{}
+	}
+	c.ended[s.remote] = true
 	delete(c.sessions, s.remote)
 	delete(c.ours, s.local)
 }

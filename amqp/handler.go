@@ -33,6 +33,16 @@ type Receiver interface {
 	Receive(ctx context.Context, msg *Message) DeliveryState
 }
 
+// SettledReceiver is a Receiver that is told, after each message's outcome
+// has been queued to the peer (a disposition for unsettled deliveries),
+// so that what it sends then follows the outcome on the wire: a
+// request/response node's reply comes after the request's settlement,
+// which uamqp requires.
+type SettledReceiver interface {
+	Receiver
+	Settled(ctx context.Context, msg *Message)
+}
+
 // ReceiverFunc adapts a function to Receiver.
 type ReceiverFunc func(ctx context.Context, msg *Message) DeliveryState
 

@@ -126,9 +126,10 @@ func (l *Link) runIncoming() {
 			return
 		case d = <-l.in.queue:
 		}
-		state := l.receive(d)
+		state, msg := l.receive(d)
 		c.mu.Lock()
-		if l.state == linkAttached {
+		attached := l.state == linkAttached
+		if attached {
 			if !d.settled {
 				c.send(l.sess.local, &dispositionFrame{Role: roleReceiver, First: d.id, Settled: true, State: state}, nil)
 			}
@@ -136,15 +137,18 @@ func (l *Link) runIncoming() {
 			l.grantCredit()
 		}
 		c.mu.Unlock()
+		if sr, ok := l.in.recv.(SettledReceiver); ok && attached && msg != nil {
+			sr.Settled(l.ctx, msg)
+		}
 	}
 }
 
 // receive decodes and hands one delivery to the Receiver. An undecodable
 // message is rejected without bothering the handler.
-func (l *Link) receive(d *inDelivery) (state DeliveryState) {
+func (l *Link) receive(d *inDelivery) (state DeliveryState, msg *Message) {
 	msg, err := UnmarshalMessage(d.payload)
 	if err != nil {
-		return &Rejected{Error: NewError(CondDecodeError, "%v", err)}
+		return &Rejected{Error: NewError(CondDecodeError, "%v", err)}, nil
 	}
 	msg.Format = d.format
 	defer func() {
@@ -157,5 +161,5 @@ func (l *Link) receive(d *inDelivery) (state DeliveryState) {
 	if state == nil {
 		state = &Accepted{}
 	}
-	return state
+	return state, msg
 }

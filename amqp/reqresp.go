@@ -43,11 +43,20 @@ func NewRequestResponseNode(h RequestHandler, logger *slog.Logger) *RequestRespo
 
 // AttachIncoming accepts the request link.
 func (n *RequestResponseNode) AttachIncoming(ctx context.Context, l *Link) (Receiver, *Error) {
-	return ReceiverFunc(func(ctx context.Context, req *Message) DeliveryState {
-		n.serve(ctx, l.Conn, req)
-		return &Accepted{}
-	}), nil
+	return requestLink{n: n, conn: l.Conn}, nil
 }
+
+// requestLink accepts each request and answers it once the acceptance is
+// on its way: uamqp fails a put-token whose reply arrives before the
+// request's disposition.
+type requestLink struct {
+	n    *RequestResponseNode
+	conn *ConnInfo
+}
+
+func (r requestLink) Receive(context.Context, *Message) DeliveryState { return &Accepted{} }
+
+func (r requestLink) Settled(ctx context.Context, req *Message) { r.n.serve(ctx, r.conn, req) }
 
 // AttachOutgoing accepts a reply link and remembers it until it detaches.
 func (n *RequestResponseNode) AttachOutgoing(ctx context.Context, s *Sender) *Error {
