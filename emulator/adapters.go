@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/api"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
@@ -31,7 +32,15 @@ func (d deviceSide) Authenticate(_ context.Context, req mqttbroker.ConnectReques
 	if d.strict && !api.KnownAPIVersion(req.APIVersion) {
 		return mqttbroker.Identity{}, errcode.New(errcode.InvalidProtocolVersion, "The api-version %q is not supported.", req.APIVersion)
 	}
-	exp, err := d.h.AuthenticateDevice(req.DeviceID, req.ModuleID, string(req.Password))
+	var exp time.Time
+	var err error
+	if len(req.Password) == 0 && len(req.Certificates) > 0 {
+		// X.509 clients send no password; a certificate beside a SAS
+		// token is not what authenticates.
+		err = d.h.AuthenticateDeviceX509(req.DeviceID, req.ModuleID, req.Certificates)
+	} else {
+		exp, err = d.h.AuthenticateDevice(req.DeviceID, req.ModuleID, string(req.Password))
+	}
 	if err != nil {
 		return mqttbroker.Identity{}, err
 	}

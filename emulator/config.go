@@ -58,6 +58,9 @@ type Config struct {
 	HostNames []string
 	// TLSCert and TLSKey replace the generated certificate.
 	TLSCert, TLSKey string
+	// X509CAs are PEM files of CA certificates (several per file allowed)
+	// that certificateAuthority devices' certificates may chain to.
+	X509CAs []string
 	// PolicyKeys replaces the well-known keys of built-in policies (name → base64 key).
 	PolicyKeys map[string]string
 	// TelemetryMaxMessages and TelemetryMaxAge bound the device-to-cloud

@@ -185,14 +185,19 @@ func (e *Emulator) openHub() error {
 	// The device link exists before the hub and the protocol heads: the
 	// hub reaches devices through it, and each head joins it once built.
 	e.devices = devicelink.NewRouter()
+	trusted, err := certs.LoadCAPool(e.cfg.X509CAs)
+	if err != nil {
+		return err
+	}
 	h, err := hub.Open(hub.Options{
-		HostNames: e.cfg.acceptedHosts(),
-		Store:     e.store,
-		Telemetry: e.telemetry,
-		Devices:   e.devices,
-		Metrics:   e.metrics,
-		Policies:  policies,
-		Logger:    e.log.With("component", "hub"),
+		TrustedCAs: trusted,
+		HostNames:  e.cfg.acceptedHosts(),
+		Store:      e.store,
+		Telemetry:  e.telemetry,
+		Devices:    e.devices,
+		Metrics:    e.metrics,
+		Policies:   policies,
+		Logger:     e.log.With("component", "hub"),
 	})
 	if err != nil {
 		return err
@@ -317,9 +322,9 @@ func (e *Emulator) listen() error {
 	cfg, b := e.cfg, e.broker
 	handler := e.httpHandler()
 	tlsConf := e.tls.TLSConfig()
-	// MQTT asks for (never requires) a client certificate, so a device set
-	// up for X.509 is told that it is not supported rather than refused as
-	// if its key were wrong.
+	// Every TLS listener carrying MQTT asks for (never requires) a client
+	// certificate, for X.509 devices: 8883, and the HTTPS port for MQTT
+	// over WebSockets, which REST and AMQP clients without one share.
 	mqttTLS := tlsConf.Clone()
 	mqttTLS.ClientAuth = tls.RequestClientCert
 	for _, l := range []struct {
@@ -355,7 +360,7 @@ func (e *Emulator) listen() error {
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		e.addrs[l.name] = ln.Addr().String()
-		if l.tls && l.kind == "mqtt" {
+		if l.tls && (l.kind == "mqtt" || l.kind == "http") {
 			ln = tls.NewListener(ln, mqttTLS)
 		} else if l.tls {
 			ln = tls.NewListener(ln, tlsConf)

@@ -91,20 +91,9 @@ func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time
 	if !tok.Covers(resource) {
 		return time.Time{}, unauthorized("The SharedAccessSignature does not cover '%s'.", resource)
 	}
-	dev := h.device(deviceID)
-	if dev == nil {
-		return time.Time{}, deviceNotFound(deviceID)
-	}
-	if dev.status != registry.StatusEnabled {
-		return time.Time{}, unauthorized("Device '%s' is disabled.", deviceID)
-	}
-	auth := dev.auth
-	if moduleID != "" {
-		mod := h.get(identityKey(deviceID, moduleID))
-		if mod == nil {
-			return time.Time{}, moduleNotFound(deviceID, moduleID)
-		}
-		auth = mod.auth
+	auth, err := h.connectingAuth(deviceID, moduleID)
+	if err != nil {
+		return time.Time{}, err
 	}
 	if tok.KeyName != "" {
 		p, ok := h.policies.Find(tok.KeyName)
@@ -115,6 +104,9 @@ func (h *Hub) AuthenticateDevice(deviceID, moduleID, password string) (time.Time
 			return time.Time{}, unauthorized("Policy '%s' does not grant DeviceConnect.", p.Name)
 		}
 		return tok.ExpiresAt(), nil
+	}
+	if auth.Type == registry.AuthSelfSigned || auth.Type == registry.AuthCertificateAuthority {
+		return time.Time{}, unauthorized("'%s' uses X.509 authentication (%s): it connects with its client certificate, not a SAS token.", resource, auth.Type)
 	}
 	k := auth.SymmetricKey
 	if auth.Type != registry.AuthSAS || k == nil {

@@ -9,6 +9,7 @@ package hub
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,8 +71,11 @@ type Options struct {
 	// Metrics receives the hub's counters; nil keeps them private.
 	Metrics  *metrics.Registry
 	Policies registry.Policies
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// TrustedCAs are the CAs whose certificates certificateAuthority
+	// devices may chain to; nil trusts none.
+	TrustedCAs *x509.CertPool
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Hub is the emulated IoT Hub.
@@ -80,6 +84,7 @@ type Hub struct {
 	store     store.Store
 	telemetry *d2c.Log
 	policies  registry.Policies
+	trusted   *x509.CertPool
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -138,6 +143,7 @@ func Open(opts Options) (*Hub, error) {
 		telemetry: opts.Telemetry,
 		devices:   opts.Devices,
 		policies:  opts.Policies,
+		trusted:   opts.TrustedCAs,
 		log:       opts.Logger,
 		now:       opts.Now,
 		locks:     newKeyLock(),

@@ -22,8 +22,11 @@
 // Forget drops them at once when the identity is deleted; nothing else is
 // kept per identity once its connections have ended (connections.go).
 //
-// Clients needing what the emulator lacks (X.509 client certificates, the
-// Device Provisioning Service, AMQP on an MQTT port or over WebSockets) are
+// X.509 clients (a TLS client certificate, no password) have their
+// certificate chain passed to the hub in ConnectRequest.Certificates, from
+// the TLS handshake or the HTTPS request a WebSocket upgraded (x509.go);
+// the hub decides. Clients needing what the emulator lacks (the Device
+// Provisioning Service, AMQP on an MQTT port or over WebSockets) are
 // refused with one warning that names the feature (unsupported.go).
 //
 // Injected faults and tier throttles (package faults) are applied on

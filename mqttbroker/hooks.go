@@ -71,7 +71,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	b := h.b
 	tc, ok := cl.Net.Conn.(*trackedConn)
-	if !ok || b.refuseX509(cl, pk) {
+	if !ok {
 		return false
 	}
 	req, err := connectRequest(pk, cl.Net.Remote)
@@ -80,6 +80,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		log.Info("mqtt connection refused", "reason", err.Error())
 		return false
 	}
+	req.Certificates = peerCertificates(cl.Net.Conn)
 	// The slot is held across authentication, so a Disconnect meanwhile is
 	// seen by admit; on success the session takes it over.
 	sl := b.acquireSlot(identityKey(req.DeviceID, req.ModuleID))
@@ -95,7 +96,9 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	id, err := b.hub.Authenticate(ctx, req)
 	cancel()
 	if err != nil {
-		log.Info("mqtt connection refused", "reason", err.Error())
+		// A refused credential is a setup mistake worth seeing at the
+		// default level: the device only learns "not authorized".
+		log.Warn("mqtt connection refused: not authorized", "reason", err.Error(), "credential", credentialKind(req))
 		return false
 	}
 	if id.DeviceID != req.DeviceID || id.ModuleID != req.ModuleID {

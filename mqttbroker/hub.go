@@ -2,6 +2,7 @@ package mqttbroker
 
 import (
 	"context"
+	"crypto/x509"
 	"time"
 )
 
@@ -25,20 +26,25 @@ func identityKey(deviceID, moduleID string) string {
 
 // ConnectRequest is what a CONNECT carried, with the username already parsed by the broker.
 type ConnectRequest struct {
-	ClientID   string // "{deviceId}" or "{deviceId}/{moduleId}"
-	Username   string // raw
-	Password   []byte // the SAS token
-	Host       string // from the username
-	DeviceID   string // from the client id
-	ModuleID   string
-	APIVersion string // from the username query ("" if absent)
-	ModelID    string // "model-id" from the username query ("" if absent)
-	RemoteAddr string
+	ClientID string // "{deviceId}" or "{deviceId}/{moduleId}"
+	Username string // raw
+	Password []byte // the SAS token; empty for an X.509 client
+	// Certificates is the TLS client certificate chain, leaf first, as the
+	// client sent it (over TLS or WebSockets on TLS); nil if none. The
+	// broker has not verified it: that is the hub's rule to apply.
+	Certificates []*x509.Certificate
+	Host         string // from the username
+	DeviceID     string // from the client id
+	ModuleID     string
+	APIVersion   string // from the username query ("" if absent)
+	ModelID      string // "model-id" from the username query ("" if absent)
+	RemoteAddr   string
 }
 
 // Hub is the domain the broker serves. Errors it returns are *errcode.Error (package errcode).
 type Hub interface {
-	// Authenticate verifies the SAS token and that the identity exists and is enabled.
+	// Authenticate verifies the SAS token (or, with no password, the client
+	// certificate) and that the identity exists and is enabled.
 	Authenticate(ctx context.Context, req ConnectRequest) (Identity, error)
 	// Connected and Disconnected keep connectionState/lastActivityTime; modelID is stored as the twin's modelId.
 	Connected(ctx context.Context, id Identity, modelID string)

@@ -126,6 +126,13 @@ func (h *fakeHub) Authenticate(_ context.Context, req ConnectRequest) (Identity,
 		return Identity{}, unauthorized("%s is disabled", key)
 	}
 
+	if len(req.Password) == 0 && len(req.Certificates) > 0 {
+		// The fake's X.509 rule: the leaf's CN names the identity.
+		if cn := req.Certificates[0].Subject.CommonName; cn != key {
+			return Identity{}, unauthorized("certificate CN %q is not %s", cn, key)
+		}
+		return Identity{DeviceID: req.DeviceID, ModuleID: req.ModuleID}, nil
+	}
 	token, found := strings.CutPrefix(string(req.Password), "SharedAccessSignature ")
 	if !found {
 		return Identity{}, unauthorized("not a SAS token")

@@ -1,9 +1,6 @@
 package mqttbroker
 
 import (
-	"crypto/tls"
-	"github.com/iothub-emulator/iothub-emulator/internal/wsconn"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,7 +14,6 @@ import (
 // one warning naming it, rather than a generic refusal that reads like a
 // wrong key or a bug.
 const (
-	unsupportedX509 = "X.509 client certificate authentication is not supported yet"
 	unsupportedDPS  = "Device Provisioning Service is not supported yet"
 	unsupportedAMQP = "this endpoint serves MQTT, not AMQP: AMQP is served on the AMQP ports (5671 with TLS, 5672 plain) and over WebSockets on the HTTPS port"
 )
@@ -47,37 +43,6 @@ func (b *Broker) refuseDPS(cl *mqtt.Client, pk packets.Packet) error {
 		"hint", "connect the device to the emulated hub directly, with a connection string (HostName, DeviceId, SharedAccessKey)")
 	_ = b.server.SendConnack(cl, packets.ErrMalformedUsername, false, nil) // 3.1.1: 4, bad user name or password
 	return packets.ErrMalformedUsername
-}
-
-// presentsClientCertificate reports whether the client sent a TLS client
-// certificate: over TLS (when the listener asks for one) or over
-// WebSockets on TLS.
-func presentsClientCertificate(c net.Conn) bool {
-	for {
-		switch v := c.(type) {
-		case *trackedConn:
-			c = v.Conn
-		case *tls.Conn:
-			return len(v.ConnectionState().PeerCertificates) > 0
-		case *wsconn.Conn:
-			return v.TLS() != nil && len(v.TLS().PeerCertificates) > 0
-		default:
-			return false
-		}
-	}
-}
-
-// refuseX509 reports (logging it) whether a CONNECT authenticates with an
-// X.509 client certificate alone, as the SDKs do: no SAS token in the
-// password.
-func (b *Broker) refuseX509(cl *mqtt.Client, pk packets.Packet) bool {
-	if len(pk.Connect.Password) > 0 || !presentsClientCertificate(cl.Net.Conn) {
-		return false
-	}
-	b.log.Warn("mqtt connection refused: "+unsupportedX509,
-		"client", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote, "listener", cl.Net.Listener,
-		"hint", "use a symmetric key: put a SAS token in the CONNECT password (a connection string with SharedAccessKey)")
-	return true
 }
 
 // isAMQPWebSocket reports whether a WebSocket upgrade is AMQP's: the path

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iothub-emulator/iothub-emulator/certs"
@@ -126,78 +125,6 @@ func dialTLS(t *testing.T, addr string, conf *tls.Config) *rawClient {
 		t.Fatal(err)
 	}
 	return newRawClient(t, conn)
-}
-
-// An X.509 device (client certificate, no password) is told X.509 is not
-// supported, with CONNACK 5; a certificate next to a SAS token is ignored.
-func TestX509ClientCertificateRefused(t *testing.T) {
-	tests := []struct {
-		name     string
-		cert     bool
-		password bool
-		want     byte // CONNACK return code
-		warned   bool
-	}{
-		{"certificate, no password", true, false, 5, true},
-		{"certificate and a SAS token", true, true, 0, false},
-		{"neither", false, false, 5, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var logs logCapture
-			hub := newFakeHub()
-			key := hub.add("dev1")
-			_, addr, conf := startTLSBroker(t, hub, logs.logger())
-			if tt.cert {
-				conf.Certificates = []tls.Certificate{selfSignedCert(t, "dev1")}
-			}
-			password := ""
-			if tt.password {
-				password = sasToken(testHost, "dev1", key, hourAhead())
-			}
-			c := dialTLS(t, addr, conf)
-			if code := c.connect(4, "dev1", deviceUsername("dev1"), password); code != tt.want {
-				t.Fatalf("CONNACK %d, want %d", code, tt.want)
-			}
-			if tt.warned {
-				expectWarning(t, &logs, unsupportedX509)
-			} else if n := logs.count(slog.LevelWarn, unsupportedX509); n != 0 {
-				t.Fatalf("%d X.509 warnings, want none", n)
-			}
-		})
-	}
-}
-
-// Over WebSockets the certificate comes with the HTTPS request.
-func TestX509OverWebSocketsRefused(t *testing.T) {
-	var logs logCapture
-	hub := newFakeHub()
-	hub.add("dev1")
-	b, err := New(hub, Options{Logger: logs.logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(wsPath, b.WebSocketHandler("wss"))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
-	srv.StartTLS()
-	t.Cleanup(func() {
-		_ = b.Close()
-		srv.Close()
-	})
-	conf := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	conf.Certificates = []tls.Certificate{selfSignedCert(t, "dev1")}
-	d := websocket.Dialer{HandshakeTimeout: waitFor, Subprotocols: []string{"mqtt"}, TLSClientConfig: conf}
-	ws, _, err := d.DialContext(t.Context(), "wss"+strings.TrimPrefix(srv.URL, "https")+wsPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newRawClient(t, newWSConn(ws))
-	if code := c.connect(4, "dev1", deviceUsername("dev1"), ""); code != 5 {
-		t.Fatalf("CONNACK %d, want 5", code)
-	}
-	expectWarning(t, &logs, unsupportedX509)
 }
 
 // A Device Provisioning Service client is told DPS is not supported, with

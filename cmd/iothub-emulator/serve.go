@@ -30,6 +30,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(listFlag{&cfg.HostNames}, "hostname", "host name clients use for the hub, covered by the generated certificate (repeatable; the first is printed in connection strings)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve instead of the generated one")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Var(listFlag{&cfg.X509CAs}, "x509-ca", "PEM file of CA certificates that certificateAuthority devices' client certificates chain to (repeatable or comma-separated; several certificates per file allowed)")
 	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,5 +53,27 @@ func TestServeRefusesBadEventHubsSettings(t *testing.T) {
 	}
 	if r := runCLI(t, append(serveArgs, "--partitions", "many")...); r.code != 2 {
 		t.Errorf("--partitions many: exit %d", r.code)
+	}
+}
+
+func TestServeRefusesBadX509CAFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.pem")
+	leafFile, _ := testkit.NewCert(t, "leaf", nil, testkit.CertOptions{}).WritePEM(t, dir, "leaf")
+	if err := os.WriteFile(empty, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		file, want string
+	}{
+		{filepath.Join(dir, "missing.pem"), "no such file"},
+		{empty, "no PEM CERTIFICATE block"},
+		{leafFile, "is not a CA"},
+	} {
+		t.Setenv("IOTHUB_EMULATOR_X509_CA", tt.file) // the environment names it as well as the flag
+		r := runCLI(t, serveArgs...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("--x509-ca %s: exit %d, stderr %q; want 1 and %q", tt.file, r.code, r.stderr, tt.want)
+		}
 	}
 }

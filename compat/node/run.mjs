@@ -14,6 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { makeCA } from './lib/certs.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
 const binary = process.env.COMPAT_EMULATOR_BIN || path.join(repoRoot, 'bin', 'iothub-emulator');
@@ -66,7 +68,7 @@ function logTail(logPath, lines = 40) {
   }
 }
 
-async function startEmulator(dataDir, logPath) {
+async function startEmulator(dataDir, logPath, x509CA) {
   try {
     fs.accessSync(binary, fs.constants.X_OK);
   } catch {
@@ -83,6 +85,8 @@ async function startEmulator(dataDir, logPath) {
     '--data-dir', dataDir,
     // debug logs every request, publish and queue step, for a failure's post-mortem.
     '--log-level', process.env.COMPAT_EMULATOR_LOG_LEVEL || 'info',
+    // The CA certificateAuthority devices of the X.509 tests chain to.
+    '--x509-ca', x509CA,
   ], { stdio: ['ignore', log, log], env: cleanEnv() });
   fs.closeSync(log);
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
@@ -163,8 +167,10 @@ async function main() {
   const tapPath = path.join(base, 'results.tap');
 
   let emulator;
+  let x509CA;
   try {
-    emulator = await startEmulator(dataDir, logPath);
+    x509CA = makeCA(base, 'compat-test-root');
+    emulator = await startEmulator(dataDir, logPath, x509CA.cert);
   } catch (err) {
     console.error(`compat-node: ${err.message}`);
     console.log('compat-node: 0 passed, 1 failed');
@@ -180,6 +186,8 @@ async function main() {
     COMPAT_CA_CERT: emulator.caPath,
     COMPAT_EMULATOR_BIN: binary,
     COMPAT_EMULATOR_LOG: logPath,
+    COMPAT_X509_CA_CERT: x509CA.cert,
+    COMPAT_X509_CA_KEY: x509CA.key,
     COMPAT_EXTRA_CONSUMER_GROUP: EXTRA_CONSUMER_GROUP,
   };
   const testStatus = await runTests(env, tapPath);

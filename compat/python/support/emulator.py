@@ -71,7 +71,7 @@ class Emulator:
         self.proc = None
         self._log = None
 
-    def start(self, timeout=30.0):
+    def start(self, timeout=30.0, extra_args=()):
         if not (self.binary.is_file() and os.access(self.binary, os.X_OK)):
             raise EmulatorError(f"emulator binary {self.binary} is missing; run `make build`")
         for port in (MQTTS_PORT, HTTPS_PORT, AMQPS_PORT, AMQP_PORT):
@@ -89,6 +89,7 @@ class Emulator:
             "--data-dir", str(self.data_dir),
             # debug logs every request, publish and queue step, for a failure's post-mortem.
             "--log-level", os.environ.get("COMPAT_EMULATOR_LOG_LEVEL") or "info",
+            *extra_args,
         ]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

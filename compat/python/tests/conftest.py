@@ -8,6 +8,7 @@ from azure.iot.device import IoTHubDeviceClient, IoTHubModuleClient
 from azure.iot.hub import IoTHubRegistryManager
 from msrest.exceptions import HttpOperationError
 
+from support.certs import make_ca
 from support.certifi_bundle import trust_in_certifi
 from support.emulator import SERVICE_CONNECTION_STRING, Emulator, default_binary
 from support.hub import bounded, device_connection_string, module_connection_string, unique_id
@@ -15,9 +16,15 @@ from support.service import ServiceREST
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory):
+def x509_ca(tmp_path_factory):
+    """The CA the emulator trusts for certificateAuthority devices: (cert, key)."""
+    return make_ca(tmp_path_factory.mktemp("x509-ca"), "compat-test-root")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory, x509_ca):
     emu = Emulator(default_binary(), tmp_path_factory.mktemp("hub") / "data")
-    emu.start(timeout=30)
+    emu.start(timeout=30, extra_args=("--x509-ca", str(x509_ca[0])))
     # The service SDK goes through requests, which trusts this bundle only.
     previous = os.environ.get("REQUESTS_CA_BUNDLE")
     os.environ["REQUESTS_CA_BUNDLE"] = str(emu.ca_path)
