@@ -277,3 +277,35 @@ func TestPeerCloseEndsServeConn(t *testing.T) {
 		t.Fatalf("ServeConn after a clean close: %v", err)
 	}
 }
+
+// TestFramesAfterEndAreDropped: a peer may send frames on a session it has
+// ended before it sees our end (rhea's dispositions, pyamqp's detaches);
+// they must not close the connection, while a never-begun channel still does.
+func TestFramesAfterEndAreDropped(t *testing.T) {
+	ts := startServer(t, Config{Handler: funcHandler{}, AllowNoSASL: true})
+	r := rawDial(t, ts, 0)
+	b, _ := appendFrame(nil, frameAMQP, 3, &beginFrame{IncomingWindow: 10, OutgoingWindow: 10, HandleMax: 5}, nil)
+	r.write(b)
+	if _, ok := r.next().body.(*beginFrame); !ok {
+		t.Fatal("no begin")
+	}
+	b, _ = appendFrame(nil, frameAMQP, 3, &endFrame{}, nil)
+	r.write(b)
+	if _, ok := r.next().body.(*endFrame); !ok {
+		t.Fatal("no end")
+	}
+	late, _ := appendFrame(nil, frameAMQP, 3, &dispositionFrame{Role: true, First: 0, Settled: true, State: &Accepted{}}, nil)
+	r.write(late)
+	// The connection still works: a new session begins.
+	b, _ = appendFrame(nil, frameAMQP, 4, &beginFrame{IncomingWindow: 10, OutgoingWindow: 10, HandleMax: 5}, nil)
+	r.write(b)
+	if f := r.next(); func() bool { _, ok := f.body.(*beginFrame); return !ok }() {
+		t.Fatalf("after a late frame on an ended session: %T, want begin", f.body)
+	}
+	// A frame on a channel that never had a session still closes it.
+	b, _ = appendFrame(nil, frameAMQP, 7, &dispositionFrame{Role: true, First: 0, Settled: true}, nil)
+	r.write(b)
+	if e := r.closeError(); e == nil || e.Condition != CondNotAllowed {
+		t.Fatalf("frame on a never-begun channel: %v", e)
+	}
+}
