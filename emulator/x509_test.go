@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,23 +17,8 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 )
 
-// syncBuffer is a log sink the broker's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is testkit.SyncBuffer: safe to read while goroutines write.
+type syncBuffer = testkit.SyncBuffer
 
 // startX509 runs an emulator trusting the CAs given, logging to logs.
 func startX509(t *testing.T, logs *syncBuffer, cas ...*testkit.Cert) *Emulator {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -153,23 +153,8 @@ func TestWithHostName(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the emulator's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is testkit.SyncBuffer: safe to read while goroutines write.
+type syncBuffer = testkit.SyncBuffer
 
 func TestWithLogger(t *testing.T) {
 	var buf syncBuffer

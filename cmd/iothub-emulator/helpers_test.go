@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +17,8 @@ import (
 // wait bounds every wait in these tests.
 const wait = 10 * time.Second
 
-// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is testkit.SyncBuffer: safe to read while goroutines write.
+type syncBuffer = testkit.SyncBuffer
 
 // result is what one command run printed and returned.
 type result struct {
