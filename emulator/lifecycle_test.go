@@ -1,18 +1,13 @@
 package emulator
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/sas"
@@ -149,60 +144,6 @@ func churnDevice(addr string, conf *tls.Config, id, key string, clean bool) erro
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wait))
-	r := bufio.NewReader(c)
-	send := func(pk packets.Packet) error {
-		pk.ProtocolVersion = 4
-		var buf bytes.Buffer
-		var err error
-		switch pk.FixedHeader.Type {
-		case packets.Connect:
-			err = pk.ConnectEncode(&buf)
-		case packets.Subscribe:
-			err = pk.SubscribeEncode(&buf)
-		case packets.Disconnect:
-			err = pk.DisconnectEncode(&buf)
-		}
-		if err == nil {
-			_, err = c.Write(buf.Bytes())
-		}
-		return err
-	}
-	next := func() (byte, error) {
-		first, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		n, _, err := packets.DecodeLength(r)
-		if err == nil {
-			_, err = io.CopyN(io.Discard, r, int64(n))
-		}
-		return first >> 4, err
-	}
-	if err := send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: packets.ConnectParams{
-		ProtocolName: []byte("MQTT"), Clean: clean, ClientIdentifier: id, Keepalive: 60,
-		UsernameFlag: true, Username: []byte("localhost/" + id + "/?api-version=2021-04-12"),
-		PasswordFlag: true, Password: []byte(tok),
-	}}); err != nil {
-		return err
-	}
-	if typ, err := next(); err != nil || typ != packets.Connack {
-		return fmt.Errorf("CONNACK: type %d, %v", typ, err)
-	}
-	sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1}
-	for _, f := range []string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#", "$iothub/methods/POST/#", "devices/" + id + "/messages/devicebound/#"} {
-		sub.Filters = append(sub.Filters, packets.Subscription{Filter: f, Qos: 1})
-	}
-	if err := send(sub); err != nil {
-		return err
-	}
-	if typ, err := next(); err != nil || typ != packets.Suback {
-		return fmt.Errorf("SUBACK: type %d, %v", typ, err)
-	}
-	if err := send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}}); err != nil {
-		return err
-	}
-	_, _ = next() // the server closes
-	return nil
+	return testkit.MQTTSession(c, id, "localhost/"+id+"/?api-version=2021-04-12", tok, clean,
+		[]string{"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#", "$iothub/methods/POST/#", "devices/" + id + "/messages/devicebound/#"})
 }

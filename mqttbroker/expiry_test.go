@@ -1,19 +1,14 @@
 package mqttbroker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 )
@@ -57,64 +52,12 @@ func churnDevice(addr, clientID string, key []byte, clean bool) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(waitFor))
-	r := bufio.NewReader(conn)
-	write := func(pk packets.Packet) error {
-		pk.ProtocolVersion = 4
-		var buf bytes.Buffer
-		var err error
-		switch pk.FixedHeader.Type {
-		case packets.Connect:
-			err = pk.ConnectEncode(&buf)
-		case packets.Subscribe:
-			err = pk.SubscribeEncode(&buf)
-		case packets.Disconnect:
-			err = pk.DisconnectEncode(&buf)
-		}
-		if err == nil {
-			_, err = conn.Write(buf.Bytes())
-		}
-		return err
-	}
-	readType := func() (byte, error) {
-		first, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		n, _, err := packets.DecodeLength(r)
-		if err == nil {
-			_, err = io.CopyN(io.Discard, r, int64(n))
-		}
-		return first >> 4, err
-	}
-	err = write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, Connect: packets.ConnectParams{
-		ProtocolName: []byte("MQTT"), Clean: clean, ClientIdentifier: clientID, Keepalive: 60,
-		UsernameFlag: true, Username: []byte(deviceUsername(clientID)),
-		PasswordFlag: true, Password: []byte(sasToken(testHost, clientID, key, hourAhead())),
-	}})
-	if typ, rerr := readType(); err != nil || rerr != nil || typ != packets.Connack {
-		return fmt.Errorf("connect %s: %v %v (packet type %d)", clientID, err, rerr, typ)
-	}
-	sub := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 1}
 	deviceID, _, _ := parseClientID(clientID)
-	for _, f := range deviceFilters(deviceID)[:3] {
-		sub.Filters = append(sub.Filters, packets.Subscription{Filter: f, Qos: 1})
-	}
+	filters := append([]string(nil), deviceFilters(deviceID)[:3]...)
 	if deviceID == clientID {
-		sub.Filters = append(sub.Filters, packets.Subscription{Filter: c2dFilter(deviceID), Qos: 1})
+		filters = append(filters, c2dFilter(deviceID))
 	}
-	err = write(sub)
-	if typ, rerr := readType(); err != nil || rerr != nil || typ != packets.Suback {
-		return fmt.Errorf("subscribe %s: %v %v (packet type %d)", clientID, err, rerr, typ)
-	}
-	if err := write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}}); err != nil {
-		return err
-	}
-	if _, err := readType(); err == nil {
-		return fmt.Errorf("%s: connection still open after DISCONNECT", clientID)
-	}
-	return nil
+	return testkit.MQTTSession(conn, clientID, deviceUsername(clientID), sasToken(testHost, clientID, key, hourAhead()), clean, filters)
 }
 
 // settled waits until the broker has finished with every connection.
