@@ -143,22 +143,24 @@ const plainKeyClaimLifetime = 24 * time.Hour
 // application property name its audience.
 func (s *Server) cbsPutToken(_ context.Context, c *amqp.ConnInfo, req *amqp.Message) *amqp.Message {
 	if op, _ := req.ApplicationProperties["operation"].(string); op != "put-token" {
-		return cbsReply(400, fmt.Sprintf("unsupported $cbs operation %q", op))
+		return statusReply(400, fmt.Sprintf("unsupported $cbs operation %q", op))
 	}
 	token, ok := messageText(req)
 	if !ok {
-		return cbsReply(400, "the put-token body is not a token string")
+		return statusReply(400, "the put-token body is not a token string")
 	}
 	tok, err := s.verifyToken(token)
 	if err != nil {
 		e := errcode.From(err)
-		return cbsReply(e.Code.HTTPStatus(), e.AMQPDescription())
+		return statusReply(e.Code.HTTPStatus(), e.AMQPDescription())
 	}
 	addClaim(c, token, tok.ExpiresAt(), tok.Resource)
-	return cbsReply(200, "OK")
+	return statusReply(200, "OK")
 }
 
-func cbsReply(status int, description string) *amqp.Message {
+// statusReply is a request/response reply ($cbs, $management) carrying
+// the status the clients check.
+func statusReply(status int, description string) *amqp.Message {
 	return &amqp.Message{ApplicationProperties: map[string]any{
 		"status-code":        int32(status),
 		"status-description": description,

@@ -176,13 +176,13 @@ func (s *Server) manage(_ context.Context, c *amqp.ConnInfo, req *amqp.Message) 
 	}
 	r := eventhubs.ManagementRequest{Operation: str("operation"), Type: str("type"), Name: str("name"), Partition: str("partition")}
 	if err := s.authorizeManagement(c, r.Name, str("security_token")); err != nil {
-		return cbsReply(401, err.Description)
+		return statusReply(401, err.Description)
 	}
 	result, err := s.eh.Read(r)
 	if err != nil {
-		return cbsReply(eventhubs.StatusCode(err), err.Error())
+		return statusReply(eventhubs.StatusCode(err), err.Error())
 	}
-	reply := cbsReply(200, "OK")
+	reply := statusReply(200, "OK")
 	reply.Value = result
 	return reply
 }
