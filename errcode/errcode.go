@@ -22,6 +22,7 @@ const (
 	DeviceDefinedMultipleTimes                Code = 400011
 	BulkRegistryOperationFailure              Code = 400013
 	ConnectionForcefullyClosedOnNewConnection Code = 400027
+	ProvisioningUnauthorized                  Code = 401002 // Device Provisioning Service
 	IotHubUnauthorized                        Code = 401003
 	IotHubQuotaExceeded                       Code = 403002
 	DeviceMaximumQueueDepthExceeded           Code = 403004
@@ -31,7 +32,9 @@ const (
 	ModuleNotFound                            Code = 404010
 	DeviceNotOnline                           Code = 404103
 	DeviceConnectionClosedRemotely            Code = 404104
+	ProvisioningNotFound                      Code = 404201 // Device Provisioning Service
 	DeviceAlreadyExists                       Code = 409001
+	ProvisioningConflict                      Code = 409201 // Device Provisioning Service
 	ModuleAlreadyExistsOnDevice               Code = 409301
 	PreconditionFailed                        Code = 412001
 	DeviceMessageLockLost                     Code = 412002
@@ -52,6 +55,7 @@ var names = map[Code]string{
 	DeviceDefinedMultipleTimes:                "DeviceDefinedMultipleTimes",
 	BulkRegistryOperationFailure:              "BulkRegistryOperationFailure",
 	ConnectionForcefullyClosedOnNewConnection: "ConnectionForcefullyClosedOnNewConnection",
+	ProvisioningUnauthorized:                  "ProvisioningUnauthorized",
 	IotHubUnauthorized:                        "IotHubUnauthorized",
 	IotHubQuotaExceeded:                       "IotHubQuotaExceeded",
 	DeviceMaximumQueueDepthExceeded:           "DeviceMaximumQueueDepthExceeded",
@@ -61,7 +65,9 @@ var names = map[Code]string{
 	ModuleNotFound:                            "ModuleNotFound",
 	DeviceNotOnline:                           "DeviceNotOnline",
 	DeviceConnectionClosedRemotely:            "DeviceConnectionClosedRemotely",
+	ProvisioningNotFound:                      "ProvisioningNotFound",
 	DeviceAlreadyExists:                       "DeviceAlreadyExists",
+	ProvisioningConflict:                      "ProvisioningConflict",
 	ModuleAlreadyExistsOnDevice:               "ModuleAlreadyExistsOnDevice",
 	PreconditionFailed:                        "PreconditionFailed",
 	DeviceMessageLockLost:                     "DeviceMessageLockLost",

@@ -44,6 +44,11 @@ func (e *Error) MQTTBody(now time.Time) []byte {
 	return b
 }
 
+// ProvisioningBody renders e as the Device Provisioning Service's error
+// body, on its REST APIs and its MQTT responses alike: the same shape as
+// IoT Hub's MQTT error body.
+func (e *Error) ProvisioningBody(now time.Time) []byte { return e.MQTTBody(now) }
+
 func trackingID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])

@@ -26,9 +26,14 @@ const (
 	Telemetry = "telemetry" // device-to-cloud message log
 	C2D       = "c2d"       // cloud-to-device queues
 	Feedback  = "feedback"  // cloud-to-device delivery feedback
+
+	// The Device Provisioning Service's records.
+	Enrollments      = "dpsEnrollments"      // individual enrollments
+	EnrollmentGroups = "dpsEnrollmentGroups" // enrollment groups
+	Registrations    = "dpsRegistrations"    // device registration states
 )
 
-var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, Enrollments, EnrollmentGroups, Registrations}
 
 // Errors every implementation returns, possibly wrapped with detail.
 var (
