@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 )
 
@@ -61,8 +62,13 @@ type Config struct {
 	// X509CAs are PEM files of CA certificates (several per file allowed)
 	// that certificateAuthority devices' certificates may chain to.
 	X509CAs []string
-	// PolicyKeys replaces the well-known keys of built-in policies (name → base64 key).
+	// PolicyKeys replaces the well-known keys of built-in policies (name →
+	// base64 key): the hub's, and the provisioning service's
+	// provisioningserviceowner.
 	PolicyKeys map[string]string
+	// DPSIDScope is the Device Provisioning Service's ID scope ("":
+	// dps.DefaultIDScope).
+	DPSIDScope string
 	// TelemetryMaxMessages and TelemetryMaxAge bound the device-to-cloud
 	// message log (0: the log's defaults, 10000 messages and 24 h).
 	TelemetryMaxMessages int
@@ -201,6 +207,18 @@ func (c Config) eventHubName() string {
 		return c.EventHubName
 	}
 	return eventhubs.DefaultName(c.hubName())
+}
+
+// hubPolicyKeys are the PolicyKeys of the hub's policies, without the
+// provisioning service's.
+func (c Config) hubPolicyKeys() map[string]string {
+	out := make(map[string]string, len(c.PolicyKeys))
+	for name, key := range c.PolicyKeys {
+		if name != dps.PolicyName {
+			out[name] = key
+		}
+	}
+	return out
 }
 
 // acceptedHosts are the names SAS tokens may carry.

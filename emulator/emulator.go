@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
 	"github.com/iothub-emulator/iothub-emulator/devicelink"
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -59,6 +61,7 @@ type Emulator struct {
 	devices   *devicelink.Router
 	eventHubs *eventhubs.Endpoint
 	c2d       *c2d.Queues
+	dps       *dps.Service
 	broker    *mqttbroker.Broker
 	amqp      *amqphub.Server
 	tls       *certs.Bundle
@@ -105,6 +108,7 @@ func (e *Emulator) start() error {
 		e.openTelemetry,
 		e.newEventHubs,
 		e.openHub,
+		e.openProvisioning,
 		e.applySeed,
 		e.newFaults,
 		e.newBroker,
@@ -175,9 +179,9 @@ func (e *Emulator) newEventHubs() error {
 
 func (e *Emulator) openHub() error {
 	policies := registry.WellKnownPolicies()
-	if len(e.cfg.PolicyKeys) > 0 {
+	if keys := e.cfg.hubPolicyKeys(); len(keys) > 0 {
 		var err error
-		if policies, err = policies.WithKeys(e.cfg.PolicyKeys); err != nil {
+		if policies, err = policies.WithKeys(keys); err != nil {
 			return err
 		}
 	}
@@ -203,6 +207,37 @@ func (e *Emulator) openHub() error {
 		return err
 	}
 	e.hub, e.c2d = h, h.C2D()
+	return nil
+}
+
+// openProvisioning opens the Device Provisioning Service, linked to the
+// hub, on the same store.
+func (e *Emulator) openProvisioning() error {
+	policy := dps.WellKnownPolicy()
+	if key, ok := e.cfg.PolicyKeys[dps.PolicyName]; ok {
+		var err error
+		if policy, err = policy.WithKey(key); err != nil {
+			return err
+		}
+	}
+	accepted := e.cfg.acceptedHosts()
+	s, err := dps.Open(dps.Options{
+		Store:   e.store,
+		Hub:     e.hub,
+		IDScope: e.cfg.DPSIDScope,
+		Policy:  policy,
+		HostAccepted: func(host string) bool {
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			return slices.ContainsFunc(accepted, func(a string) bool { return strings.EqualFold(a, host) })
+		},
+		Logger: e.log.With("component", "dps"),
+	})
+	if err != nil {
+		return fmt.Errorf("provisioning service: %w", err)
+	}
+	e.dps = s
 	return nil
 }
 
@@ -253,6 +288,7 @@ func (e *Emulator) newBroker() error {
 		Faults:        e.faults,
 		PacketLog:     packetLog,
 		SessionExpiry: e.cfg.SessionExpiry,
+		Provisioning:  e.dps,
 	})
 	if err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
@@ -518,6 +554,9 @@ func (e *Emulator) Close() error {
 // Hub is the running hub.
 func (e *Emulator) Hub() *hub.Hub { return e.hub }
 
+// Provisioning is the emulated Device Provisioning Service.
+func (e *Emulator) Provisioning() *dps.Service { return e.dps }
+
 // Telemetry is the device-to-cloud message log.
 func (e *Emulator) Telemetry() *d2c.Log { return e.telemetry }
 
@@ -579,6 +618,13 @@ func (e *Emulator) CAPEM() []byte { return e.tls.CAPEM }
 
 // HostName is the hub's canonical host name.
 func (e *Emulator) HostName() string { return e.cfg.hostName() }
+
+// ProvisioningConnectionString is the Device Provisioning Service's
+// service connection string (policy provisioningserviceowner).
+func (e *Emulator) ProvisioningConnectionString() string {
+	p := e.dps.Policy()
+	return sas.ConnectionString{HostName: e.HostName(), SharedAccessKeyName: p.Name, SharedAccessKey: p.PrimaryKey}.String()
+}
 
 // ConnectionString is the service connection string of a built-in policy.
 func (e *Emulator) ConnectionString(policy string) string {

@@ -73,6 +73,10 @@ type Options struct {
 	// DefaultSessionExpiry; negative is an error. A deleted identity's
 	// session is dropped at once whatever this is (Forget).
 	SessionExpiry time.Duration
+	// Provisioning, if set, is the Device Provisioning Service served to
+	// clients connecting with a DPS username; without it they are refused
+	// as unsupported.
+	Provisioning Provisioning
 }
 
 // Broker serves IoT Hub's MQTT device protocol for a Hub.
@@ -82,6 +86,7 @@ type Broker struct {
 	now    func() time.Time
 	server *mqtt.Server
 	faults *faults.Injector
+	prov   Provisioning
 
 	ctx    context.Context // cancelled by Close; parent of hub calls
 	cancel context.CancelFunc
@@ -149,6 +154,7 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		now:    now,
 		server: server,
 		faults: opts.Faults,
+		prov:   opts.Provisioning,
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  map[*trackedConn]struct{}{},
@@ -247,8 +253,9 @@ func (b *Broker) serve(listener string, tc *trackedConn, establish listeners.Est
 	_ = tc.SetDeadline(time.Now().Add(connectTimeout))
 	err := establish(listener, tc)
 	_ = tc.Close()
-	authenticated := tc.sess.Load() != nil
+	authenticated := tc.sess.Load() != nil || tc.dps.Load() != nil
 	b.finish(tc, err)
+	b.dpsFinish(tc)
 	if !authenticated {
 		b.refuseForeign(listener, tc)
 	}

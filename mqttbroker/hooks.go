@@ -50,7 +50,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if cl.State.Keepalive == 0 || cl.State.Keepalive > maxKeepalive {
 		cl.State.Keepalive = maxKeepalive
 	}
-	if err := h.b.refuseDPS(cl, pk); err != nil {
+	if isDPS, err := h.b.dpsConnect(cl, pk); isDPS {
 		return err
 	}
 	return h.b.refuseByFault(cl, pk)
@@ -73,6 +73,9 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	tc, ok := cl.Net.Conn.(*trackedConn)
 	if !ok {
 		return false
+	}
+	if _, _, isDPS := parseDPSUsername(string(pk.Connect.Username), pk.Connect.ClientIdentifier); isDPS {
+		return b.authenticateDPS(cl, tc, pk)
 	}
 	req, err := connectRequest(pk, cl.Net.Remote)
 	log := b.log.With("client", pk.Connect.ClientIdentifier, "remote", cl.Net.Remote, "listener", cl.Net.Listener)
@@ -181,6 +184,12 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // subscriber; no topic name equals an allowed filter, so nothing published by
 // one client can ever reach another.
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if d := dpsSessionOf(cl); d != nil {
+		if write {
+			return dpsTopicAllowed(topic)
+		}
+		return topic == dpsResponseFilter
+	}
 	s := sessionOf(cl)
 	if s == nil {
 		return false
@@ -210,6 +219,13 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	default:
 		return pk, nil
 	}
+	if d := dpsSessionOf(cl); d != nil {
+		if pk.FixedHeader.Qos > 1 || !dpsTopicAllowed(pk.TopicName) {
+			d.log.Info("closing dps connection: publish refused", "topic", pk.TopicName, "qos", pk.FixedHeader.Qos)
+			return pk, packets.ErrRejectPacket
+		}
+		return pk, nil
+	}
 	s := sessionOf(cl)
 	if s == nil {
 		return pk, packets.ErrRejectPacket
@@ -233,6 +249,16 @@ func (h *hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 	if pk.FixedHeader.Type != packets.Subscribe {
 		return
 	}
+	if d := dpsSessionOf(cl); d != nil {
+		for _, sub := range pk.Filters {
+			if sub.Filter != dpsResponseFilter {
+				d.log.Info("closing dps connection: subscribe refused", "filter", sub.Filter)
+				d.cl.Stop(errForbiddenSubscribe)
+				return
+			}
+		}
+		return
+	}
 	s := sessionOf(cl)
 	if s == nil {
 		return
@@ -253,6 +279,9 @@ func (h *hook) OnPacketProcessed(cl *mqtt.Client, pk packets.Packet, _ error) {
 // response is handed to the call waiting for it. Every publish is then marked
 // ignored: mochi acknowledges it but never routes or retains it.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if d := dpsSessionOf(cl); d != nil {
+		return pk, packets.CodeSuccessIgnore // answered in OnPublished
+	}
 	s := sessionOf(cl)
 	if s == nil {
 		return pk, packets.ErrRejectPacket
@@ -290,6 +319,10 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // response never overtakes the acknowledgement of its request, and
 // fault-injection telemetry is acted on.
 func (h *hook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
+	if d := dpsSessionOf(cl); d != nil {
+		h.b.dpsServe(d, pk.TopicName, pk.Payload)
+		return
+	}
 	s := sessionOf(cl)
 	if s == nil {
 		return

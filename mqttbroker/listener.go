@@ -17,9 +17,10 @@ import (
 // any net.Conn a caller hands over.
 type trackedConn struct {
 	net.Conn
-	sess  atomic.Pointer[session] // set once the CONNECT is authenticated, cleared by finish
-	abort atomic.Bool             // Close resets the connection; see abortClose
-	ended atomic.Int64            // when finish settled it (Broker.now, Unix ns); 0 before
+	sess  atomic.Pointer[session]    // set once the CONNECT is authenticated, cleared by finish
+	dps   atomic.Pointer[dpsSession] // set instead for an authenticated DPS client
+	abort atomic.Bool                // Close resets the connection; see abortClose
+	ended atomic.Int64               // when finish settled it (Broker.now, Unix ns); 0 before
 
 	// The first bytes the client sent, to name what it speaks when they
 	// were not MQTT (see refuseForeign). Read only on the connection's

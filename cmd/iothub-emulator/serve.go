@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/emulator"
 )
 
@@ -31,7 +32,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve instead of the generated one")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.Var(listFlag{&cfg.X509CAs}, "x509-ca", "PEM file of CA certificates that certificateAuthority devices' client certificates chain to (repeatable or comma-separated; several certificates per file allowed)")
-	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,... (do this before exposing the emulator beyond this machine)")
+	fs.Var(keysFlag{&cfg.PolicyKeys}, "policy-keys", "replace built-in policy keys: iothubowner=KEY,service=KEY,provisioningserviceowner=KEY,... (do this before exposing the emulator beyond this machine)")
+	fs.StringVar(&cfg.DPSIDScope, "dps-id-scope", dps.DefaultIDScope, "ID scope of the Device Provisioning Service devices register in")
 	fs.IntVar(&cfg.TelemetryMaxMessages, "telemetry-max-messages", 10000, "device-to-cloud messages kept for reading back (oldest dropped first)")
 	fs.DurationVar(&cfg.TelemetryMaxAge, "telemetry-max-age", 24*time.Hour, "how long device-to-cloud messages are kept")
 	fs.IntVar(&cfg.Partitions, "partitions", cfg.Partitions, "partitions of the Event Hubs-compatible endpoint, 1 to 32 (each device's telemetry lands on one)")
@@ -112,6 +114,12 @@ func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
 		if cs := emu.EventHubsConnectionString("iothubowner", true); cs != "" {
 			fmt.Fprintln(w, "  "+cs)
 		}
+		fmt.Fprintln(w)
+	}
+	if p := emu.Provisioning(); p != nil {
+		fmt.Fprintln(w, "Device Provisioning Service (same host and ports; global endpoint "+emu.HostName()+"):")
+		fmt.Fprintln(w, "  ID scope "+p.IDScope())
+		fmt.Fprintln(w, "  "+emu.ProvisioningConnectionString())
 		fmt.Fprintln(w)
 	}
 	if cfg.InMemory {
