@@ -98,7 +98,7 @@ func (d *dpsClient) register(t *testing.T, registrationID, payload string) map[s
 	}
 	body += "}"
 	status, query, op := d.request(t, "$dps/registrations/PUT/iotdps-register/?$rid=1", body)
-	if status != "202" || query != "$rid=1&retry-after=1" || op["status"] != "assigning" || op["operationId"] == "" {
+	if status != "202" || query != "$rid=1&retry-after=0" || op["status"] != "assigning" || op["operationId"] == "" {
 		t.Fatalf("register answered %s ?%s %v", status, query, op)
 	}
 	status, query, op = d.request(t, fmt.Sprintf("$dps/registrations/GET/iotdps-get-operationstatus/?$rid=2&operationId=%s", op["operationId"]), "")

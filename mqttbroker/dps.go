@@ -34,10 +34,11 @@ const (
 	dpsStatusTopic    = "$dps/registrations/GET/iotdps-get-operationstatus/"
 )
 
-// dpsRetryAfter is the retry-after, in seconds, of a 202 answer. The
-// assignment is done by then (registration is synchronous), so the
-// device's first poll finds it; the SDKs wait at least a second anyway.
-const dpsRetryAfter = 1
+// dpsRetryAfter is the retry-after, in seconds, of a 202 answer: none is
+// needed, as the assignment is done by then (registration is
+// synchronous). Node polls at once; Python waits its fixed 2 s after a
+// register regardless.
+const dpsRetryAfter = 0
 
 // dpsClientPrefix keeps DPS clients out of the hub clients' id space in
 // mochi: a registration id is often also a device id, and a device's
