@@ -195,8 +195,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if write {
-		_, err := checkPublish(s.id, topic)
-		return err == nil
+		return s.publishOf(topic).err == nil
 	}
 	return allowedFilter(s.id, topic)
 }
@@ -234,7 +233,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 		s.log.Info("closing mqtt connection: QoS 2 publish", "topic", pk.TopicName)
 		return pk, packets.ErrRejectPacket
 	}
-	if _, err := checkPublish(s.id, pk.TopicName); err != nil {
+	if err := s.readPublish(pk.TopicName).err; err != nil {
 		s.log.Info("closing mqtt connection: publish refused", "topic", pk.TopicName, "reason", err.Error())
 		return pk, packets.ErrRejectPacket
 	}
@@ -286,16 +285,17 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if s == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	t, err := checkPublish(s.id, pk.TopicName)
-	if err != nil { // OnPacketRead has closed the connection already
+	p := s.publishOf(pk.TopicName)
+	if p.err != nil { // OnPacketRead has closed the connection already
 		s.close(errRejectedPublish)
 		return pk, packets.ErrRejectPacket
 	}
+	t := p.t
 	switch t.Kind {
 	case kindTelemetry:
 		err := h.b.deviceFault(s, faults.D2CSends)
 		if err == nil {
-			err = h.b.telemetry(s, t, pk.Payload, pk.FixedHeader.Retain, false)
+			err = h.b.telemetry(s, p, pk.Payload, pk.FixedHeader.Retain, false)
 		}
 		if err != nil {
 			s.log.Info("closing mqtt connection: telemetry refused", "reason", err.Error())
@@ -327,21 +327,19 @@ func (h *hook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	if s == nil {
 		return
 	}
-	t, err := checkPublish(s.id, pk.TopicName)
-	if err != nil {
+	p := s.publishOf(pk.TopicName)
+	if p.err != nil {
 		return
 	}
-	switch t.Kind {
+	switch p.t.Kind {
 	case kindTwinGet:
-		h.b.twinGet(s, t.RID)
+		h.b.twinGet(s, p.t.RID)
 	case kindTwinPatchReported:
-		h.b.twinPatchReported(s, t.RID, pk.Payload)
+		h.b.twinPatchReported(s, p.t.RID, pk.Payload)
 	case kindTelemetry:
 		// A fault-injection message acts only once acknowledged, so its
 		// PUBACK is never lost to the fault it asks for.
-		if _, props, err := parsePropertyBag(t.PropertyBag); err == nil {
-			h.b.messageFault(s, props)
-		}
+		h.b.messageFault(s, p.props)
 	}
 }
 
@@ -355,11 +353,11 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	if s == nil {
 		return will, nil
 	}
-	t, err := checkPublish(s.id, will.TopicName)
-	if err != nil || t.Kind != kindTelemetry {
+	p := parsePublish(s.id, will.TopicName)
+	if p.err != nil || p.t.Kind != kindTelemetry {
 		return will, nil
 	}
-	if err := h.b.telemetry(s, t, bytes.Clone(will.Payload), retain, true); err != nil {
+	if err := h.b.telemetry(s, p, bytes.Clone(will.Payload), retain, true); err != nil {
 		s.log.Info("will message refused", "reason", err.Error())
 	}
 	return will, nil

@@ -7,11 +7,8 @@ import (
 
 // telemetry hands a device-to-cloud message to the hub, if the hub takes
 // telemetry; otherwise the message is dropped.
-func (b *Broker) telemetry(s *session, t deviceTopic, body []byte, retain, will bool) error {
-	system, props, err := parsePropertyBag(t.PropertyBag)
-	if err != nil {
-		return err
-	}
+func (b *Broker) telemetry(s *session, p parsedPublish, body []byte, retain, will bool) error {
+	system, props := p.system, p.props
 	// Metered as the hub meters it (decoded property values, not the
 	// percent-encoded bag), and refused here so that an oversized message
 	// closes the connection whichever hub the broker serves.
@@ -25,7 +22,7 @@ func (b *Broker) telemetry(s *session, t deviceTopic, body []byte, retain, will 
 	}
 	ctx, cancel := b.hubContext()
 	defer cancel()
-	err = r.ReceiveTelemetry(ctx, s.id, Telemetry{
+	err := r.ReceiveTelemetry(ctx, s.id, Telemetry{
 		SystemProperties: system,
 		Properties:       props,
 		Body:             body,

@@ -47,6 +47,8 @@ type session struct {
 	done  chan struct{} // closed when the connection has ended
 	timer *time.Timer   // token expiry; touched only on the connection's goroutine
 
+	pub parsedPublish // the publish being processed; see readPublish
+
 	calls pendingCalls // direct-method requests awaiting the device's answer
 	c2d   c2dInflight  // cloud-to-device publishes awaiting PUBACK
 }
