@@ -45,10 +45,9 @@ class Provisioning:
     """The enrollments, groups, registrations, hub devices and device clients
     one test made, removed afterwards in that order."""
 
-    def __init__(self, dps, registry, ca_pem):
+    def __init__(self, dps, registry):
         self.dps = dps
         self.registry = registry
-        self.ca_pem = ca_pem
         self.enrollments, self.groups, self.registrations, self.devices, self.clients = [], [], [], [], []
 
     def enroll(self, registration_id, attestation, **fields):
@@ -90,8 +89,8 @@ class Provisioning:
 
 
 @pytest.fixture
-def prov(dps, registry, ca_pem):
-    p = Provisioning(dps, registry, ca_pem)
+def prov(dps, registry):
+    p = Provisioning(dps, registry)
     yield p
     p.cleanup()
 
