@@ -26,6 +26,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -78,6 +79,12 @@ type Options struct {
 	// Strict refuses api-versions the real hub would refuse; by default any
 	// value, or none, is accepted.
 	Strict bool
+	// Provisioning, if set, is the Device Provisioning Service served
+	// beside the hub: its service API (enrollments, enrollment groups,
+	// registration states), authorized by its own policy, and its device
+	// API (register, operation status), authorized by each device's
+	// enrollment. Its paths never collide with the hub's.
+	Provisioning *dps.Service
 	// BodyReadTimeout bounds reading one request body, so a client that
 	// declares a length and trickles bytes cannot hold a connection
 	// forever; 0 means DefaultBodyReadTimeout.
@@ -95,6 +102,7 @@ type server struct {
 	c2d       *c2d.Queues
 	seed      *seed.Seeder
 	faults    *faults.Injector
+	prov      *dps.Service
 	// table holds the route table's rows by routeKey, and anyMethodRoutes
 	// routes their any-method rows alone (see routeOf).
 	table           map[string]route
@@ -116,7 +124,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 // newServer builds the API and the router that serves it.
 func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -192,7 +200,7 @@ func (s *server) methodOverride(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o := strings.ToUpper(strings.TrimSpace(r.Header.Get("X-HTTP-Method-Override"))); o != "" && r.Method == http.MethodPost && o != http.MethodPost {
 			if !overridable[o] {
-				s.writeError(w, errcode.New(errcode.ArgumentInvalid, "X-HTTP-Method-Override: %s is not supported; a POST may be overridden to PATCH, PUT or DELETE.", o))
+				s.fail(w, r, errcode.New(errcode.ArgumentInvalid, "X-HTTP-Method-Override: %s is not supported; a POST may be overridden to PATCH, PUT or DELETE.", o))
 				return
 			}
 			r.Method = o
@@ -208,7 +216,7 @@ func (s *server) methodOverride(next http.Handler) http.Handler {
 func (s *server) rawPathRouting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := routedPath(r); err != nil {
-			s.writeError(w, err)
+			s.fail(w, r, err)
 			return
 		}
 		if rctx := chi.RouteContext(r.Context()); rctx != nil {
@@ -246,7 +254,7 @@ func (s *server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
-				s.writeError(w, errcode.New(errcode.ServerError, "The server encountered an internal error."))
+				s.fail(w, r, errcode.New(errcode.ServerError, "The server encountered an internal error."))
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -33,6 +33,9 @@ const (
 type access struct {
 	public      bool
 	read, write registry.Permission
+	// provisioning, when set, checks the provisioning service's
+	// credentials instead of the hub's policies (see dps.go).
+	provisioning provisioningAccess
 }
 
 // public routes need no credentials.
@@ -203,6 +206,9 @@ func (s *server) routes(opts Options) []route {
 			route{anyMethod, "/messages/serviceBound/feedback/*", s.notFound, need(svc), unthrottled},
 		)
 	}
+	if opts.Provisioning != nil {
+		rs = append(rs, s.provisioningRoutes()...)
+	}
 	return rs
 }
 
@@ -222,7 +228,7 @@ func (s *server) mount(r chi.Router, rs []route) {
 		if _, dup := s.table[k]; dup {
 			panic("api: route " + k + " is in the table twice")
 		}
-		if !rt.access.public && (rt.access.read == 0 || rt.access.write == 0) {
+		if !rt.access.public && rt.access.provisioning == hubAccess && (rt.access.read == 0 || rt.access.write == 0) {
 			panic("api: route " + k + " names no permission and is not public")
 		}
 		s.table[k] = rt
@@ -235,7 +241,10 @@ func (s *server) mount(r chi.Router, rs []route) {
 				continue
 			}
 			var h http.Handler = rt.handler
-			if !rt.access.public {
+			switch {
+			case rt.access.provisioning != hubAccess:
+				h = s.authorizeProvisioning(rt.access)(h)
+			case !rt.access.public:
 				h = s.authorize(rt.access)(h)
 			}
 			if rt.class != unthrottled && s.faults != nil {
@@ -267,7 +276,17 @@ func (s *server) anyMethodRoute(path string) (route, bool) {
 // standard ones): such a request is still throttled as the path's
 // any-method row is, before its 404.
 func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	if rt, ok := s.anyMethodRoute(routePath(r)); ok && !s.admit(w, rt.class) {
+	rt, ok := s.anyMethodRoute(routePath(r))
+	if ok && !s.admit(w, rt.class) {
+		return
+	}
+	if s.isProvisioningPath(routePath(r)) {
+		// DPS's own rows answer its 404s and 405s in its error body.
+		if ok {
+			rt.handler(w, r)
+		} else {
+			s.provisioningNotFound(w, r)
+		}
 		return
 	}
 	s.notFound(w, r)

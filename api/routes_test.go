@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
@@ -47,8 +48,12 @@ func everyOptionWithTier(t testing.TB, tier *faults.Limiter) fullAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prov, err := dps.Open(dps.Options{Store: store.OpenMemory(), Hub: h})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, r := newServer(h, Options{
-		Telemetry: l, C2D: h.C2D(), Seed: seed.NewSeeder(h), Faults: inj,
+		Telemetry: l, C2D: h.C2D(), Seed: seed.NewSeeder(h), Faults: inj, Provisioning: prov,
 		CAPEM: []byte("-----BEGIN CERTIFICATE-----\n"), Metrics: metrics.New(), Clients: devicelink.NewRouter(),
 		Now: c.Now,
 	})
@@ -125,6 +130,13 @@ var classTests = []struct {
 	{"get", "/jobs/x", faults.JobsOperations},
 	{"get", "/twins/dev1", ""},
 	{"PROPFIND", "/emulator/devices/dev1/messages/devicebound", ""},
+
+	// The provisioning service is not throttled, and takes no hub path.
+	{"PUT", "/enrollments/e1", ""},
+	{"POST", "/enrollments/query", ""},
+	{"PUT", "/0ne00000000/registrations/r1/register", ""},
+	{"GET", "/devices/registrations", faults.RegistryOperations}, // a device named "registrations"
+	{"PUT", "/twins/registrations", faults.TwinUpdates},
 }
 
 func TestRouteClasses(t *testing.T) {

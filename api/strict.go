@@ -30,11 +30,15 @@ func (s *server) strictAPIVersion(next http.Handler) http.Handler {
 		}
 		v := r.URL.Query().Get("api-version")
 		if v == "" {
-			s.writeError(w, errcode.New(errcode.InvalidProtocolVersion, "The api-version query parameter is required."))
+			s.fail(w, r, errcode.New(errcode.InvalidProtocolVersion, "The api-version query parameter is required."))
 			return
 		}
-		if !KnownAPIVersion(v) {
-			s.writeError(w, errcode.New(errcode.InvalidProtocolVersion, "The api-version %q is not supported.", v))
+		known := KnownAPIVersion
+		if s.isProvisioningPath(r.URL.EscapedPath()) {
+			known = KnownProvisioningAPIVersion
+		}
+		if !known(v) {
+			s.fail(w, r, errcode.New(errcode.InvalidProtocolVersion, "The api-version %q is not supported.", v))
 			return
 		}
 		next.ServeHTTP(w, r)

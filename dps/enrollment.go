@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/jsontext"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
@@ -190,6 +191,10 @@ func ValidateRegistrationID(what, id string) error {
 // when group is true) named id in the URL, filling in what DPS fills in:
 // generated keys, certificate information, the device id, defaults.
 func parseEnrollment(body []byte, id string, group bool) (*Enrollment, error) {
+	// The decoder would store invalid text as U+FFFD instead of refusing it.
+	if err := jsontext.Check(body); err != nil {
+		return nil, badRequest("The enrollment body is not valid JSON text: %v", err)
+	}
 	var e Enrollment
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&e); err != nil {
@@ -211,6 +216,9 @@ func parseEnrollment(body []byte, id string, group bool) (*Enrollment, error) {
 			return nil, badRequest("An enrollment group has no registrationId or deviceId; each device's registration id is its own.")
 		}
 	} else {
+		if e.EnrollmentGroupID != "" {
+			return nil, badRequest("An individual enrollment has no enrollmentGroupId; enrollment groups are written under /enrollmentGroups.")
+		}
 		if e.RegistrationID == "" {
 			e.RegistrationID = id
 		}

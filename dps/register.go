@@ -144,9 +144,14 @@ func (s *Service) assign(ctx context.Context, r *record, m match, enr *Enrollmen
 	if err != nil {
 		return err
 	}
-	p.InitialTwin = twinBody
 	reassigning := prev != nil && prev.Assigned
 	p.ResetTwin = !reassigning || !enr.ReprovisionPolicy.migrate()
+	if twinBody == nil && reassigning && p.ResetTwin {
+		// Resetting the device's data with no initial twin empties it: the
+		// hub applies only a twin it is given.
+		twinBody = []byte(`{"tags":{},"properties":{"desired":{}}}`)
+	}
+	p.InitialTwin = twinBody
 
 	created, err := s.hub.Provision(ctx, p)
 	if err != nil {

@@ -85,6 +85,7 @@ type Hub struct {
 	telemetry *d2c.Log
 	policies  registry.Policies
 	trusted   *x509.CertPool
+	cas       caTrust // CAs trusted at runtime, see trust.go
 	log       *slog.Logger
 	now       func() time.Time
 

@@ -15,7 +15,7 @@ import (
 // first, as the client sent it) of a device or module that connects with no
 // SAS token. A selfSigned identity is matched by the leaf's SHA-1 or
 // SHA-256 thumbprint against its registered ones; a certificateAuthority
-// one needs a chain to a CA the hub trusts (Options.TrustedCAs) and a leaf
+// one needs a chain to a CA the hub trusts (Options.TrustedCAs, TrustCAs) and a leaf
 // whose subject CN is the device id ("deviceId/moduleId" for a module).
 // Either way the leaf must be valid now. Unlike a SAS token, the
 // certificate's expiry does not end a connection already made: TLS checked
@@ -81,7 +81,8 @@ var errNoTrustedCA = errors.New("the hub trusts no CA (start it with --x509-ca)"
 // the chain as intermediates. Any key usage is accepted: device
 // certificates made by hand often carry none, and IoT Hub does not insist.
 func (h *Hub) verifyCAChain(chain []*x509.Certificate, now time.Time) error {
-	if h.trusted == nil {
+	roots := h.trustedRoots()
+	if roots == nil {
 		return errNoTrustedCA
 	}
 	inter := x509.NewCertPool()
@@ -89,7 +90,7 @@ func (h *Hub) verifyCAChain(chain []*x509.Certificate, now time.Time) error {
 		inter.AddCert(c)
 	}
 	_, err := chain[0].Verify(x509.VerifyOptions{
-		Roots:         h.trusted,
+		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},

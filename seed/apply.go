@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -37,22 +38,50 @@ type Result struct {
 // identity) stops Apply with what was written so far kept; applying again
 // completes it.
 func Apply(ctx context.Context, h *hub.Hub, d *Document) (Result, error) {
+	return ApplyWithProvisioning(ctx, h, nil, d)
+}
+
+// ApplyWithProvisioning is Apply for a hub with its Device Provisioning
+// Service: it also trusts the document's x509CAs (before the identities),
+// then writes its enrollment groups and enrollments to p where they
+// differ, named "x509CA <subject>", "enrollmentGroup <id>" and
+// "enrollment <id>" in the result. With p nil, a document that has
+// enrollments is refused before anything is written.
+func ApplyWithProvisioning(ctx context.Context, h *hub.Hub, p *dps.Service, d *Document) (Result, error) {
 	res := Result{Created: []string{}, Updated: []string{}, Unchanged: []string{}}
 	doc, err := prepare(d, nil)
 	if err != nil {
 		return res, err
 	}
+	if p == nil && doc.hasProvisioning() {
+		return res, errNoProvisioning
+	}
 	if err := checkAgainstHub(ctx, h, doc); err != nil {
 		return res, err
 	}
+	if err := applyCAs(h, doc, &res); err != nil {
+		return res, err
+	}
+	if err := applyDevices(ctx, h, doc, &res); err != nil {
+		return res, err
+	}
+	if p != nil {
+		if err := applyEnrollments(ctx, p, doc, &res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) error {
 	for i := range doc.Devices {
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return err
 		}
 		dev := &doc.Devices[i]
 		outcome, err := applyDevice(ctx, h, dev)
 		if err != nil {
-			return res, applyError(dev.ID, err)
+			return applyError(dev.ID, err)
 		}
 		res.add(dev.ID, outcome)
 		for j := range dev.Modules {
@@ -60,12 +89,12 @@ func Apply(ctx context.Context, h *hub.Hub, d *Document) (Result, error) {
 			key := dev.ID + "/" + m.ID
 			outcome, err := applyModule(ctx, h, dev.ID, m)
 			if err != nil {
-				return res, applyError(key, err)
+				return applyError(key, err)
 			}
 			res.add(key, outcome)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 type outcome int

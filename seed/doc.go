@@ -15,4 +15,9 @@
 // afterwards, so a document without keys can be applied again and again
 // without changing anyone's connection string. Apply never deletes a device
 // or a module.
+//
+// A document may also hold the Device Provisioning Service's enrollment
+// groups and enrollments, in DPS's JSON shape, and x509CAs, CA
+// certificates the hub trusts beside those it was started with (see
+// provisioning.go); the same rules hold for them.
 package seed

@@ -29,6 +29,13 @@ type Document struct {
 	// Hub is reserved for hub-wide settings; it must be empty.
 	Hub     Hub      `json:"hub" yaml:"hub"`
 	Devices []Device `json:"devices" yaml:"devices"`
+	// X509CAs are PEM texts of CA certificates the hub trusts beside the
+	// ones it was started with (see provisioning.go).
+	X509CAs []string `json:"x509CAs,omitempty" yaml:"x509CAs,omitempty"`
+	// EnrollmentGroups and Enrollments are the Device Provisioning
+	// Service's, in its JSON shape.
+	EnrollmentGroups []Properties `json:"enrollmentGroups,omitempty" yaml:"enrollmentGroups,omitempty"`
+	Enrollments      []Properties `json:"enrollments,omitempty" yaml:"enrollments,omitempty"`
 }
 
 // Hub is reserved for hub-wide settings; it has none yet.
@@ -138,7 +145,7 @@ func badFormat(format string) error {
 // compact returns a copy without the values that are defaults, and with
 // devices always a list, so an empty hub reads "devices: []".
 func (d *Document) compact() *Document {
-	c := &Document{Devices: make([]Device, len(d.Devices))}
+	c := &Document{Devices: make([]Device, len(d.Devices)), X509CAs: d.X509CAs, EnrollmentGroups: d.EnrollmentGroups, Enrollments: d.Enrollments}
 	for i, dev := range d.Devices {
 		if dev.Status == registry.StatusEnabled {
 			dev.Status = ""

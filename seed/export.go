@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -17,7 +18,18 @@ import (
 // identity deleted while Export runs is left out, one created meanwhile may
 // be.
 func Export(ctx context.Context, h *hub.Hub) (*Document, error) {
+	return ExportWithProvisioning(ctx, h, nil)
+}
+
+// ExportWithProvisioning is Export with the CAs trusted at runtime (the
+// hub's TrustCAs) and, when p is not nil, the provisioning service's
+// enrollment groups and enrollments, keys and certificates in full, so
+// that applying the document to an empty emulator gives the same.
+func ExportWithProvisioning(ctx context.Context, h *hub.Hub, p *dps.Service) (*Document, error) {
 	d := &Document{Devices: []Device{}}
+	if err := exportProvisioning(h, p, d); err != nil {
+		return nil, err
+	}
 	for _, id := range h.DeviceIDs() {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 )
@@ -15,11 +16,25 @@ import (
 // interleave.
 type Seeder struct {
 	hub       *hub.Hub
+	prov      *dps.Service // nil: documents with enrollments are refused
 	importing sync.Mutex
 }
 
+// Option configures a Seeder.
+type Option func(*Seeder)
+
+// WithProvisioning makes the Seeder import and export the enrollments of
+// the hub's Device Provisioning Service too.
+func WithProvisioning(p *dps.Service) Option { return func(s *Seeder) { s.prov = p } }
+
 // NewSeeder returns a Seeder for h.
-func NewSeeder(h *hub.Hub) *Seeder { return &Seeder{hub: h} }
+func NewSeeder(h *hub.Hub, opts ...Option) *Seeder {
+	s := &Seeder{hub: h}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Import parses data as format (FormatYAML, FormatJSON, or "" to tell from
 // the content) and applies it to the hub.
@@ -30,7 +45,7 @@ func (s *Seeder) Import(ctx context.Context, data []byte, format string) (Result
 	}
 	s.importing.Lock()
 	defer s.importing.Unlock()
-	return Apply(ctx, s.hub, d)
+	return ApplyWithProvisioning(ctx, s.hub, s.prov, d)
 }
 
 // Export writes the hub as a document in format (yaml or json, in any
@@ -44,7 +59,7 @@ func (s *Seeder) Export(ctx context.Context, format string) (body []byte, mediaT
 	if format != FormatYAML && format != FormatJSON {
 		return nil, "", badFormat(format)
 	}
-	d, err := Export(ctx, s.hub)
+	d, err := ExportWithProvisioning(ctx, s.hub, s.prov)
 	if err != nil {
 		return nil, "", err
 	}

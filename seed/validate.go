@@ -17,7 +17,7 @@ import (
 const maxProblems = 20
 
 // Validate checks d as Parse does, without changing it: ids, statuses,
-// authentication, keys and twin content.
+// authentication, keys and twin content, CA certificates and enrollments.
 func (d *Document) Validate() error {
 	_, err := prepare(d, nil)
 	return err
@@ -97,10 +97,18 @@ func prepare(d *Document, lines locator) (*Document, error) {
 		}
 		out.Devices = append(out.Devices, dev)
 	}
+	prepareProvisioning(p, d, out)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// note adds a problem that is not an identity's.
+func (p *problems) note(format string, args ...any) {
+	if len(p.list) < maxProblems+1 {
+		p.list = append(p.list, fmt.Sprintf(format, args...))
+	}
 }
 
 func copyKeys(k *Keys) *Keys {
