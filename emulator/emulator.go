@@ -249,7 +249,7 @@ func (e *Emulator) applySeed() error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	res, err := seed.Apply(context.Background(), e.hub, doc)
+	res, err := seed.ApplyWithProvisioning(context.Background(), e.hub, e.dps, doc)
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", e.cfg.SeedFile, err)
 	}
@@ -341,12 +341,14 @@ func (e *Emulator) httpHandler() http.Handler {
 		Ready:     e.ready.Load,
 		Metrics:   e.metrics,
 		Strict:    e.cfg.Strict,
-		Seed:      seed.NewSeeder(e.hub),
+		Seed:      seed.NewSeeder(e.hub, seed.WithProvisioning(e.dps)),
 		CAPEM:     e.tls.CAPEM,
 		Faults:    e.faults,
 		Clients:   e.devices,
 		Telemetry: e.telemetry,
 		C2D:       e.c2d,
+
+		Provisioning: e.dps,
 	})
 	return withWebSocket(e.debug.Middleware(handler), e.broker, e.amqp)
 }
