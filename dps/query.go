@@ -30,10 +30,16 @@ type queryBody struct {
 	Query string `json:"query"`
 }
 
-var selectAll = regexp.MustCompile(`(?i)^\s*select\s+\*\s+from\s+([a-z]+)\s*$`)
+var (
+	selectAll = regexp.MustCompile(`(?i)^\s*select\s+\*\s+from\s+([a-z]+)\s*$`)
+	// allOfPath is a query that names no collection: "*", as Azure CLI
+	// sends, or "SELECT *". It queries the path's collection.
+	allOfPath = regexp.MustCompile(`(?i)^\s*(select\s+)?\*\s*$`)
+)
 
-// checkQuery accepts an empty body (the SDKs' default) or "SELECT * FROM
-// <collection>" naming one of the collections given.
+// checkQuery accepts an empty body (the SDKs' default), "*" or "SELECT *"
+// (Azure CLI's), or "SELECT * FROM <collection>" naming one of the
+// collections given.
 func checkQuery(body []byte, collections ...string) error {
 	if strings.TrimSpace(string(body)) == "" {
 		return nil
@@ -42,7 +48,7 @@ func checkQuery(body []byte, collections ...string) error {
 	if err := json.Unmarshal(body, &q); err != nil {
 		return badRequest("The query body is not a JSON object with a query: %v", err)
 	}
-	if strings.TrimSpace(q.Query) == "" {
+	if strings.TrimSpace(q.Query) == "" || allOfPath.MatchString(q.Query) {
 		return nil
 	}
 	m := selectAll.FindStringSubmatch(q.Query)

@@ -101,6 +101,7 @@ func TestCheckQuery(t *testing.T) {
 	}{
 		{"", true}, {" ", true}, {`{}`, true}, {`{"query":""}`, true},
 		{`{"query":"SELECT * FROM enrollments"}`, true},
+		{`{"query":"*"}`, true}, {`{"query":"select *"}`, true}, {`{"query":"**"}`, false},
 		{`{"query":"  select   *   from   ENROLLMENTS  "}`, true},
 		{`{"query":"SELECT * FROM enrollments WHERE a=1"}`, false},
 		{`{"query":"SELECT a FROM enrollments"}`, false},

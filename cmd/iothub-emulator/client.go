@@ -13,10 +13,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/emulator"
+	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
@@ -105,6 +107,7 @@ type request struct {
 	body        []byte
 	contentType string        // default application/json
 	timeout     time.Duration // default defaultRequestTimeout
+	apiVersion  string        // default apiVersion (the hub's)
 }
 
 // apiError is an error answer of the emulator, in IoT Hub's form.
@@ -125,8 +128,23 @@ func (e *apiError) Error() string {
 // and its iothub-errorcode header.
 func parseAPIError(status int, header http.Header, body []byte) *apiError {
 	e := &apiError{Status: status, Code: header.Get("iothub-errorcode")}
+	// The provisioning service's form: {"errorCode":404201,"message":"..."}.
+	var p struct {
+		ErrorCode int    `json:"errorCode"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal(body, &p) == nil && p.ErrorCode != 0 {
+		if c := errcode.Code(p.ErrorCode); e.Code == "" {
+			// A code outside the catalogue is shown as its number, not as "ServerError".
+			e.Code = c.Name()
+			if c.HTTPStatus() != http.StatusInternalServerError && e.Code == errcode.ServerError.Name() {
+				e.Code = strconv.Itoa(p.ErrorCode)
+			}
+		}
+		e.Message = oneLine(p.Message)
+	}
 	var b struct{ Message string }
-	if json.Unmarshal(body, &b) == nil && b.Message != "" {
+	if e.Message == "" && json.Unmarshal(body, &b) == nil && b.Message != "" {
 		msg := b.Message
 		if rest, ok := strings.CutPrefix(msg, "ErrorCode:"); ok {
 			code, text, _ := strings.Cut(rest, ";")
@@ -168,7 +186,11 @@ func (c *client) open(ctx context.Context, r request) (*http.Response, error) {
 	for k, v := range r.query {
 		q[k] = v
 	}
-	q.Set("api-version", apiVersion)
+	v := r.apiVersion
+	if v == "" {
+		v = apiVersion
+	}
+	q.Set("api-version", v)
 	u.RawQuery = q.Encode()
 	var body io.Reader
 	if r.body != nil {

@@ -72,6 +72,22 @@ func commands() []command {
 		{"import", "apply a seed document to the hub", importVerb},
 
 		{"device create", "create a device and print its connection string", deviceCreate},
+
+		{"dps enrollment create", "create an individual enrollment in the provisioning service", enrollmentCreate(individualEnrollment)},
+		{"dps enrollment show", "show an individual enrollment", enrollmentShow(individualEnrollment)},
+		{"dps enrollment list", "list the individual enrollments", enrollmentList(individualEnrollment)},
+		{"dps enrollment update", "change an individual enrollment", enrollmentUpdate(individualEnrollment)},
+		{"dps enrollment delete", "delete an individual enrollment", enrollmentDelete(individualEnrollment)},
+		{"dps enrollment-group create", "create an enrollment group", enrollmentCreate(enrollmentGroup)},
+		{"dps enrollment-group show", "show an enrollment group", enrollmentShow(enrollmentGroup)},
+		{"dps enrollment-group list", "list the enrollment groups", enrollmentList(enrollmentGroup)},
+		{"dps enrollment-group update", "change an enrollment group", enrollmentUpdate(enrollmentGroup)},
+		{"dps enrollment-group delete", "delete an enrollment group", enrollmentDelete(enrollmentGroup)},
+		{"dps enrollment-group compute-device-key", "derive a group device's symmetric key (offline)", computeDeviceKey},
+		{"dps registration show", "show a device's registration state", registrationShow},
+		{"dps registration list", "list the registration states of an enrollment group's devices", registrationList},
+		{"dps registration delete", "delete a device's registration state", registrationDelete},
+		{"dps connection-string show", "print the provisioning service's connection string and ID scope", dpsConnectionStringShow},
 	}
 }
 

@@ -186,7 +186,8 @@ func TestCommandHelp(t *testing.T) {
 			if !strings.HasPrefix(r.stdout, "Usage: iothub-emulator "+c.path) || r.stderr != "" {
 				t.Fatalf("stdout %q, stderr %q", r.stdout, r.stderr)
 			}
-			if c.path != "device create" && !strings.Contains(r.stdout, "--endpoint URL") {
+			offline := c.path == "dps enrollment-group compute-device-key" || c.path == "dps connection-string show"
+			if c.path != "device create" && !offline && !strings.Contains(r.stdout, "--endpoint URL") {
 				t.Fatalf("help lacks the connection flags:\n%s", r.stdout)
 			}
 			// "help <command>" shows the same.
