@@ -221,6 +221,9 @@ func (s *server) rawPathRouting(next http.Handler) http.Handler {
 		}
 		if rctx := chi.RouteContext(r.Context()); rctx != nil {
 			rctx.RoutePath = r.URL.EscapedPath()
+			if s.prov != nil {
+				rctx.RoutePath = canonicalProvisioningPath(rctx.RoutePath)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

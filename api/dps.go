@@ -69,6 +69,7 @@ func (s *server) provisioningRoutes() []route {
 	svc, dev, un := provisioningService, provisioningDevice, unthrottled
 	rs := []route{
 		{"POST", "/enrollments", s.bulkEnrollments, svc, un},
+		{"POST", "/enrollments/", s.bulkEnrollments, svc, un}, // the Node service client's path
 		{"POST", "/enrollments/query", s.queryEnrollments, svc, un},
 		{"PUT", "/enrollments/{id}", s.putEnrollment(false), svc, un},
 		{"GET", "/enrollments/{id}", s.getEnrollment(false), svc, un},
@@ -97,11 +98,31 @@ func (s *server) provisioningRoutes() []route {
 		}
 	}
 	// Anything else under DPS's prefixes is DPS's 404.
-	for _, p := range []string{"/enrollments/", "/enrollments/*", "/enrollmentGroups", "/enrollmentGroups/", "/enrollmentGroups/*",
+	for _, p := range []string{"/enrollments/*", "/enrollmentGroups", "/enrollmentGroups/", "/enrollmentGroups/*",
 		"/registrations", "/registrations/", "/registrations/*", "/{idScope}/registrations", "/{idScope}/registrations/*"} {
 		rs = append(rs, route{anyMethod, p, s.provisioningNotFound, public, un})
 	}
 	return rs
+}
+
+// provisioningCollections are the first segments of DPS's service paths,
+// which DPS matches regardless of case (the Node service client asks for
+// /enrollmentgroups/{id}/attestationmechanism).
+var provisioningCollections = []string{"enrollments", "enrollmentGroups", "registrations"}
+
+// canonicalProvisioningPath spells the first segment of a DPS service
+// path as the route table does.
+func canonicalProvisioningPath(escaped string) string {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(escaped, "/"), "/")
+	for _, c := range provisioningCollections {
+		if first != c && strings.EqualFold(first, c) {
+			if rest == "" && !strings.HasSuffix(escaped, "/") {
+				return "/" + c
+			}
+			return "/" + c + "/" + rest
+		}
+	}
+	return escaped
 }
 
 // isProvisioningPath reports whether an escaped path is one of DPS's, so
@@ -110,7 +131,7 @@ func (s *server) isProvisioningPath(path string) bool {
 	if s.prov == nil {
 		return false
 	}
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	segs := strings.Split(strings.TrimPrefix(canonicalProvisioningPath(path), "/"), "/")
 	switch segs[0] {
 	case "enrollments", "enrollmentGroups", "registrations":
 		return true

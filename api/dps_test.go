@@ -523,3 +523,24 @@ func TestProvisioningOff(t *testing.T) {
 	wantError(t, fx.do("GET", "/enrollments/e1", ""), 404, "IotHubNotFound")
 	wantError(t, fx.do("PUT", "/"+scope+"/registrations/r1/register", ""), 404, "IotHubNotFound")
 }
+
+// The Node service client posts bulk operations to /enrollments/ and asks
+// for /enrollmentgroups/{id}/attestationmechanism in lower case; DPS
+// serves both.
+func TestProvisioningPathSpellings(t *testing.T) {
+	f := newDPSFixture(t, Options{})
+	r := f.do("POST", "/enrollments/", `{"mode":"create","enrollments":[`+symmetricEnrollment("s1")+`]}`)
+	if res := decodeAs[dps.BulkResult](t, r); r.status != 200 || !res.IsSuccessful {
+		t.Fatalf("bulk on /enrollments/: %d %s", r.status, r.body)
+	}
+	if r := f.do("PUT", "/enrollmentGroups/g1", `{"attestation":{"type":"symmetricKey"}}`); r.status != 200 {
+		t.Fatalf("create group: %d %s", r.status, r.body)
+	}
+	for _, p := range []string{"/enrollmentgroups/g1/attestationmechanism", "/ENROLLMENTGROUPS/g1/attestationmechanism", "/Enrollments/s1/attestationmechanism"} {
+		r := f.do("POST", p, "")
+		if a := decodeAs[dps.Attestation](t, r); r.status != 200 || a.Type != "symmetricKey" || a.SymmetricKey.PrimaryKey == "" {
+			t.Fatalf("POST %s: %d %s", p, r.status, r.body)
+		}
+	}
+	wantProvisioningError(t, f.do("GET", "/enrollmentgroups/nope", ""), 404, 404201)
+}
