@@ -387,9 +387,9 @@ func (s *server) register(w http.ResponseWriter, r *http.Request) {
 		s.writeProvisioningError(w, err)
 		return
 	}
-	// The outcome is ready at once; a second is the shortest poll the
-	// SDKs take from Retry-After.
-	w.Header().Set("Retry-After", "1")
+	// The outcome is ready at once, so the device may poll at once, as
+	// over MQTT.
+	w.Header().Set("Retry-After", "0")
 	s.writeJSON(w, http.StatusAccepted, op)
 }
 
