@@ -50,38 +50,63 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 // waiting for the peer's outcome: for links whose outcomes change nothing,
 // such as an Event Hubs receiver, where waiting would cost a round trip per
 // message.
-func (s *Sender) Post(ctx context.Context, msg *Message) error { return s.sendNoWait(ctx, msg, false) }
-
-// PostSettled is Post sending the delivery settled when the link allows it
-// (the peer asked snd-settle-mode settled or mixed), so the peer holds no
-// unsettled state for it: Event Hubs sends events this way, and go-amqp
-// receivers in first mode do not renew credit for unsettled deliveries.
-// On a link the peer wants unsettled it is Post.
-func (s *Sender) PostSettled(ctx context.Context, msg *Message) error {
-	return s.sendNoWait(ctx, msg, s.out.mixed)
+func (s *Sender) Post(ctx context.Context, msg *Message) error {
+	return s.sendNoWait(ctx, []*Message{msg}, false)
 }
 
-// sendNoWait transfers msg without waiting for its outcome, settled if the
+// PostSettled is Post sending the deliveries settled when the link allows it
+// (the peer asked snd-settle-mode settled or mixed), so the peer holds no
+// unsettled state for them: Event Hubs sends events this way, and go-amqp
+// receivers in first mode do not renew credit for unsettled deliveries.
+// On a link the peer wants unsettled it is Post.
+//
+// Several messages are transferred in order, and the frames of as many as
+// credit allows at once are queued together, to be written in one go. On
+// an error the messages before the failing one have been sent.
+func (s *Sender) PostSettled(ctx context.Context, msgs ...*Message) error {
+	return s.sendNoWait(ctx, msgs, s.out.mixed)
+}
+
+// sendNoWait transfers msgs without waiting for outcomes, settled if the
 // link is pre-settled or settle asks it.
-func (s *Sender) sendNoWait(ctx context.Context, msg *Message, settle bool) error {
-	payload, err := msg.Marshal()
-	if err != nil {
-		return err
+func (s *Sender) sendNoWait(ctx context.Context, msgs []*Message, settle bool) error {
+	payloads := make([][]byte, len(msgs))
+	for i, msg := range msgs {
+		var err error
+		if payloads[i], err = msg.Marshal(); err != nil {
+			return err
+		}
 	}
 	s.out.sendMu.Lock()
 	defer s.out.sendMu.Unlock()
-	_, err = s.transfer(ctx, msg.Format, payload, settle)
-	return err
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold()
+	defer c.release()
+	for i, p := range payloads {
+		if _, err := s.transferLocked(ctx, msgs[i].Format, p, settle); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// transfer sends the frames of one delivery; with the connection mutex it
-// assigns the delivery id and consumes credit and window.
+// transfer sends the frames of one delivery.
 func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte, settle bool) (*outDelivery, error) {
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.transferLocked(ctx, format, payload, settle)
+}
+
+// transferLocked sends the frames of one delivery; with the connection
+// mutex, which the caller holds, it assigns the delivery id and consumes
+// credit and window.
+func (s *Sender) transferLocked(ctx context.Context, format uint32, payload []byte, settle bool) (*outDelivery, error) {
 	c := s.sess.c
 	sess := s.sess
 	out := s.out
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	// Wait for credit and window.
 	for s.state != linkAttached || s.credit == 0 || sess.remoteIncomingWindow == 0 {
 		if err := s.waitLocked(ctx); err != nil {
@@ -144,6 +169,11 @@ func (s *Sender) waitLocked(ctx context.Context) error {
 	}
 	ch := c.changed
 	s.out.waiters++
+	// Frames held for one write must go out before others can queue theirs.
+	held := c.held
+	if held {
+		c.release()
+	}
 	c.mu.Unlock()
 	var err error
 	select {
@@ -153,6 +183,9 @@ func (s *Sender) waitLocked(ctx context.Context) error {
 	case <-s.done:
 	}
 	c.mu.Lock()
+	if held {
+		c.hold()
+	}
 	s.out.waiters--
 	if err == nil && (s.state == linkClosed || s.state == linkDetaching) {
 		err = s.err

@@ -15,6 +15,8 @@ type writer struct {
 	timeout time.Duration
 	onErr   func(error)
 
+	buf []byte // run's scratch for joining frames, kept between writes
+
 	mu      sync.Mutex
 	queue   [][]byte
 	failed  bool
@@ -89,7 +91,7 @@ func (w *writer) write(q net.Buffers) bool {
 		// TLS and WebSocket conns write each buffer on its own (a TLS
 		// record, a WebSocket message and a syscall per frame): join
 		// small frames into fewer, larger writes.
-		err = writeCoalesced(w.nc, q)
+		w.buf, err = writeCoalesced(w.nc, q, w.buf)
 	}
 	if err != nil {
 		w.mu.Lock()
@@ -102,18 +104,21 @@ func (w *writer) write(q net.Buffers) bool {
 	return true
 }
 
-func writeCoalesced(nc net.Conn, q net.Buffers) error {
-	var buf []byte
-	for _, b := range q {
+// writeCoalesced writes q in as few writes as coalesceLimit allows, joining
+// buffers in scratch (returned for reuse); a buffer that would be written
+// alone anyway is written as it is, uncopied.
+func writeCoalesced(nc net.Conn, q net.Buffers, scratch []byte) ([]byte, error) {
+	buf := scratch[:0]
+	for i, b := range q {
 		if len(buf) > 0 && len(buf)+len(b) > coalesceLimit {
 			if _, err := nc.Write(buf); err != nil {
-				return err
+				return buf, err
 			}
 			buf = buf[:0]
 		}
-		if len(buf) == 0 && len(b) >= coalesceLimit {
+		if len(buf) == 0 && (len(b) >= coalesceLimit || i == len(q)-1) {
 			if _, err := nc.Write(b); err != nil {
-				return err
+				return buf, err
 			}
 			continue
 		}
@@ -121,9 +126,9 @@ func writeCoalesced(nc net.Conn, q net.Buffers) error {
 	}
 	if len(buf) > 0 {
 		_, err := nc.Write(buf)
-		return err
+		return buf, err
 	}
-	return nil
+	return buf, nil
 }
 
 // stop flushes what is queued and waits for the writer to exit.
