@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -70,6 +71,11 @@ func (w *writer) run() {
 		}
 		select {
 		case <-w.signal:
+			// Let the goroutines already runnable queue their frames first:
+			// one event often wakes several links of a connection at once
+			// (an append wakes each partition's receiver), and their frames
+			// then share one write instead of taking one each.
+			runtime.Gosched()
 		case <-w.quit:
 			if q := w.take(); len(q) > 0 {
 				w.write(q)
