@@ -93,7 +93,13 @@ func (c *conn) send(channel uint16, p performative, payload []byte) {
 // per 16 KiB rather than one per frame, and one wake-up of the writer.
 // Caller holds mu, and must release before it unlocks mu, or frames queued
 // by others would overtake the held ones.
-func (c *conn) hold() { c.held = true }
+// sizeHint, if known, is about how many bytes will be held.
+func (c *conn) hold(sizeHint int) {
+	c.held = true
+	if c.heldFrames == nil && sizeHint > 0 {
+		c.heldFrames = make([]byte, 0, min(sizeHint, coalesceLimit))
+	}
+}
 
 // release queues the held frames; caller holds mu.
 func (c *conn) release() {

@@ -67,27 +67,42 @@ func (s *Sender) PostSettled(ctx context.Context, msgs ...*Message) error {
 	return s.sendNoWait(ctx, msgs, s.out.mixed)
 }
 
+// maxReusedPayloads bounds the encoding buffer a link keeps between bursts.
+const maxReusedPayloads = 1 << 20
+
 // sendNoWait transfers msgs without waiting for outcomes, settled if the
 // link is pre-settled or settle asks it.
 func (s *Sender) sendNoWait(ctx context.Context, msgs []*Message, settle bool) error {
-	payloads := make([][]byte, len(msgs))
-	for i, msg := range msgs {
+	out := s.out
+	out.sendMu.Lock()
+	defer out.sendMu.Unlock()
+	// The payloads are encoded into one buffer the link keeps, as the frames
+	// copy them: a burst then allocates neither per message nor as the
+	// encodings grow.
+	buf, ends := out.payloads[:0], out.ends[:0]
+	for _, msg := range msgs {
 		var err error
-		if payloads[i], err = msg.Marshal(); err != nil {
+		if buf, err = msg.appendSections(buf); err != nil {
 			return err
 		}
+		ends = append(ends, len(buf))
 	}
-	s.out.sendMu.Lock()
-	defer s.out.sendMu.Unlock()
+	if cap(buf) <= maxReusedPayloads {
+		out.payloads, out.ends = buf, ends
+	} else {
+		out.payloads, out.ends = nil, nil
+	}
 	c := s.sess.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.hold()
+	c.hold(len(buf) + 64*len(msgs)) // room for the frame headers and performatives too
 	defer c.release()
-	for i, p := range payloads {
-		if _, err := s.transferLocked(ctx, msgs[i].Format, p, settle); err != nil {
+	start := 0
+	for i, end := range ends {
+		if _, err := s.transferLocked(ctx, msgs[i].Format, buf[start:end:end], settle); err != nil {
 			return err
 		}
+		start = end
 	}
 	return nil
 }
@@ -184,7 +199,7 @@ func (s *Sender) waitLocked(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	if held {
-		c.hold()
+		c.hold(0)
 	}
 	s.out.waiters--
 	if err == nil && (s.state == linkClosed || s.state == linkDetaching) {
