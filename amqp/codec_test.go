@@ -2,7 +2,9 @@ package amqp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -280,5 +282,55 @@ func TestUUIDString(t *testing.T) {
 	}
 	if _, ok := m.Get([]byte{1}); ok {
 		t.Fatal("uncomparable key matched")
+	}
+}
+
+// TestCompoundHeaderForms checks lists and maps around the point where the
+// 8-bit header no longer fits (size or count), against the layout §1.6.22
+// and §1.6.23 give: code, size (bytes after it), count, elements.
+func TestCompoundHeaderForms(t *testing.T) {
+	for _, n := range []int{1, 120, 126, 127, 128, 254, 255, 256, 300} {
+		list := make([]any, n)
+		var elems []byte
+		for i := range list {
+			list[i] = true
+			elems = append(elems, codeTrue)
+		}
+		// Strings push the size past 255 with few elements.
+		str := strings.Repeat("s", min(n, 200))
+		list = append(list, str)
+		elems = append(elems, codeStr8, byte(len(str)))
+		elems = append(elems, str...)
+		count := len(list)
+
+		var want []byte
+		if count < 256 && len(elems)+1 < 256 {
+			want = append([]byte{codeList8, byte(len(elems) + 1), byte(count)}, elems...)
+		} else {
+			want = binary.BigEndian.AppendUint32([]byte{byte(TypeList)}, uint32(len(elems)+4))
+			want = binary.BigEndian.AppendUint32(want, uint32(count))
+			want = append(want, elems...)
+		}
+		got, err := Marshal(list)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("list of %d: err %v\n got %x\nwant %x", count, err, got, want)
+		}
+		back, err := Unmarshal(got)
+		if err != nil || len(back.([]any)) != count {
+			t.Fatalf("list of %d does not decode: %v", count, err)
+		}
+
+		m := Map{}
+		for i := range n {
+			m = append(m, KeyValue{Key: Symbol(fmt.Sprint(i)), Value: str})
+		}
+		got, err = Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err = Unmarshal(got)
+		if err != nil || !reflect.DeepEqual(back, m) {
+			t.Fatalf("map of %d pairs does not round-trip: %v", n, err)
+		}
 	}
 }

@@ -36,6 +36,10 @@ type conn struct {
 	closeSent    bool
 	torndown     bool
 	changed      chan struct{} // closed and replaced on every flow-state change
+	// While held, send appends frames to heldFrames instead of queuing
+	// each: a burst goes to the writer as one buffer (see hold).
+	held       bool
+	heldFrames []byte
 
 	w *writer
 }
@@ -69,14 +73,41 @@ func (c *conn) broadcast() {
 // send queues a frame; caller holds mu (so frames keep protocol order).
 // It never blocks on the socket.
 func (c *conn) send(channel uint16, p performative, payload []byte) {
-	b, err := appendFrame(nil, frameAMQP, channel, p, payload)
+	b, err := appendFrame(c.heldFrames, frameAMQP, channel, p, payload)
 	if err != nil {
 		// Only a handler-supplied value (properties, error info) can fail to
 		// encode; the frame is dropped rather than the connection.
 		c.log.Error("amqp: cannot encode frame", "type", fmt.Sprintf("%T", p), "error", err)
 		return
 	}
+	if c.held && len(b) < coalesceLimit {
+		c.heldFrames = b
+		return
+	}
+	c.heldFrames = nil // a long burst goes out in writes of coalesceLimit or so
 	c.w.enqueue(b)
+}
+
+// hold makes send collect frames until release, so that a burst (a run of
+// transfers) reaches the writer as one buffer: one write, one TLS record
+// per 16 KiB rather than one per frame, and one wake-up of the writer.
+// Caller holds mu, and must release before it unlocks mu, or frames queued
+// by others would overtake the held ones.
+// sizeHint, if known, is about how many bytes will be held.
+func (c *conn) hold(sizeHint int) {
+	c.held = true
+	if c.heldFrames == nil && sizeHint > 0 {
+		c.heldFrames = make([]byte, 0, min(sizeHint, coalesceLimit))
+	}
+}
+
+// release queues the held frames; caller holds mu.
+func (c *conn) release() {
+	c.held = false
+	if len(c.heldFrames) > 0 {
+		c.w.enqueue(c.heldFrames)
+	}
+	c.heldFrames = nil // the writer owns it now
 }
 
 // fail closes the connection with e: close frame now, teardown when the

@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -173,69 +174,71 @@ func appendDescribed(b []byte, descriptor, value any) ([]byte, error) {
 	return AppendValue(b, value)
 }
 
-// appendCompound writes a list or map header around n already-encoded
-// elements, choosing the 8-bit size form when it fits.
-func appendCompound(b []byte, code8, code32 byte, count int, body []byte) []byte {
-	if count < 256 && len(body)+1 < 256 {
-		b = append(b, code8, byte(len(body)+1), byte(count))
-	} else {
-		b = append(b, code32)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(body)+4))
-		b = binary.BigEndian.AppendUint32(b, uint32(count))
+// Lists and maps are encoded in place: beginCompound reserves the 8-bit
+// header, the elements are appended after it, and endCompound fills the
+// header in, or widens it to the 32-bit form when count or size needs it.
+// Encoding each element into a buffer of its own and copying it behind the
+// header cost an allocation and a copy per list or map, on every frame.
+func beginCompound(b []byte) ([]byte, int) { return append(b, 0, 0, 0), len(b) }
+
+func endCompound(b []byte, start int, code8, code32 byte, count int) []byte {
+	body := len(b) - start - 3
+	if count < 256 && body+1 < 256 {
+		b[start], b[start+1], b[start+2] = code8, byte(body+1), byte(count)
+		return b
 	}
-	return append(b, body...)
+	b = append(b, make([]byte, 6)...) // the 32-bit header is 6 bytes longer
+	copy(b[start+9:], b[start+3:start+3+body])
+	b[start] = code32
+	binary.BigEndian.PutUint32(b[start+1:], uint32(body+4))
+	binary.BigEndian.PutUint32(b[start+5:], uint32(count))
+	return b
 }
 
 func appendList(b []byte, elems []any) ([]byte, error) {
 	if len(elems) == 0 {
 		return append(b, codeList0), nil
 	}
-	var body []byte
+	b, start := beginCompound(b)
 	for _, e := range elems {
 		var err error
-		if body, err = AppendValue(body, e); err != nil {
-			return b, err
+		if b, err = AppendValue(b, e); err != nil {
+			return b[:start], err
 		}
 	}
-	return appendCompound(b, codeList8, byte(TypeList), len(elems), body), nil
+	return endCompound(b, start, codeList8, byte(TypeList), len(elems)), nil
 }
 
 func appendMap(b []byte, m Map) ([]byte, error) {
-	var body []byte
+	b, start := beginCompound(b)
 	for _, kv := range m {
 		var err error
-		if body, err = AppendValue(body, kv.Key); err != nil {
-			return b, err
+		if b, err = AppendValue(b, kv.Key); err != nil {
+			return b[:start], err
 		}
-		if body, err = AppendValue(body, kv.Value); err != nil {
-			return b, err
+		if b, err = AppendValue(b, kv.Value); err != nil {
+			return b[:start], err
 		}
 	}
-	return appendCompound(b, codeMap8, byte(TypeMap), 2*len(m), body), nil
+	return endCompound(b, start, codeMap8, byte(TypeMap), 2*len(m)), nil
 }
 
+// sortedStringMap and sortedSymbolMap order a map's pairs by key, so the
+// encoding does not depend on Go's map order.
 func sortedStringMap(m map[string]any) Map {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	out := make(Map, 0, len(m))
+	for k, v := range m {
+		out = append(out, KeyValue{k, v})
 	}
-	sort.Strings(keys)
-	out := make(Map, len(keys))
-	for i, k := range keys {
-		out[i] = KeyValue{k, m[k]}
-	}
+	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(a.Key.(string), b.Key.(string)) })
 	return out
 }
 
 func sortedSymbolMap(m map[Symbol]any) Map {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, string(k))
+	out := make(Map, 0, len(m))
+	for k, v := range m {
+		out = append(out, KeyValue{k, v})
 	}
-	sort.Strings(keys)
-	out := make(Map, len(keys))
-	for i, k := range keys {
-		out[i] = KeyValue{Symbol(k), m[Symbol(k)]}
-	}
+	slices.SortFunc(out, func(a, b KeyValue) int { return strings.Compare(string(a.Key.(Symbol)), string(b.Key.(Symbol))) })
 	return out
 }

@@ -138,6 +138,11 @@ type outState struct {
 	waiters    int // Send calls waiting for credit or window
 	nextTag    uint64
 	sendMu     sync.Mutex // keeps one delivery's transfers contiguous
+
+	// Under sendMu: the payloads of a burst, encoded one after another, and
+	// where each ends; reused from burst to burst (see sendNoWait).
+	payloads []byte
+	ends     []int
 }
 
 // outDelivery is an unsettled delivery we sent, awaiting the peer's outcome.

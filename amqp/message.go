@@ -55,8 +55,10 @@ type Properties struct {
 }
 
 // Marshal encodes the message's sections.
-func (m *Message) Marshal() ([]byte, error) {
-	var b []byte
+func (m *Message) Marshal() ([]byte, error) { return m.appendSections(nil) }
+
+// appendSections appends the encoding of the message's sections to b.
+func (m *Message) appendSections(b []byte) ([]byte, error) {
 	var err error
 	if h := m.Header; h != nil {
 		var ttl any

@@ -118,7 +118,7 @@ func (n *RequestResponseNode) serve(ctx context.Context, conn *ConnInfo, req *Me
 	// Only the transfer is awaited, not the reply's outcome: clients often
 	// settle the reply only after the request's own disposition, which
 	// waits for us.
-	if err := s.sendNoWait(ctx, reply, false); err != nil {
+	if err := s.Post(ctx, reply); err != nil {
 		n.log.Warn("amqp: request/response: reply not delivered", "reply-to", replyTo, "error", err)
 	}
 }

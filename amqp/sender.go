@@ -50,38 +50,78 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 // waiting for the peer's outcome: for links whose outcomes change nothing,
 // such as an Event Hubs receiver, where waiting would cost a round trip per
 // message.
-func (s *Sender) Post(ctx context.Context, msg *Message) error { return s.sendNoWait(ctx, msg, false) }
+func (s *Sender) Post(ctx context.Context, msg *Message) error {
+	return s.sendNoWait(ctx, []*Message{msg}, false)
+}
 
-// PostSettled is Post sending the delivery settled when the link allows it
+// PostSettled is Post sending the deliveries settled when the link allows it
 // (the peer asked snd-settle-mode settled or mixed), so the peer holds no
-// unsettled state for it: Event Hubs sends events this way, and go-amqp
+// unsettled state for them: Event Hubs sends events this way, and go-amqp
 // receivers in first mode do not renew credit for unsettled deliveries.
 // On a link the peer wants unsettled it is Post.
-func (s *Sender) PostSettled(ctx context.Context, msg *Message) error {
-	return s.sendNoWait(ctx, msg, s.out.mixed)
+//
+// Several messages are transferred in order, and the frames of as many as
+// credit allows at once are queued together, to be written in one go. On
+// an error the messages before the failing one have been sent.
+func (s *Sender) PostSettled(ctx context.Context, msgs ...*Message) error {
+	return s.sendNoWait(ctx, msgs, s.out.mixed)
 }
 
-// sendNoWait transfers msg without waiting for its outcome, settled if the
+// maxReusedPayloads bounds the encoding buffer a link keeps between bursts.
+const maxReusedPayloads = 1 << 20
+
+// sendNoWait transfers msgs without waiting for outcomes, settled if the
 // link is pre-settled or settle asks it.
-func (s *Sender) sendNoWait(ctx context.Context, msg *Message, settle bool) error {
-	payload, err := msg.Marshal()
-	if err != nil {
-		return err
+func (s *Sender) sendNoWait(ctx context.Context, msgs []*Message, settle bool) error {
+	out := s.out
+	out.sendMu.Lock()
+	defer out.sendMu.Unlock()
+	// The payloads are encoded into one buffer the link keeps, as the frames
+	// copy them: a burst then allocates neither per message nor as the
+	// encodings grow.
+	buf, ends := out.payloads[:0], out.ends[:0]
+	for _, msg := range msgs {
+		var err error
+		if buf, err = msg.appendSections(buf); err != nil {
+			return err
+		}
+		ends = append(ends, len(buf))
 	}
-	s.out.sendMu.Lock()
-	defer s.out.sendMu.Unlock()
-	_, err = s.transfer(ctx, msg.Format, payload, settle)
-	return err
+	if cap(buf) <= maxReusedPayloads {
+		out.payloads, out.ends = buf, ends
+	} else {
+		out.payloads, out.ends = nil, nil
+	}
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold(len(buf) + 64*len(msgs)) // room for the frame headers and performatives too
+	defer c.release()
+	start := 0
+	for i, end := range ends {
+		if _, err := s.transferLocked(ctx, msgs[i].Format, buf[start:end:end], settle); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
 }
 
-// transfer sends the frames of one delivery; with the connection mutex it
-// assigns the delivery id and consumes credit and window.
+// transfer sends the frames of one delivery.
 func (s *Sender) transfer(ctx context.Context, format uint32, payload []byte, settle bool) (*outDelivery, error) {
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.transferLocked(ctx, format, payload, settle)
+}
+
+// transferLocked sends the frames of one delivery; with the connection
+// mutex, which the caller holds, it assigns the delivery id and consumes
+// credit and window.
+func (s *Sender) transferLocked(ctx context.Context, format uint32, payload []byte, settle bool) (*outDelivery, error) {
 	c := s.sess.c
 	sess := s.sess
 	out := s.out
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	// Wait for credit and window.
 	for s.state != linkAttached || s.credit == 0 || sess.remoteIncomingWindow == 0 {
 		if err := s.waitLocked(ctx); err != nil {
@@ -144,6 +184,11 @@ func (s *Sender) waitLocked(ctx context.Context) error {
 	}
 	ch := c.changed
 	s.out.waiters++
+	// Frames held for one write must go out before others can queue theirs.
+	held := c.held
+	if held {
+		c.release()
+	}
 	c.mu.Unlock()
 	var err error
 	select {
@@ -153,6 +198,9 @@ func (s *Sender) waitLocked(ctx context.Context) error {
 	case <-s.done:
 	}
 	c.mu.Lock()
+	if held {
+		c.hold(0)
+	}
 	s.out.waiters--
 	if err == nil && (s.state == linkClosed || s.state == linkDetaching) {
 		err = s.err

@@ -2,6 +2,7 @@ package amqp
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -14,6 +15,8 @@ type writer struct {
 	nc      net.Conn
 	timeout time.Duration
 	onErr   func(error)
+
+	buf []byte // run's scratch for joining frames, kept between writes
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -68,6 +71,11 @@ func (w *writer) run() {
 		}
 		select {
 		case <-w.signal:
+			// Let the goroutines already runnable queue their frames first:
+			// one event often wakes several links of a connection at once
+			// (an append wakes each partition's receiver), and their frames
+			// then share one write instead of taking one each.
+			runtime.Gosched()
 		case <-w.quit:
 			if q := w.take(); len(q) > 0 {
 				w.write(q)
@@ -89,7 +97,7 @@ func (w *writer) write(q net.Buffers) bool {
 		// TLS and WebSocket conns write each buffer on its own (a TLS
 		// record, a WebSocket message and a syscall per frame): join
 		// small frames into fewer, larger writes.
-		err = writeCoalesced(w.nc, q)
+		w.buf, err = writeCoalesced(w.nc, q, w.buf)
 	}
 	if err != nil {
 		w.mu.Lock()
@@ -102,18 +110,21 @@ func (w *writer) write(q net.Buffers) bool {
 	return true
 }
 
-func writeCoalesced(nc net.Conn, q net.Buffers) error {
-	var buf []byte
-	for _, b := range q {
+// writeCoalesced writes q in as few writes as coalesceLimit allows, joining
+// buffers in scratch (returned for reuse); a buffer that would be written
+// alone anyway is written as it is, uncopied.
+func writeCoalesced(nc net.Conn, q net.Buffers, scratch []byte) ([]byte, error) {
+	buf := scratch[:0]
+	for i, b := range q {
 		if len(buf) > 0 && len(buf)+len(b) > coalesceLimit {
 			if _, err := nc.Write(buf); err != nil {
-				return err
+				return buf, err
 			}
 			buf = buf[:0]
 		}
-		if len(buf) == 0 && len(b) >= coalesceLimit {
+		if len(buf) == 0 && (len(b) >= coalesceLimit || i == len(q)-1) {
 			if _, err := nc.Write(b); err != nil {
-				return err
+				return buf, err
 			}
 			continue
 		}
@@ -121,9 +132,9 @@ func writeCoalesced(nc net.Conn, q net.Buffers) error {
 	}
 	if len(buf) > 0 {
 		_, err := nc.Write(buf)
-		return err
+		return buf, err
 	}
-	return nil
+	return buf, nil
 }
 
 // stop flushes what is queued and waits for the writer to exit.

@@ -73,18 +73,22 @@ func (s *Server) attachPartition(snd *amqp.Sender, addr string) *amqp.Error {
 
 // pumpEvents sends the partition's events as they are appended. Outcomes
 // change nothing (Event Hubs keeps no per-event state), so it does not wait
-// for them.
+// for them. The events the cursor returns together are posted together, so
+// that they go out in one write rather than one per event.
 func (s *Server) pumpEvents(snd *amqp.Sender, cursor *d2c.Cursor) {
 	ctx := snd.Context()
+	var batch []*amqp.Message
 	for {
 		msgs, err := cursor.Next(ctx, eventBatch)
 		if err != nil {
 			return
 		}
+		batch = batch[:0]
 		for _, m := range msgs {
-			if err := snd.PostSettled(ctx, eventMessage(eventhubs.NewEvent(m))); err != nil {
-				return
-			}
+			batch = append(batch, eventMessage(eventhubs.NewEvent(m)))
+		}
+		if err := snd.PostSettled(ctx, batch...); err != nil {
+			return
 		}
 	}
 }

@@ -21,7 +21,8 @@ import (
 // Event Hubs consumer per partition reading it (azeventhubs over AMQPS),
 // against the ingest rate with no consumer, in alternating rounds of the
 // same run. It reports the ratio (target ≥ 0.8) and checks the consumers
-// got every event.
+// got every event. Give it a count, e.g. -benchtime 20000x: at the default
+// -benchtime b.N stays 1, and each round is one message per device.
 func BenchmarkTelemetryToEventHubs(b *testing.B) {
 	const devices, rounds = 8, 10 // alternating rounds: noise on a busy machine averages out
 	e := start(b, b.TempDir(), false)
