@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,11 +21,17 @@ import (
 // BenchmarkTelemetryToEventHubs measures MQTT telemetry ingest with one
 // Event Hubs consumer per partition reading it (azeventhubs over AMQPS),
 // against the ingest rate with no consumer, in alternating rounds of the
-// same run. It reports the ratio (target ≥ 0.8) and checks the consumers
-// got every event. Give it a count, e.g. -benchtime 20000x: at the default
-// -benchtime b.N stays 1, and each round is one message per device.
+// same run, and checks the consumers got every event. It reports "ratio"
+// (target ≥ 0.8): the median over adjacent pairs of rounds of the ingest
+// time alone over the ingest time with consumers. Ingest is bound by the
+// disk's commit latency, which drifts by tens of percent within a run on a
+// shared machine; comparing each round with its neighbour and taking the
+// median keeps that drift out of the ratio. "ratio-total" is the same
+// ratio over the summed times of all rounds. Give it a count, e.g.
+// -benchtime 20000x: at the default -benchtime b.N stays 1, and each round
+// is one message per device.
 func BenchmarkTelemetryToEventHubs(b *testing.B) {
-	const devices, rounds = 8, 10 // alternating rounds: noise on a busy machine averages out
+	const devices, rounds = 8, 20 // ten pairs of alternating rounds
 	e := start(b, b.TempDir(), false)
 	svc := newService(b, e)
 	var clients []paho.Client
@@ -100,16 +107,20 @@ func BenchmarkTelemetryToEventHubs(b *testing.B) {
 	}
 
 	b.ResetTimer()
-	var alone, with time.Duration
+	var alone, with, last time.Duration
+	var pairs []float64
 	var want int64
 	for r := range rounds {
 		if r%2 == 0 {
-			alone += ingest()
+			last = ingest()
+			alone += last
 			continue
 		}
 		before := received.Load()
 		stop := consume()
-		with += ingest()
+		d := ingest()
+		with += d
+		pairs = append(pairs, last.Seconds()/d.Seconds())
 		want += int64(perRound / devices * devices)
 		// Let the consumers drain what this round sent before stopping them.
 		for deadline := time.Now().Add(10 * wait); received.Load()-before < int64(perRound/devices*devices) && time.Now().Before(deadline); {
@@ -121,7 +132,8 @@ func BenchmarkTelemetryToEventHubs(b *testing.B) {
 	if received.Load() < want {
 		b.Fatalf("consumers received %d events, want %d", received.Load(), want)
 	}
-	b.ReportMetric(alone.Seconds()/with.Seconds(), "ratio")
+	b.ReportMetric(median(pairs), "ratio")
+	b.ReportMetric(alone.Seconds()/with.Seconds(), "ratio-total")
 }
 
 // BenchmarkC2DSendAMQPvsREST measures cloud-to-device sends over one AMQP
@@ -200,4 +212,16 @@ func BenchmarkC2DSendAMQPvsREST(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(restTime.Seconds()/amqpTime.Seconds(), "ratio")
+}
+
+// median of xs (which it sorts).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
