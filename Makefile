@@ -3,15 +3,28 @@ GO        ?= go
 BIN       := bin/iothub-emulator
 GOFILES   := $(shell find . -name '*.go' -not -path './compat/*' -not -path './examples/*' 2>/dev/null)
 
-.PHONY: run build test test-go test-race fuzz compat lint clean
+.PHONY: run build loadgen bench test test-go test-race fuzz compat lint clean
 
 run: build
 	./$(BIN)
 
 build: $(BIN)
 
-$(BIN): $(GOFILES) go.mod go.sum
-	$(GO) build -o $(BIN) ./cmd/iothub-emulator
+# The load generator: simulated devices against a running hub.
+loadgen: bin/iothub-loadgen
+
+bin/iothub-loadgen: $(GOFILES) go.mod go.sum
+	$(GO) build -o $@ ./cmd/iothub-loadgen
+
+# bench: the benchmarks that compare the emulator with a baseline measured
+# in the same run, printed as ratios (see docs/performance.md).
+bench:
+	@out=$$(mktemp); status=0; \
+	$(GO) test -run '^$$' -bench 'TelemetryToEventHubs' -benchtime 20000x ./emulator >>$$out 2>&1 || status=1; \
+	$(GO) test -run '^$$' -bench 'C2DSendAMQPvsREST' ./emulator >>$$out 2>&1 || status=1; \
+	$(GO) test -run '^$$' -bench 'TagEquality|ReportedRange|GroupBy' ./query >>$$out 2>&1 || status=1; \
+	$(GO) test -run '^$$' -bench 'AppendWithConsumers' ./d2c >>$$out 2>&1 || status=1; \
+	$(GO) run ./internal/benchratio <$$out || status=1; rm -f $$out; exit $$status
 
 # test: every Go test (with the race detector), the fuzz seeds, then the
 # official SDK suites (Python and Node) against the built binary.
