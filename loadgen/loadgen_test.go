@@ -13,22 +13,14 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/emulator"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
+	"github.com/iothub-emulator/iothub-emulator/iothubtest"
 	"github.com/iothub-emulator/iothub-emulator/loadgen"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
-func startEmulator(t *testing.T) *emulator.Emulator {
-	t.Helper()
-	cfg := emulator.DefaultConfig()
-	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort, cfg.AMQPSPort, cfg.AMQPPort = 0, 0, 0, 0, emulator.Off, emulator.Off
-	cfg.InMemory = true
-	e, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
+// startEmulator runs the project's test harness: a whole emulator in
+// memory on free loopback ports.
+func startEmulator(t *testing.T) *emulator.Emulator { return iothubtest.Start(t).Emulator() }
 
 func fleet(t *testing.T, e *emulator.Emulator, prefix string, n int) (loadgen.Registry, []loadgen.Device) {
 	t.Helper()

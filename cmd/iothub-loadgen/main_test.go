@@ -7,19 +7,13 @@ import (
 	"testing"
 
 	"github.com/iothub-emulator/iothub-emulator/emulator"
+	"github.com/iothub-emulator/iothub-emulator/iothubtest"
 )
 
 func TestLoadgenAgainstEmulator(t *testing.T) {
-	cfg := emulator.DefaultConfig()
-	cfg.MQTTSPort, cfg.HTTPSPort, cfg.MQTTPort, cfg.HTTPPort, cfg.AMQPSPort, cfg.AMQPPort = 0, 0, 0, 0, emulator.Off, emulator.Off
-	cfg.InMemory = true
-	e, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := iothubtest.Start(t).Emulator()
 	var out, errs bytes.Buffer
-	err = run(context.Background(), []string{
+	err := run(context.Background(), []string{
 		"--endpoint", "http://" + e.Addr(emulator.HTTP), "--mqtt", e.Addr(emulator.MQTTS), "--ca", e.CAPath(), "--server-name", "localhost",
 		"--devices", "3", "--rate", "50", "--messages", "10", "--duration", "0", "--delete",
 	}, &out, &errs)
