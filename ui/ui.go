@@ -120,6 +120,8 @@ func (s *Server) hostName() string {
 	return "127.0.0.1"
 }
 
+// ServeHTTP serves the pages, their assets, the session and login
+// endpoints, and the API proxy, all under Prefix.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Nothing but the dashboard's own files may run or be framed, so
