@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/iothub-emulator
 GOFILES   := $(shell find . -name '*.go' -not -path './compat/*' -not -path './examples/*' 2>/dev/null)
 
-.PHONY: run build loadgen bench test test-go test-race fuzz compat lint clean
+.PHONY: run build loadgen bench test test-go test-race fuzz compat lint clean chromium
 
 run: build
 	./$(BIN)
@@ -30,9 +30,26 @@ bench:
 # official SDK suites (Python and Node) against the built binary.
 test: test-go compat
 
-test-go:
+test-go: chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# chromium: the dashboard's browser tests (ui/browser_test.go) drive
+# headless Chromium. As root it is installed from the distribution's
+# packages when missing; otherwise CI fails here, and a developer's run
+# skips those tests with a note saying how to install it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium for the dashboard's browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		elif [ "$$CI" = true ]; then \
+			echo "make test: the dashboard's browser tests need chromium: run as root (it is then installed with apt-get) or install it: apt-get install -y chromium"; \
+			exit 1; \
+		else \
+			echo "note: chromium is not installed, so the dashboard's browser tests will skip (install it: sudo apt-get install -y chromium)"; \
+		fi; \
+	}
 
 # Short fuzzing runs of every parser; the seed corpora already run in test-go.
 FUZZTIME ?= 20s

@@ -221,6 +221,20 @@ func (c Config) hubPolicyKeys() map[string]string {
 	return out
 }
 
+// dashboardNeedsLogin: the dashboard acts as the well-known owner only on
+// loopback with the well-known keys; otherwise it asks for a connection
+// string.
+func (c Config) dashboardNeedsLogin() bool {
+	if len(c.hubPolicyKeys()) > 0 {
+		return true
+	}
+	if strings.EqualFold(c.Bind, "localhost") {
+		return false
+	}
+	ip := net.ParseIP(c.Bind)
+	return ip == nil || !ip.IsLoopback()
+}
+
 // acceptedHosts are the names SAS tokens may carry.
 func (c Config) acceptedHosts() []string {
 	out := []string{c.hostName()}

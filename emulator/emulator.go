@@ -36,6 +36,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/sas"
 	"github.com/iothub-emulator/iothub-emulator/seed"
 	"github.com/iothub-emulator/iothub-emulator/store"
+	"github.com/iothub-emulator/iothub-emulator/ui"
 )
 
 // Listener names.
@@ -333,10 +334,11 @@ func (e *Emulator) amqpsPort() int {
 	return DefaultAMQPSPort
 }
 
-// httpHandler is what the HTTPS and HTTP ports serve: the REST API, and
-// MQTT over WebSockets where the SDKs' websocket transports dial it.
+// httpHandler is what the HTTPS and HTTP ports serve: the REST API, the
+// dashboard under /ui/, and MQTT over WebSockets where the SDKs' websocket
+// transports dial it.
 func (e *Emulator) httpHandler() http.Handler {
-	handler := api.New(e.hub, api.Options{
+	apiHandler := api.New(e.hub, api.Options{
 		Logger:    e.log.With("component", "api"),
 		Ready:     e.ready.Load,
 		Metrics:   e.metrics,
@@ -350,7 +352,33 @@ func (e *Emulator) httpHandler() http.Handler {
 
 		Provisioning: e.dps,
 	})
-	return withWebSocket(e.debug.Middleware(handler), e.broker, e.amqp)
+	apiHandler = e.debug.Middleware(apiHandler)
+	// The dashboard sits outside the debug log's middleware (its login body
+	// carries a key); the API calls it makes are logged, signatures redacted.
+	dashboard := ui.New(ui.Options{
+		API:          apiHandler,
+		Owner:        e.ownerPolicy,
+		RequireLogin: e.cfg.dashboardNeedsLogin(),
+		HostNames:    e.cfg.acceptedHosts(),
+		Logger:       e.log.With("component", "ui"),
+	})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, ui.Prefix) {
+			dashboard.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
+	return withWebSocket(handler, e.broker, e.amqp)
+}
+
+// ownerPolicy is the owner policy's name and current key, for the dashboard.
+func (e *Emulator) ownerPolicy() (string, string) {
+	p, ok := e.hub.Policies().Find("iothubowner")
+	if !ok {
+		return "", ""
+	}
+	return p.Name, p.PrimaryKey
 }
 
 // listen binds every enabled port and serves it: MQTT on the broker, HTTP

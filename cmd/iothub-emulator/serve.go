@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"time"
@@ -105,6 +106,13 @@ func printBanner(w io.Writer, cfg emulator.Config, emu *emulator.Emulator) {
 		fmt.Fprintln(w, "  warning: "+warn)
 	}
 	fmt.Fprintln(w)
+	if dash := dashboardURLs(emu); len(dash) > 0 {
+		fmt.Fprintln(w, "Dashboard:")
+		for _, u := range dash {
+			fmt.Fprintln(w, "  "+u)
+		}
+		fmt.Fprintln(w)
+	}
 	if ep := emu.EventHubs(); ep != nil {
 		fmt.Fprintln(w, "Event Hubs-compatible endpoint (built-in telemetry):")
 		fmt.Fprintf(w, "  name %s (or %s), %d partitions, consumer groups %s\n", ep.Name(), emu.HubName(), len(ep.PartitionIDs()), strings.Join(emu.Telemetry().ConsumerGroups(), ","))
@@ -141,4 +149,22 @@ func endpointHint(emu *emulator.Emulator) string {
 		return ""
 	}
 	return " --endpoint http://" + a
+}
+
+// dashboardURLs are the web dashboard's addresses, on the HTTPS then the
+// HTTP port, named by the hub's host name (the certificate covers it).
+func dashboardURLs(emu *emulator.Emulator) []string {
+	var out []string
+	for _, l := range []struct{ name, scheme string }{{emulator.HTTPS, "https"}, {emulator.HTTP, "http"}} {
+		a := emu.Addr(l.name)
+		if a == "" {
+			continue
+		}
+		_, port, err := net.SplitHostPort(a)
+		if err != nil {
+			continue
+		}
+		out = append(out, l.scheme+"://"+net.JoinHostPort(emu.HostName(), port)+"/ui/")
+	}
+	return out
 }
