@@ -5,13 +5,15 @@ package ui_test
 // that live telemetry arrives within a second, that a desired property
 // edited in the page reaches a connected device, that a direct method
 // shows the device's answer, that nothing rendered can run script, and
-// they save a screenshot of each page under testdata/ for review by eye.
+// they take a screenshot of each page, kept under testdata/ for review by
+// eye when the tests run with -update.
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	pngpkg "image/png"
 	"io"
 	"net/http"
 	"os"
@@ -27,6 +29,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/iothub-emulator/iothub-emulator/emulator"
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
@@ -159,13 +162,22 @@ func jsString(s string) string {
 	return string(b)
 }
 
-// screenshot saves the page under testdata/.
+// screenshot takes a picture of the page, which must be a PNG of a
+// rendered page; with -update it is saved under testdata/ (so plain test
+// runs leave the tree as it was).
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	run(t, ctx, "settle before "+name, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0); document.activeElement?.blur(); document.getElementById("toast")?.classList.remove("show")`), chromedp.Sleep(150*time.Millisecond))
 	png, err := evaluate(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	cfg, err := pngpkg.DecodeConfig(bytes.NewReader(png))
+	if err != nil || cfg.Width < 400 || cfg.Height < 200 {
+		t.Fatalf("screenshot %s is not a rendered page: %v (%dx%d)", name, err, cfg.Width, cfg.Height)
+	}
+	if !testkit.Updating() {
+		return
 	}
 	if err := os.WriteFile(filepath.Join("testdata", name), png, 0o644); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,10 @@ import (
 	"time"
 )
 
+// Updating reports whether the tests run with -update, which rewrites
+// files kept under testdata/ (golden files, screenshots).
+func Updating() bool { return *update }
+
 // update is the one -update flag of every package whose tests use Golden.
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
