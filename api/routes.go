@@ -79,6 +79,8 @@ func (s *server) routes(opts Options) []route {
 		// registry operation, also the ones no route serves.
 		{"GET", "/devices", s.listDevices, need(read), reg},
 		{"GET", "/devices/", s.listDevices, need(read), reg},
+		{"POST", "/devices", s.bulkRegistry, need(write), reg},
+		{"POST", "/devices/", s.bulkRegistry, need(write), reg},
 		{anyMethod, "/devices", s.notFound, public, reg},
 		{anyMethod, "/devices/", s.notFound, public, reg},
 		{"GET", "/devices/{id}", s.getDevice, need(read), reg},
