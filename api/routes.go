@@ -36,10 +36,16 @@ type access struct {
 	// provisioning, when set, checks the provisioning service's
 	// credentials instead of the hub's policies (see dps.go).
 	provisioning provisioningAccess
+	// device, when set, checks a device's credentials for the URL's
+	// identity instead (see devicehttp.go).
+	device bool
 }
 
 // public routes need no credentials.
 var public = access{public: true}
+
+// asDevice routes take the SAS token of the device (or module) the URL names.
+var asDevice = access{device: true}
 
 // need asks for p whatever the method.
 func need(p registry.Permission) access { return access{read: p, write: p} }
@@ -79,6 +85,8 @@ func (s *server) routes(opts Options) []route {
 		// registry operation, also the ones no route serves.
 		{"GET", "/devices", s.listDevices, need(read), reg},
 		{"GET", "/devices/", s.listDevices, need(read), reg},
+		{"POST", "/devices", s.bulkRegistry, need(write), reg},
+		{"POST", "/devices/", s.bulkRegistry, need(write), reg},
 		{anyMethod, "/devices", s.notFound, public, reg},
 		{anyMethod, "/devices/", s.notFound, public, reg},
 		{"GET", "/devices/{id}", s.getDevice, need(read), reg},
@@ -206,6 +214,7 @@ func (s *server) routes(opts Options) []route {
 			route{anyMethod, "/messages/serviceBound/feedback/*", s.notFound, need(svc), unthrottled},
 		)
 	}
+	rs = append(rs, s.deviceRoutes(opts)...)
 	if opts.Provisioning != nil {
 		rs = append(rs, s.provisioningRoutes()...)
 	}
@@ -228,7 +237,7 @@ func (s *server) mount(r chi.Router, rs []route) {
 		if _, dup := s.table[k]; dup {
 			panic("api: route " + k + " is in the table twice")
 		}
-		if !rt.access.public && rt.access.provisioning == hubAccess && (rt.access.read == 0 || rt.access.write == 0) {
+		if !rt.access.public && !rt.access.device && rt.access.provisioning == hubAccess && (rt.access.read == 0 || rt.access.write == 0) {
 			panic("api: route " + k + " names no permission and is not public")
 		}
 		s.table[k] = rt
@@ -244,6 +253,8 @@ func (s *server) mount(r chi.Router, rs []route) {
 			switch {
 			case rt.access.provisioning != hubAccess:
 				h = s.authorizeProvisioning(rt.access)(h)
+			case rt.access.device:
+				h = s.authorizeDevice(h)
 			case !rt.access.public:
 				h = s.authorize(rt.access)(h)
 			}

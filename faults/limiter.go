@@ -99,6 +99,8 @@ func tierRates(tier string) (map[Operation]float64, bool) {
 			TwinUpdates:        50,
 			JobsOperations:     100 * perMinute,
 			Configurations:     20 * perMinute,
+			C2DReceives:        1000 * perMinute,
+			FileUploads:        100 * perMinute,
 		}, true
 	case "S2":
 		return map[Operation]float64{
@@ -112,6 +114,8 @@ func tierRates(tier string) (map[Operation]float64, bool) {
 			TwinUpdates:        50,  // max(50/s, 5/s/unit)
 			JobsOperations:     100 * perMinute,
 			Configurations:     20 * perMinute,
+			C2DReceives:        1000 * perMinute,
+			FileUploads:        100 * perMinute,
 		}, true
 	case "S3":
 		return map[Operation]float64{
@@ -125,6 +129,8 @@ func tierRates(tier string) (map[Operation]float64, bool) {
 			TwinUpdates:        250,
 			JobsOperations:     5000 * perMinute,
 			Configurations:     20 * perMinute,
+			C2DReceives:        50000 * perMinute,
+			FileUploads:        5000 * perMinute,
 		}, true
 	}
 	return nil, false

@@ -9,9 +9,8 @@ import (
 // hub's throttle table. The value is the name used in the admin API.
 type Operation string
 
-// The throttled operation classes. File uploads, HTTPS C2D receives, device
-// streams and job per-device operations are absent: the emulator does not
-// serve them.
+// The throttled operation classes. Device streams and job per-device
+// operations are absent: the emulator does not serve them.
 const (
 	RegistryOperations Operation = "registryOperations" // identity registry create, read, update, delete
 	DeviceConnections  Operation = "deviceConnections"  // new device (and module) connections
@@ -23,6 +22,8 @@ const (
 	TwinUpdates        Operation = "twinUpdates"        // twin updates, service and device side
 	JobsOperations     Operation = "jobsOperations"     // job create, update, list, delete
 	Configurations     Operation = "configurations"     // automatic device management
+	C2DReceives        Operation = "c2dReceives"        // cloud-to-device receives over HTTPS
+	FileUploads        Operation = "fileUploads"        // file upload initiations
 )
 
 // Operations lists every operation class.
@@ -30,6 +31,7 @@ func Operations() []Operation {
 	return []Operation{
 		RegistryOperations, DeviceConnections, D2CSends, Queries, C2DSends,
 		DirectMethods, TwinReads, TwinUpdates, JobsOperations, Configurations,
+		C2DReceives, FileUploads,
 	}
 }
 

@@ -129,6 +129,14 @@ func (h *Hub) put(ctx context.Context, deviceID, moduleID string, body []byte, i
 	if err != nil {
 		return nil, err
 	}
+	return h.putParsed(ctx, deviceID, moduleID, in, ifMatch, nil)
+}
+
+// putParsed is put once the body is decoded. A non-nil tw is merged into
+// the twin in the same write (bulk creates and updates carry tags and
+// desired properties), so the identity and its twin change together or
+// not at all.
+func (h *Hub) putParsed(ctx context.Context, deviceID, moduleID string, in input, ifMatch string, tw *twin.ServiceUpdate) (*entry, error) {
 	unlock := h.locks.Lock(deviceID)
 	defer unlock()
 	k := kindOf(moduleID)
@@ -158,8 +166,19 @@ func (h *Hub) put(ctx context.Context, deviceID, moduleID string, body []byte, i
 	next.etagSeq = h.etagSeq.Add(1)
 	next.etag = registry.ETag(next.etagSeq)
 	next.set(in, now, cur != nil)
+	var change twin.DesiredChange
+	if tw != nil {
+		t, c, err := next.twin.Patched(*tw, h.now())
+		if err != nil {
+			return nil, err
+		}
+		next.twin, change = t, c
+	}
 	if err := h.commit(ctx, key, next); err != nil {
 		return nil, err
+	}
+	if change.Changed {
+		h.sendDesired(deviceID, moduleID, change)
 	}
 	if cur != nil && next.mustDisconnect(cur.identity) {
 		h.devices.Disconnect(deviceID, moduleID)

@@ -115,6 +115,7 @@ type apiError struct {
 	Status  int
 	Code    string // IoT Hub error code name such as DeviceNotFound; "" if the answer had none
 	Message string
+	Body    []byte // the answer's body, for errors that carry a result (bulk registry)
 }
 
 func (e *apiError) Error() string {
@@ -127,7 +128,7 @@ func (e *apiError) Error() string {
 // parseAPIError reads IoT Hub's error body ({"Message":"ErrorCode:Name;text",...})
 // and its iothub-errorcode header.
 func parseAPIError(status int, header http.Header, body []byte) *apiError {
-	e := &apiError{Status: status, Code: header.Get("iothub-errorcode")}
+	e := &apiError{Status: status, Code: header.Get("iothub-errorcode"), Body: body}
 	// The provisioning service's form: {"errorCode":404201,"message":"..."}.
 	var p struct {
 		ErrorCode int    `json:"errorCode"`

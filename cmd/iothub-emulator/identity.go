@@ -130,12 +130,29 @@ func identityCreate(n noun) verb {
 		name := n.command("identity", "create")
 		f := newCLIFlags(name, n.synopsis(""),
 			n.pick("Create a device identity and print it.", "Create a module identity on a device and print it."), stdout)
-		deviceID, moduleID := n.identityIDs(f, "id of the new")
+		var deviceID, moduleID, devicesFile *string
+		if n.module {
+			deviceID, moduleID = n.identityIDs(f, "id of the new")
+		} else {
+			// A device's id is required unless --devices-file names many.
+			deviceID, moduleID = f.String("device-id,d", "", "DEVICE", "id of the new device"), new(string)
+			devicesFile = f.String("devices-file", "", "FILE", "create (or update, delete) many devices from a JSON array of ExportImportDevice objects, 100 per request")
+		}
 		opts := addCreateFlags(f, n)
 		conn := addConnFlags(f)
 		c, err := parseNoArgs(f, conn, args)
 		if err != nil {
 			return err
+		}
+		if devicesFile != nil {
+			switch {
+			case *devicesFile != "" && *deviceID != "":
+				return usagef(name, "give either --device-id or --devices-file, not both")
+			case *devicesFile != "":
+				return bulkCreate(ctx, name, c, *devicesFile, stdout)
+			case *deviceID == "":
+				return usagef(name, "--device-id (-d) is required")
+			}
 		}
 		raw, err := opts.create(ctx, name, c, *deviceID, *moduleID)
 		if err != nil {
