@@ -10,6 +10,9 @@ run: build
 
 build: $(BIN)
 
+$(BIN): $(GOFILES) go.mod go.sum
+	$(GO) build -o $(BIN) ./cmd/iothub-emulator
+
 # The load generator: simulated devices against a running hub.
 loadgen: bin/iothub-loadgen
 
