@@ -118,6 +118,12 @@ func (s *server) routes(opts Options) []route {
 		{"PUT", "/twins/{id}/modules/{mid}/", s.notFound, public, twinUpdate},
 		{"POST", "/twins/{id}/modules/{mid}/methods/", s.notFound, public, methods},
 
+		// Digital twins (IoT Plug and Play): views of device twins and methods.
+		{"GET", "/digitaltwins/{id}", s.getDigitalTwin, need(svc | read), twinRead},
+		{"PATCH", "/digitaltwins/{id}", s.patchDigitalTwin, need(svc), twinUpdate},
+		{"POST", "/digitaltwins/{id}/commands/{command}", s.invokeCommand, need(svc), methods},
+		{"POST", "/digitaltwins/{id}/components/{component}/commands/{command}", s.invokeCommand, need(svc), methods},
+
 		{"GET", "/statistics/devices", s.registryStatistics, need(read), unthrottled},
 		{"GET", "/statistics/service", s.serviceStatistics, need(svc), unthrottled},
 
