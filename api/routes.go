@@ -127,7 +127,7 @@ func (s *server) routes(opts Options) []route {
 		{"GET", "/statistics/devices", s.registryStatistics, need(read), unthrottled},
 		{"GET", "/statistics/service", s.serviceStatistics, need(svc), unthrottled},
 
-		// Jobs and automatic device management are not served, but throttled.
+		// Jobs and automatic device management: what no row serves is still throttled.
 		{anyMethod, "/jobs", s.notFound, public, faults.JobsOperations},
 		{anyMethod, "/jobs/*", s.notFound, public, faults.JobsOperations},
 		{anyMethod, "/configurations", s.notFound, public, faults.Configurations},
@@ -214,6 +214,9 @@ func (s *server) routes(opts Options) []route {
 	}
 	if opts.Provisioning != nil {
 		rs = append(rs, s.provisioningRoutes()...)
+	}
+	if opts.Jobs != nil {
+		rs = append(rs, s.jobRoutes()...)
 	}
 	return rs
 }
