@@ -126,10 +126,16 @@ func (s *server) routes(opts Options) []route {
 		{"PUT", "/twins/{id}/modules/{mid}/", s.notFound, public, twinUpdate},
 		{"POST", "/twins/{id}/modules/{mid}/methods/", s.notFound, public, methods},
 
+		// Digital twins (IoT Plug and Play): views of device twins and methods.
+		{"GET", "/digitaltwins/{id}", s.getDigitalTwin, need(svc | read), twinRead},
+		{"PATCH", "/digitaltwins/{id}", s.patchDigitalTwin, need(svc), twinUpdate},
+		{"POST", "/digitaltwins/{id}/commands/{command}", s.invokeCommand, need(svc), methods},
+		{"POST", "/digitaltwins/{id}/components/{component}/commands/{command}", s.invokeCommand, need(svc), methods},
+
 		{"GET", "/statistics/devices", s.registryStatistics, need(read), unthrottled},
 		{"GET", "/statistics/service", s.serviceStatistics, need(svc), unthrottled},
 
-		// Jobs and automatic device management are not served, but throttled.
+		// Jobs and automatic device management: what no row serves is still throttled.
 		{anyMethod, "/jobs", s.notFound, public, faults.JobsOperations},
 		{anyMethod, "/jobs/*", s.notFound, public, faults.JobsOperations},
 		{anyMethod, "/configurations", s.notFound, public, faults.Configurations},
@@ -217,6 +223,9 @@ func (s *server) routes(opts Options) []route {
 	rs = append(rs, s.deviceRoutes(opts)...)
 	if opts.Provisioning != nil {
 		rs = append(rs, s.provisioningRoutes()...)
+	}
+	if opts.Jobs != nil {
+		rs = append(rs, s.jobRoutes()...)
 	}
 	return rs
 }

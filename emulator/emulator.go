@@ -30,6 +30,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/jobs"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -63,6 +64,7 @@ type Emulator struct {
 	eventHubs *eventhubs.Endpoint
 	c2d       *c2d.Queues
 	dps       *dps.Service
+	jobs      *jobs.Manager
 	broker    *mqttbroker.Broker
 	amqp      *amqphub.Server
 	tls       *certs.Bundle
@@ -110,6 +112,7 @@ func (e *Emulator) start() error {
 		e.newEventHubs,
 		e.openHub,
 		e.openProvisioning,
+		e.openJobs,
 		e.applySeed,
 		e.newFaults,
 		e.newBroker,
@@ -208,6 +211,17 @@ func (e *Emulator) openHub() error {
 		return err
 	}
 	e.hub, e.c2d = h, h.C2D()
+	return nil
+}
+
+// openJobs loads the scheduled jobs and starts their runner, which
+// resumes the jobs a stop interrupted.
+func (e *Emulator) openJobs() error {
+	m, err := jobs.Open(jobs.Options{Store: e.store, Hub: e.hub, Logger: e.log.With("component", "jobs")})
+	if err != nil {
+		return err
+	}
+	e.jobs = m
 	return nil
 }
 
@@ -351,6 +365,7 @@ func (e *Emulator) httpHandler() http.Handler {
 		C2D:       e.c2d,
 
 		Provisioning: e.dps,
+		Jobs:         e.jobs,
 	})
 	apiHandler = e.debug.Middleware(apiHandler)
 	// The dashboard sits outside the debug log's middleware (its login body
@@ -562,6 +577,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.amqp != nil {
 			errs = append(errs, e.amqp.Close())
+		}
+		if e.jobs != nil { // before the hub its runner calls
+			errs = append(errs, e.jobs.Close())
 		}
 		if e.hub != nil {
 			errs = append(errs, e.hub.Close())

@@ -54,7 +54,8 @@
 //   - AS_NUMBER accepts numbers and strings spelling a JSON number
 //     (surrounding spaces allowed); anything else is undefined.
 //   - Projections and aggregates are allowed over devices.modules too, and
-//     GROUP BY as well; devices.jobs parses but Execute refuses it.
+//     GROUP BY as well, and over devices.jobs (rows the job runner puts in the
+//     index).
 //   - A projected path that is undefined is left out of the row; a row with
 //     no defined element is {}. Unaliased aggregates are named $1, $2, ... in
 //     order among the unaliased aggregates. Two elements with the same result

@@ -23,6 +23,8 @@ type Page struct {
 const (
 	ItemTypeTwin = "Twin"
 	ItemTypeRaw  = "Raw"
+	// ItemTypeDeviceJob is SELECT * over devices.jobs.
+	ItemTypeDeviceJob = "DeviceJob"
 )
 
 func pageSize(n int) int {
@@ -41,9 +43,6 @@ func pageSize(n int) int {
 func (ix *Index) Execute(q *Query, opts PageOptions) (Page, error) {
 	if q == nil {
 		return Page{}, errPlain("no query to execute")
-	}
-	if q.coll == Jobs {
-		return Page{}, errPlain("queries over devices.jobs are not supported")
 	}
 	var c cont
 	resume := opts.Continuation != ""
@@ -68,6 +67,9 @@ func (ix *Index) Execute(q *Query, opts PageOptions) (Page, error) {
 	page := Page{Items: []any{}, ItemType: ItemTypeRaw}
 	if q.star {
 		page.ItemType = ItemTypeTwin
+		if q.coll == Jobs {
+			page.ItemType = ItemTypeDeviceJob
+		}
 	}
 	if !ok {
 		return page, nil

@@ -92,7 +92,7 @@ func FuzzEvaluate(f *testing.F) {
 			}
 			return
 		}
-		if typA != typB || (typA != ItemTypeTwin && typA != ItemTypeRaw) {
+		if typA != typB || (typA != ItemTypeTwin && typA != ItemTypeRaw && typA != ItemTypeDeviceJob) {
 			t.Fatalf("%q: item types %q %q", text, typA, typB)
 		}
 		if !reflect.DeepEqual(a, b) {

@@ -7,7 +7,7 @@ import "sync"
 // for the whole page, so it sees one consistent snapshot.
 type Index struct {
 	mu    sync.RWMutex
-	colls [2]*docSet // Devices, Modules
+	colls [3]*docSet // Devices, Modules, Jobs
 }
 
 // docSet is one collection: documents in key order plus the tag equality
@@ -37,7 +37,7 @@ func newIndex(o indexOptions) *Index {
 }
 
 func (ix *Index) set(c Collection) *docSet {
-	if c < Devices || c > Modules {
+	if c < Devices || c > Jobs {
 		return nil
 	}
 	return ix.colls[c]
@@ -45,8 +45,8 @@ func (ix *Index) set(c Collection) *docSet {
 
 // Put stores doc under key (deviceId, or deviceId+"/"+moduleId), replacing
 // any previous document. The index keeps doc and never modifies it; the
-// caller must not modify it either. A nil doc, or a collection other than
-// Devices or Modules, is ignored.
+// caller must not modify it either. Jobs rows are keyed deviceId + "/" +
+// jobId. A nil doc, or an unknown collection, is ignored.
 func (ix *Index) Put(c Collection, key string, doc map[string]any) {
 	ds := ix.set(c)
 	if ds == nil || doc == nil {

@@ -99,17 +99,21 @@ func TestIndexPutDeleteLen(t *testing.T) {
 	ix.Put(Devices, "b", map[string]any{"deviceId": "b"})
 	ix.Put(Devices, "a", map[string]any{"deviceId": "a", "status": "disabled"}) // replaces
 	ix.Put(Modules, "a/m", map[string]any{"deviceId": "a", "moduleId": "m"})
-	ix.Put(Jobs, "x", map[string]any{})           // ignored
+	ix.Put(Jobs, "a/j1", map[string]any{"deviceId": "a", "jobId": "j1", "status": "completed"})
 	ix.Put(Collection(42), "x", map[string]any{}) // ignored
 	ix.Put(Devices, "nil", nil)                   // ignored
 	ix.Delete(Devices, "missing")
 	ix.Delete(Collection(-1), "a")
-	if ix.Len(Devices) != 2 || ix.Len(Modules) != 1 || ix.Len(Jobs) != 0 || ix.Len(Collection(9)) != 0 {
+	if ix.Len(Devices) != 2 || ix.Len(Modules) != 1 || ix.Len(Jobs) != 1 || ix.Len(Collection(9)) != 0 {
 		t.Fatalf("lens %d %d", ix.Len(Devices), ix.Len(Modules))
 	}
 	p, err := ix.Execute(mustParse(t, "SELECT deviceId FROM devices WHERE status = 'disabled'"), PageOptions{})
 	if err != nil || fmt.Sprint(ids(p.Items)) != "[a]" {
 		t.Fatalf("replaced document not visible: %v %v", p.Items, err)
+	}
+	p, err = ix.Execute(mustParse(t, "SELECT * FROM devices.jobs WHERE jobId = 'j1' AND status = 'completed'"), PageOptions{})
+	if err != nil || len(p.Items) != 1 || p.ItemType != ItemTypeDeviceJob {
+		t.Fatalf("devices.jobs: %v %q %v", p.Items, p.ItemType, err)
 	}
 	ix.Delete(Devices, "a")
 	if ix.Len(Devices) != 1 {
@@ -259,4 +263,23 @@ func TestConcurrentWritesAndQueries(t *testing.T) {
 	<-deadline
 	close(stop)
 	wg.Wait()
+}
+
+func TestMatch(t *testing.T) {
+	doc := map[string]any{"deviceId": "d1", "tags": map[string]any{"env": "prod", "n": 3.0}}
+	for _, tt := range []struct {
+		cond string
+		want bool
+	}{
+		{"", true},
+		{" WHERE tags.env = 'prod'", true},
+		{" WHERE tags.env = 'prod' AND tags.n > 2", true},
+		{" WHERE tags.env = 'test'", false},
+		{" WHERE tags.missing = 1", false},
+		{" WHERE NOT (tags.env = 'prod')", false},
+	} {
+		if got := mustParse(t, "SELECT * FROM devices"+tt.cond).Match(doc); got != tt.want {
+			t.Errorf("%q: Match = %v, want %v", tt.cond, got, tt.want)
+		}
+	}
 }

@@ -7,7 +7,7 @@ type Collection int
 const (
 	Devices Collection = iota // device twins, keyed by deviceId
 	Modules                   // module twins, keyed by deviceId + "/" + moduleId
-	Jobs                      // per-device job rows: parsed, not executed
+	Jobs                      // per-device job rows, keyed by deviceId + "/" + jobId
 )
 
 func (c Collection) String() string {
@@ -77,4 +77,18 @@ type element struct {
 type eqHint struct {
 	path []string
 	v    val
+}
+
+// Match reports whether doc satisfies the query's WHERE clause (every
+// document does when there is none), as Execute would decide it: for
+// conditions evaluated one document at a time (configurations' target
+// conditions).
+func (q *Query) Match(doc map[string]any) bool {
+	if q.where == nil {
+		return true
+	}
+	r := newRow(q.nslots)
+	r.reset(doc)
+	v := q.where.eval(r)
+	return v.k == kBool && v.b
 }

@@ -31,9 +31,14 @@ const (
 	Enrollments      = "dpsEnrollments"      // individual enrollments
 	EnrollmentGroups = "dpsEnrollmentGroups" // enrollment groups
 	Registrations    = "dpsRegistrations"    // device registration states
+
+	// Scheduled jobs and automatic device management.
+	Jobs           = "jobs"           // jobs v2, by job id
+	JobDevices     = "jobDevices"     // per-device job rows, by deviceId/jobId
+	Configurations = "configurations" // configurations, by id
 )
 
-var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, Enrollments, EnrollmentGroups, Registrations}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, Enrollments, EnrollmentGroups, Registrations, Jobs, JobDevices, Configurations}
 
 // Errors every implementation returns, possibly wrapped with detail.
 var (

@@ -62,6 +62,11 @@ func commands() []command {
 		{"invoke-device-method", "call a direct method on a device", invokeMethod(deviceNoun)},
 		{"invoke-module-method", "call a direct method on a module", invokeMethod(moduleNoun)},
 
+		{"job create", "schedule a twin update or direct method on the devices a query selects", jobCreate},
+		{"job show", "show a job", jobShow},
+		{"job list", "list jobs", jobList},
+		{"job cancel", "cancel a job", jobCancel},
+
 		{"monitor-events", "print device-to-cloud messages as they arrive, one JSON document per line", monitorEvents},
 		{"c2d-message send", "send a cloud-to-device message", c2dSend("c2d-message send")},
 		{"c2d-message purge", "delete every pending cloud-to-device message of a device", c2dPurge("c2d-message purge")},

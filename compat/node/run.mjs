@@ -134,10 +134,10 @@ async function stopEmulator(proc) {
 
 function runTests(env, tapPath) {
   const testDir = path.join(here, 'test');
-  // COMPAT_NODE_ONLY (comma-separated file names) runs only those files, for a quick local check.
+  // COMPAT_NODE_ONLY (comma-separated file names or name prefixes) runs only those files, for a quick local check.
   const only = (process.env.COMPAT_NODE_ONLY || '').split(',').filter(Boolean);
   const files = fs.readdirSync(testDir).filter((f) => f.endsWith('.test.mjs'))
-    .filter((f) => only.length === 0 || only.includes(f)).sort().map((f) => path.join(testDir, f));
+    .filter((f) => only.length === 0 || only.some((p) => f.startsWith(p))).sort().map((f) => path.join(testDir, f));
   const args = [
     '--test', '--test-force-exit', '--test-timeout=120000',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
