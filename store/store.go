@@ -27,13 +27,15 @@ const (
 	C2D       = "c2d"       // cloud-to-device queues
 	Feedback  = "feedback"  // cloud-to-device delivery feedback
 
+	FileNotifications = "fileNotifications" // file upload notifications not yet received
+
 	// The Device Provisioning Service's records.
 	Enrollments      = "dpsEnrollments"      // individual enrollments
 	EnrollmentGroups = "dpsEnrollmentGroups" // enrollment groups
 	Registrations    = "dpsRegistrations"    // device registration states
 )
 
-var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, Enrollments, EnrollmentGroups, Registrations}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, FileNotifications, Enrollments, EnrollmentGroups, Registrations}
 
 // Errors every implementation returns, possibly wrapped with detail.
 var (
