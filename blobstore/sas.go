@@ -135,4 +135,4 @@ func checkSAS(q url.Values, account string, key []byte, container, blob string, 
 }
 
 // errPermission is a valid SAS that does not grant the operation.
-var errPermission = errors.New("This request is not authorized to perform this operation using this permission.")
+var errPermission = errors.New("blobstore: the SAS does not grant the operation")

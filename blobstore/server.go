@@ -118,7 +118,7 @@ type Properties struct {
 func (s *Server) Stat(container, blob string) (Properties, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, _, ok, err := s.blobs.get(container + "/" + blob)
+	m, ok, err := s.blobs.meta(container + "/" + blob)
 	return Properties{Size: m.Size, LastModified: m.LastModified}, ok, err
 }
 
@@ -179,7 +179,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.", auth.detail)
 			return
 		}
-		s.writeError(w, http.StatusForbidden, "AuthorizationPermissionMismatch", err.Error(), "")
+		s.writeError(w, http.StatusForbidden, "AuthorizationPermissionMismatch", "This request is not authorized to perform this operation using this permission.", "")
 		return
 	}
 	key := container + "/" + blob

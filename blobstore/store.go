@@ -35,6 +35,7 @@ type committedBlock struct {
 // backend keeps committed blobs by key (container + "/" + name).
 type backend interface {
 	get(key string) (blobMeta, []byte, bool, error)
+	meta(key string) (blobMeta, bool, error) // get without the bytes
 	put(key string, m blobMeta, data []byte) error
 }
 
@@ -51,6 +52,11 @@ type memBlob struct {
 func (b *memBackend) get(key string) (blobMeta, []byte, bool, error) {
 	e, ok := b.blobs[key]
 	return e.meta, e.data, ok, nil
+}
+
+func (b *memBackend) meta(key string) (blobMeta, bool, error) {
+	e, ok := b.blobs[key]
+	return e.meta, ok, nil
 }
 
 func (b *memBackend) put(key string, m blobMeta, data []byte) error {
@@ -72,18 +78,27 @@ func (b *dirBackend) paths(key string) (data, meta string) {
 	return base + ".data", base + ".json"
 }
 
-func (b *dirBackend) get(key string) (blobMeta, []byte, bool, error) {
-	dataPath, metaPath := b.paths(key)
+func (b *dirBackend) meta(key string) (blobMeta, bool, error) {
+	_, metaPath := b.paths(key)
 	raw, err := os.ReadFile(metaPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return blobMeta{}, nil, false, nil
+		return blobMeta{}, false, nil
 	}
 	if err != nil {
-		return blobMeta{}, nil, false, fmt.Errorf("blobstore: read metadata: %w", err)
+		return blobMeta{}, false, fmt.Errorf("blobstore: read metadata: %w", err)
 	}
 	var m blobMeta
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return blobMeta{}, nil, false, fmt.Errorf("blobstore: decode metadata of %s: %w", metaPath, err)
+		return blobMeta{}, false, fmt.Errorf("blobstore: decode metadata of %s: %w", metaPath, err)
+	}
+	return m, true, nil
+}
+
+func (b *dirBackend) get(key string) (blobMeta, []byte, bool, error) {
+	dataPath, _ := b.paths(key)
+	m, ok, err := b.meta(key)
+	if err != nil || !ok {
+		return blobMeta{}, nil, false, err
 	}
 	data, err := os.ReadFile(dataPath)
 	if err != nil {
