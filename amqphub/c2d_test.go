@@ -9,6 +9,7 @@ import (
 	goamqp "github.com/Azure/go-amqp"
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 )
 
@@ -196,4 +197,48 @@ func isCondition(err error, cond string) bool {
 		return string(le.RemoteErr.Condition) == cond
 	}
 	return false
+}
+
+func TestFileNotificationReceiver(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	conn := f.dial(&goamqp.ConnOptions{SASLType: goamqp.SASLTypePlain("service@sas.root.test", f.key("service"))})
+	rcv, err := f.session(conn).NewReceiver(ctx, "/messages/serviceBound/filenotifications", &goamqp.ReceiverOptions{Credit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := f.files.Start("d1", "a.txt", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.files.Complete(ctx, "d1", up.CorrelationID, fileupload.Result{IsSuccess: true, StatusCode: 200}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	msg, err := rcv.Receive(rctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := msg.Properties.ContentType; ct == nil || *ct != fileupload.NotificationContentType {
+		t.Fatalf("content type %v", ct)
+	}
+	body := string(msg.GetData())
+	for _, want := range []string{`"deviceId":"d1"`, `"blobName":"d1/a.txt"`, `"blobUri":"https://127.0.0.1:10000/devstoreaccount1/fileuploads/d1/a.txt"`, `"blobSizeInBytes":0`, `"enqueuedTimeUtc":`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("notification %s lacks %s", body, want)
+		}
+	}
+	// Released: it comes again; accepted: it is gone.
+	if err := rcv.ReleaseMessage(rctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	again, err := rcv.Receive(rctx, nil)
+	if err != nil || string(again.GetData()) != body {
+		t.Fatalf("after release: %v %s", err, again.GetData())
+	}
+	if err := rcv.AcceptMessage(rctx, again); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the accepted notification is completed", func() bool { return len(f.files.Notifications()) == 0 })
 }

@@ -10,8 +10,10 @@ import (
 
 	goamqp "github.com/Azure/go-amqp"
 
+	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
+	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
 	"github.com/iothub-emulator/iothub-emulator/sas"
@@ -36,6 +38,7 @@ type fixture struct {
 	log     *d2c.Log
 	eh      *eventhubs.Endpoint
 	srv     *Server
+	files   *fileupload.Manager
 	addr    string
 }
 
@@ -53,7 +56,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Options{Hub: h, C2D: h.C2D(), Telemetry: tl, EventHubs: eh, Logger: testLogger()})
+	acct, err := blobstore.ParseConnectionString("UseDevelopmentStorage=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fileupload.New(fileupload.Options{Store: st, Storage: fileupload.External{Account: acct}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Options{Hub: h, C2D: h.C2D(), Telemetry: tl, EventHubs: eh, FileUploads: files, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &fixture{t: t, hub: h, devices: devices, log: tl, eh: eh, srv: srv, addr: ln.Addr().String()}
+	return &fixture{t: t, hub: h, devices: devices, log: tl, eh: eh, srv: srv, files: files, addr: ln.Addr().String()}
 }
 
 // token is a SAS token of a built-in policy for resource (a host, or a

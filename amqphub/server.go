@@ -38,6 +38,10 @@ type Options struct {
 	C2D       *c2d.Queues
 	Telemetry *d2c.Log
 	EventHubs *eventhubs.Endpoint
+	// FileUploads, if set, is delivered on
+	// /messages/serviceBound/filenotifications; unset, that link attaches
+	// and delivers nothing.
+	FileUploads FileNotifications
 	// RedirectPort tells the AMQPS port named in the amqp:link:redirect
 	// sent to clients of messages/events (nil: IoT Hub's 5671). It is asked
 	// at each redirect, as the port may be bound after the server is built.
@@ -52,6 +56,7 @@ type Server struct {
 	c2d          *c2d.Queues
 	telemetry    *d2c.Log
 	eh           *eventhubs.Endpoint
+	files        FileNotifications
 	redirectPort func() int
 	log          *slog.Logger
 	now          func() time.Time
@@ -85,7 +90,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		hub: opts.Hub, c2d: opts.C2D, telemetry: opts.Telemetry, eh: opts.EventHubs,
+		hub: opts.Hub, c2d: opts.C2D, telemetry: opts.Telemetry, eh: opts.EventHubs, files: opts.FileUploads,
 		redirectPort: opts.RedirectPort, log: opts.Logger, now: opts.Now,
 		receivers: eventhubs.NewReceivers[*amqp.Sender](),
 	}
@@ -256,7 +261,10 @@ func (h handler) AttachOutgoing(ctx context.Context, snd *amqp.Sender) *amqp.Err
 		if err := s.authorize(snd.Conn, pathFileNotifications); err != nil {
 			return err
 		}
-		return nil // nothing to deliver until file upload lands; the link stays open
+		if s.files != nil {
+			s.goLink(func() { s.serveFileNotifications(snd) })
+		}
+		return nil
 	case isEventsPath(lower):
 		if err := s.authorize(snd.Conn, pathEvents); err != nil {
 			return err

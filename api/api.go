@@ -29,6 +29,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
+	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/jobs"
 	"github.com/iothub-emulator/iothub-emulator/jsontext"
@@ -90,10 +91,13 @@ type Options struct {
 	// declares a length and trickles bytes cannot hold a connection
 	// forever; 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
-	Now             func() time.Time
 	// Jobs, if set, serves the jobs v2 API (scheduled methods and twin
 	// updates) under /jobs/v2.
 	Jobs *jobs.Manager
+	// FileUploads, if set, serves file upload to devices and its
+	// notifications under /emulator/messages/filenotifications.
+	FileUploads *fileupload.Manager
+	Now         func() time.Time
 }
 
 // DefaultBodyReadTimeout is generous for the largest body (an import over
@@ -108,6 +112,7 @@ type server struct {
 	faults    *faults.Injector
 	prov      *dps.Service
 	jobs      *jobs.Manager
+	files     *fileupload.Manager
 	// table holds the route table's rows by routeKey, and anyMethodRoutes
 	// routes their any-method rows alone (see routeOf).
 	table           map[string]route
@@ -129,7 +134,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 // newServer builds the API and the router that serves it.
 func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs, files: opts.FileUploads}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

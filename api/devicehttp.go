@@ -40,7 +40,7 @@ func (s *server) deviceRoutes(opts Options) []route {
 			route{"POST", "/devices/{id}/messages/devicebound/{lockToken}/abandon", s.deviceAbandon, asDevice, unthrottled},
 		)
 	}
-	return rs
+	return append(rs, s.fileUploadRoutes(opts)...)
 }
 
 // batchContentType marks a telemetry batch: a JSON array of

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
@@ -96,6 +97,12 @@ type Config struct {
 	// SeedFile, if set, is a seed document (YAML or JSON) applied at every
 	// start, before serving: the identities it lists are reset to it.
 	SeedFile string
+	// FileUploadStorage, if set, is the connection string of the storage
+	// account file uploads go to (Azurite's UseDevelopmentStorage=true, or
+	// AccountName, AccountKey and BlobEndpoint): the hub hands out SAS URIs
+	// of that account. Unset, uploads go to the emulator's built-in blob
+	// endpoint.
+	FileUploadStorage string
 	// DebugLog, if set, is a file that receives every REST request and MQTT
 	// packet as JSON lines, SAS signatures redacted.
 	DebugLog string
@@ -152,6 +159,11 @@ func (c Config) Validate() error {
 	// The derived name is checked too: a --hostname can make a bad one.
 	if err := eventhubs.CheckName(c.eventHubName()); err != nil {
 		errs = append(errs, fmt.Errorf("--event-hub-name: %w", err))
+	}
+	if c.FileUploadStorage != "" {
+		if _, err := blobstore.ParseConnectionString(c.FileUploadStorage); err != nil {
+			errs = append(errs, fmt.Errorf("--file-upload-storage: %w", err))
+		}
 	}
 	if c.SessionExpiry < 0 {
 		errs = append(errs, errors.New("--session-expiry must not be negative"))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/amqphub"
 	"github.com/iothub-emulator/iothub-emulator/api"
+	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
@@ -29,6 +30,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 	"github.com/iothub-emulator/iothub-emulator/faults"
+	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/jobs"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
@@ -63,6 +65,8 @@ type Emulator struct {
 	devices   *devicelink.Router
 	eventHubs *eventhubs.Endpoint
 	c2d       *c2d.Queues
+	blobs     *blobstore.Server // the built-in blob endpoint; nil with --file-upload-storage
+	files     *fileupload.Manager
 	dps       *dps.Service
 	jobs      *jobs.Manager
 	broker    *mqttbroker.Broker
@@ -115,6 +119,7 @@ func (e *Emulator) start() error {
 		e.openJobs,
 		e.applySeed,
 		e.newFaults,
+		e.newFileUpload,
 		e.newBroker,
 		e.newAMQP,
 		e.listen,
@@ -289,6 +294,46 @@ func (e *Emulator) newFaults() error {
 	return nil
 }
 
+// The built-in blob endpoint's account: its name is the first path segment
+// of the blob URLs (path-style, as the storage SDKs read a URL whose host is
+// an IP address or localhost), and its key is well-known, like the hub's
+// default policy keys, since the endpoint only ever serves this emulator's
+// uploads.
+const (
+	blobAccount = "iothubemulator"
+	blobKey     = "oP5Svw+paQQi5Fx0IQUnHVOrwPuK0V2CTssG850oPg2om4PhV298pdb3HHZuqBh8"
+)
+
+// newFileUpload sets up file upload: to the built-in blob endpoint,
+// blobs kept under the data dir, or with --file-upload-storage to the
+// user's account.
+func (e *Emulator) newFileUpload() error {
+	var storage fileupload.Storage
+	if cs := e.cfg.FileUploadStorage; cs != "" {
+		a, err := blobstore.ParseConnectionString(cs)
+		if err != nil {
+			return fmt.Errorf("--file-upload-storage: %w", err)
+		}
+		storage = fileupload.External{Account: a}
+	} else {
+		dir := ""
+		if !e.cfg.InMemory {
+			dir = filepath.Join(e.cfg.DataDir, "blobs")
+		}
+		bs, err := blobstore.New(blobstore.Options{Account: blobAccount, Key: blobKey, Dir: dir, Logger: e.log.With("component", "blobs")})
+		if err != nil {
+			return fmt.Errorf("blob endpoint: %w", err)
+		}
+		e.blobs, storage = bs, fileupload.BuiltIn{Server: bs}
+	}
+	m, err := fileupload.New(fileupload.Options{Store: e.store, Storage: storage, Logger: e.log.With("component", "fileupload")})
+	if err != nil {
+		return err
+	}
+	e.files = m
+	return nil
+}
+
 // newBroker builds the MQTT broker on the hub and adds it to the device
 // link, through which the hub notifies, invokes methods and delivers
 // cloud-to-device messages.
@@ -325,6 +370,7 @@ func (e *Emulator) newAMQP() error {
 	s, err := amqphub.New(amqphub.Options{
 		Hub:          e.hub,
 		C2D:          e.c2d,
+		FileUploads:  e.files,
 		Telemetry:    e.telemetry,
 		EventHubs:    e.eventHubs,
 		RedirectPort: e.amqpsPort,
@@ -366,6 +412,7 @@ func (e *Emulator) httpHandler() http.Handler {
 
 		Provisioning: e.dps,
 		Jobs:         e.jobs,
+		FileUploads:  e.files,
 	})
 	apiHandler = e.debug.Middleware(apiHandler)
 	// The dashboard sits outside the debug log's middleware (its login body
@@ -380,6 +427,10 @@ func (e *Emulator) httpHandler() http.Handler {
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, ui.Prefix) {
 			dashboard.ServeHTTP(w, r)
+			return
+		}
+		if e.blobs != nil && strings.HasPrefix(r.URL.Path, e.blobs.Prefix()) {
+			e.blobs.ServeHTTP(w, r)
 			return
 		}
 		apiHandler.ServeHTTP(w, r)

@@ -15,69 +15,73 @@ type Code int
 
 // The catalogue. Names are IoT Hub's own, as the SDKs map them to typed errors.
 const (
-	InvalidProtocolVersion                    Code = 400001
-	ArgumentInvalid                           Code = 400004
-	ArgumentNull                              Code = 400005
-	IotHubFormatError                         Code = 400006
-	DeviceDefinedMultipleTimes                Code = 400011
-	BulkRegistryOperationFailure              Code = 400013
-	ConnectionForcefullyClosedOnNewConnection Code = 400027
-	ProvisioningUnauthorized                  Code = 401002 // Device Provisioning Service
-	IotHubUnauthorized                        Code = 401003
-	IotHubQuotaExceeded                       Code = 403002
-	DeviceMaximumQueueDepthExceeded           Code = 403004
-	IotHubNotFound                            Code = 404000
-	DeviceNotFound                            Code = 404001
-	JobNotFound                               Code = 404002
-	ModuleNotFound                            Code = 404010
-	DeviceNotOnline                           Code = 404103
-	DeviceConnectionClosedRemotely            Code = 404104
-	ProvisioningNotFound                      Code = 404201 // Device Provisioning Service
-	DeviceAlreadyExists                       Code = 409001
-	ProvisioningConflict                      Code = 409201 // Device Provisioning Service
-	ModuleAlreadyExistsOnDevice               Code = 409301
-	PreconditionFailed                        Code = 412001
-	DeviceMessageLockLost                     Code = 412002
-	MessageTooLarge                           Code = 413001
-	TooManyDevices                            Code = 413002
-	TooManyModulesOnDevice                    Code = 413003
-	ThrottlingException                       Code = 429001
-	ServerError                               Code = 500001
-	ServiceUnavailable                        Code = 503001
-	GatewayTimeout                            Code = 504101
+	InvalidProtocolVersion                     Code = 400001
+	ArgumentInvalid                            Code = 400004
+	ArgumentNull                               Code = 400005
+	IotHubFormatError                          Code = 400006
+	DeviceDefinedMultipleTimes                 Code = 400011
+	BulkRegistryOperationFailure               Code = 400013
+	InvalidFileUploadCorrelationId             Code = 400015
+	ConnectionForcefullyClosedOnNewConnection  Code = 400027
+	ProvisioningUnauthorized                   Code = 401002 // Device Provisioning Service
+	IotHubUnauthorized                         Code = 401003
+	IotHubQuotaExceeded                        Code = 403002
+	DeviceMaximumQueueDepthExceeded            Code = 403004
+	DeviceMaximumActiveFileUploadLimitExceeded Code = 403006
+	IotHubNotFound                             Code = 404000
+	DeviceNotFound                             Code = 404001
+	JobNotFound                                Code = 404002
+	ModuleNotFound                             Code = 404010
+	DeviceNotOnline                            Code = 404103
+	DeviceConnectionClosedRemotely             Code = 404104
+	ProvisioningNotFound                       Code = 404201 // Device Provisioning Service
+	DeviceAlreadyExists                        Code = 409001
+	ProvisioningConflict                       Code = 409201 // Device Provisioning Service
+	ModuleAlreadyExistsOnDevice                Code = 409301
+	PreconditionFailed                         Code = 412001
+	DeviceMessageLockLost                      Code = 412002
+	MessageTooLarge                            Code = 413001
+	TooManyDevices                             Code = 413002
+	TooManyModulesOnDevice                     Code = 413003
+	ThrottlingException                        Code = 429001
+	ServerError                                Code = 500001
+	ServiceUnavailable                         Code = 503001
+	GatewayTimeout                             Code = 504101
 )
 
 var names = map[Code]string{
-	InvalidProtocolVersion:                    "InvalidProtocolVersion",
-	ArgumentInvalid:                           "ArgumentInvalid",
-	ArgumentNull:                              "ArgumentNull",
-	IotHubFormatError:                         "IotHubFormatError",
-	DeviceDefinedMultipleTimes:                "DeviceDefinedMultipleTimes",
-	BulkRegistryOperationFailure:              "BulkRegistryOperationFailure",
-	ConnectionForcefullyClosedOnNewConnection: "ConnectionForcefullyClosedOnNewConnection",
-	ProvisioningUnauthorized:                  "ProvisioningUnauthorized",
-	IotHubUnauthorized:                        "IotHubUnauthorized",
-	IotHubQuotaExceeded:                       "IotHubQuotaExceeded",
-	DeviceMaximumQueueDepthExceeded:           "DeviceMaximumQueueDepthExceeded",
-	IotHubNotFound:                            "IotHubNotFound",
-	DeviceNotFound:                            "DeviceNotFound",
-	JobNotFound:                               "JobNotFound",
-	ModuleNotFound:                            "ModuleNotFound",
-	DeviceNotOnline:                           "DeviceNotOnline",
-	DeviceConnectionClosedRemotely:            "DeviceConnectionClosedRemotely",
-	ProvisioningNotFound:                      "ProvisioningNotFound",
-	DeviceAlreadyExists:                       "DeviceAlreadyExists",
-	ProvisioningConflict:                      "ProvisioningConflict",
-	ModuleAlreadyExistsOnDevice:               "ModuleAlreadyExistsOnDevice",
-	PreconditionFailed:                        "PreconditionFailed",
-	DeviceMessageLockLost:                     "DeviceMessageLockLost",
-	MessageTooLarge:                           "MessageTooLarge",
-	TooManyDevices:                            "TooManyDevices",
-	TooManyModulesOnDevice:                    "TooManyModulesOnDevice",
-	ThrottlingException:                       "ThrottlingException",
-	ServerError:                               "ServerError",
-	ServiceUnavailable:                        "ServiceUnavailable",
-	GatewayTimeout:                            "GatewayTimeout",
+	InvalidProtocolVersion:                     "InvalidProtocolVersion",
+	ArgumentInvalid:                            "ArgumentInvalid",
+	ArgumentNull:                               "ArgumentNull",
+	IotHubFormatError:                          "IotHubFormatError",
+	DeviceDefinedMultipleTimes:                 "DeviceDefinedMultipleTimes",
+	BulkRegistryOperationFailure:               "BulkRegistryOperationFailure",
+	InvalidFileUploadCorrelationId:             "InvalidFileUploadCorrelationId",
+	ConnectionForcefullyClosedOnNewConnection:  "ConnectionForcefullyClosedOnNewConnection",
+	ProvisioningUnauthorized:                   "ProvisioningUnauthorized",
+	IotHubUnauthorized:                         "IotHubUnauthorized",
+	IotHubQuotaExceeded:                        "IotHubQuotaExceeded",
+	DeviceMaximumQueueDepthExceeded:            "DeviceMaximumQueueDepthExceeded",
+	DeviceMaximumActiveFileUploadLimitExceeded: "DeviceMaximumActiveFileUploadLimitExceeded",
+	IotHubNotFound:                             "IotHubNotFound",
+	DeviceNotFound:                             "DeviceNotFound",
+	JobNotFound:                                "JobNotFound",
+	ModuleNotFound:                             "ModuleNotFound",
+	DeviceNotOnline:                            "DeviceNotOnline",
+	DeviceConnectionClosedRemotely:             "DeviceConnectionClosedRemotely",
+	ProvisioningNotFound:                       "ProvisioningNotFound",
+	DeviceAlreadyExists:                        "DeviceAlreadyExists",
+	ProvisioningConflict:                       "ProvisioningConflict",
+	ModuleAlreadyExistsOnDevice:                "ModuleAlreadyExistsOnDevice",
+	PreconditionFailed:                         "PreconditionFailed",
+	DeviceMessageLockLost:                      "DeviceMessageLockLost",
+	MessageTooLarge:                            "MessageTooLarge",
+	TooManyDevices:                             "TooManyDevices",
+	TooManyModulesOnDevice:                     "TooManyModulesOnDevice",
+	ThrottlingException:                        "ThrottlingException",
+	ServerError:                                "ServerError",
+	ServiceUnavailable:                         "ServiceUnavailable",
+	GatewayTimeout:                             "GatewayTimeout",
 }
 
 // Name is the code's IoT Hub name, as sent in "ErrorCode:{Name}" and the

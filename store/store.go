@@ -27,6 +27,8 @@ const (
 	C2D       = "c2d"       // cloud-to-device queues
 	Feedback  = "feedback"  // cloud-to-device delivery feedback
 
+	FileNotifications = "fileNotifications" // file upload notifications not yet received
+
 	// The Device Provisioning Service's records.
 	Enrollments      = "dpsEnrollments"      // individual enrollments
 	EnrollmentGroups = "dpsEnrollmentGroups" // enrollment groups
@@ -38,7 +40,7 @@ const (
 	Configurations = "configurations" // configurations, by id
 )
 
-var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, Enrollments, EnrollmentGroups, Registrations, Jobs, JobDevices, Configurations}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, FileNotifications, Enrollments, EnrollmentGroups, Registrations, Jobs, JobDevices, Configurations}
 
 // Errors every implementation returns, possibly wrapped with detail.
 var (

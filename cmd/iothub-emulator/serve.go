@@ -45,6 +45,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Tier, "tier", "", "throttle operations at a real hub tier's published rates: F1, S1, S2 or S3 (default: no throttling)")
 	fs.StringVar(&cfg.SeedFile, "seed", "", "seed file (YAML or JSON) of devices, modules, keys and twins to create or reset at start")
 	fs.StringVar(&cfg.DebugLog, "debug-log", "", "append every REST request and MQTT packet to this file as JSON lines (SAS signatures redacted), to attach to a bug report")
+	fs.StringVar(&cfg.FileUploadStorage, "file-upload-storage", "", "connection string of the storage account file uploads go to (e.g. UseDevelopmentStorage=true for Azurite); unset, the built-in blob endpoint takes them")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

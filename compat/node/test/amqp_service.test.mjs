@@ -1,7 +1,7 @@
 // azure-iothub's service Client over AMQP: Client.send (cloud-to-device) on
 // AMQPS 5671 and, with the AmqpWs transport, over WebSockets on 443; the
-// feedback receiver (/messages/serviceBound/feedback) and the file
-// notification receiver. rhea trusts the emulator's CA through
+// feedback receiver (/messages/serviceBound/feedback); the file
+// notification receiver is in file_upload.test.mjs. rhea trusts the emulator's CA through
 // NODE_EXTRA_CA_CERTS, which the runner set. Devices receive over MQTT.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -146,20 +146,6 @@ test('getFeedbackReceiver delivers a Success batch naming the completed message'
   assert.equal(record.deviceGenerationId, device.generationId);
   assert.ok(!Number.isNaN(Date.parse(record.enqueuedTimeUtc)), `enqueuedTimeUtc ${record.enqueuedTimeUtc}`);
   assert.deepEqual(errors, []);
-});
-
-test('getFileNotificationReceiver attaches (no notifications yet)', async () => {
-  const service = serviceClient();
-  await withTimeout(service.open(), 30_000, 'service Client.open');
-  const { result: receiver } = await withTimeout(service.getFileNotificationReceiver(), 30_000, 'getFileNotificationReceiver');
-  const errors = [];
-  const messages = [];
-  receiver.on('error', (err) => errors.push(err));
-  receiver.on('message', (msg) => messages.push(msg));
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
-  assert.deepEqual(errors, []);
-  assert.deepEqual(messages, []);
-  await withTimeout(receiver.detach(), 15_000, 'file notification receiver detach');
 });
 
 test('AmqpWs: Client.send over WebSockets on 443', async () => {
