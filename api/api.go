@@ -25,6 +25,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/configurations"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -94,6 +95,9 @@ type Options struct {
 	// Jobs, if set, serves the jobs v2 API (scheduled methods and twin
 	// updates) under /jobs/v2.
 	Jobs *jobs.Manager
+	// Configurations, if set, serves automatic device management under
+	// /configurations.
+	Configurations *configurations.Manager
 }
 
 // DefaultBodyReadTimeout is generous for the largest body (an import over
@@ -108,6 +112,7 @@ type server struct {
 	faults    *faults.Injector
 	prov      *dps.Service
 	jobs      *jobs.Manager
+	configs   *configurations.Manager
 	// table holds the route table's rows by routeKey, and anyMethodRoutes
 	// routes their any-method rows alone (see routeOf).
 	table           map[string]route
@@ -129,7 +134,8 @@ func New(h *hub.Hub, opts Options) http.Handler {
 // newServer builds the API and the router that serves it.
 func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs,
+		configs: opts.Configurations}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -276,6 +276,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		configs = append(configs, c)
 	}
 	m.mu.Unlock()
+	if len(configs) == 0 {
+		return nil
+	}
 	// Winners first: highest priority, then most recently created.
 	sort.Slice(configs, func(a, b int) bool {
 		if configs[a].Priority != configs[b].Priority {

@@ -23,6 +23,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/api"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
+	"github.com/iothub-emulator/iothub-emulator/configurations"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
 	"github.com/iothub-emulator/iothub-emulator/devicelink"
@@ -65,6 +66,7 @@ type Emulator struct {
 	c2d       *c2d.Queues
 	dps       *dps.Service
 	jobs      *jobs.Manager
+	configs   *configurations.Manager
 	broker    *mqttbroker.Broker
 	amqp      *amqphub.Server
 	tls       *certs.Bundle
@@ -113,6 +115,7 @@ func (e *Emulator) start() error {
 		e.openHub,
 		e.openProvisioning,
 		e.openJobs,
+		e.openConfigurations,
 		e.applySeed,
 		e.newFaults,
 		e.newBroker,
@@ -222,6 +225,17 @@ func (e *Emulator) openJobs() error {
 		return err
 	}
 	e.jobs = m
+	return nil
+}
+
+// openConfigurations loads the automatic device management
+// configurations and starts their sweeper.
+func (e *Emulator) openConfigurations() error {
+	m, err := configurations.Open(configurations.Options{Store: e.store, Hub: e.hub, Logger: e.log.With("component", "configurations")})
+	if err != nil {
+		return err
+	}
+	e.configs = m
 	return nil
 }
 
@@ -366,6 +380,8 @@ func (e *Emulator) httpHandler() http.Handler {
 
 		Provisioning: e.dps,
 		Jobs:         e.jobs,
+
+		Configurations: e.configs,
 	})
 	apiHandler = e.debug.Middleware(apiHandler)
 	// The dashboard sits outside the debug log's middleware (its login body
@@ -577,6 +593,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.amqp != nil {
 			errs = append(errs, e.amqp.Close())
+		}
+		if e.configs != nil { // before the hub its sweeper calls
+			errs = append(errs, e.configs.Close())
 		}
 		if e.jobs != nil { // before the hub its runner calls
 			errs = append(errs, e.jobs.Close())
