@@ -25,6 +25,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
+	"github.com/iothub-emulator/iothub-emulator/configurations"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -97,7 +98,10 @@ type Options struct {
 	// FileUploads, if set, serves file upload to devices and its
 	// notifications under /emulator/messages/filenotifications.
 	FileUploads *fileupload.Manager
-	Now         func() time.Time
+	// Configurations, if set, serves automatic device management under
+	// /configurations.
+	Configurations *configurations.Manager
+	Now            func() time.Time
 }
 
 // DefaultBodyReadTimeout is generous for the largest body (an import over
@@ -113,6 +117,7 @@ type server struct {
 	prov      *dps.Service
 	jobs      *jobs.Manager
 	files     *fileupload.Manager
+	configs   *configurations.Manager
 	// table holds the route table's rows by routeKey, and anyMethodRoutes
 	// routes their any-method rows alone (see routeOf).
 	table           map[string]route
@@ -134,7 +139,8 @@ func New(h *hub.Hub, opts Options) http.Handler {
 // newServer builds the API and the router that serves it.
 func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
-		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs, files: opts.FileUploads}
+		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs, files: opts.FileUploads,
+		configs: opts.Configurations}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

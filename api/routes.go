@@ -227,6 +227,9 @@ func (s *server) routes(opts Options) []route {
 	if opts.Jobs != nil {
 		rs = append(rs, s.jobRoutes()...)
 	}
+	if opts.Configurations != nil {
+		rs = append(rs, s.configurationRoutes()...)
+	}
 	return rs
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/certs"
+	"github.com/iothub-emulator/iothub-emulator/configurations"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/debuglog"
 	"github.com/iothub-emulator/iothub-emulator/devicelink"
@@ -69,6 +70,7 @@ type Emulator struct {
 	files     *fileupload.Manager
 	dps       *dps.Service
 	jobs      *jobs.Manager
+	configs   *configurations.Manager
 	broker    *mqttbroker.Broker
 	amqp      *amqphub.Server
 	tls       *certs.Bundle
@@ -117,6 +119,7 @@ func (e *Emulator) start() error {
 		e.openHub,
 		e.openProvisioning,
 		e.openJobs,
+		e.openConfigurations,
 		e.applySeed,
 		e.newFaults,
 		e.newFileUpload,
@@ -227,6 +230,17 @@ func (e *Emulator) openJobs() error {
 		return err
 	}
 	e.jobs = m
+	return nil
+}
+
+// openConfigurations loads the automatic device management
+// configurations and starts their sweeper.
+func (e *Emulator) openConfigurations() error {
+	m, err := configurations.Open(configurations.Options{Store: e.store, Hub: e.hub, Logger: e.log.With("component", "configurations")})
+	if err != nil {
+		return err
+	}
+	e.configs = m
 	return nil
 }
 
@@ -413,6 +427,8 @@ func (e *Emulator) httpHandler() http.Handler {
 		Provisioning: e.dps,
 		Jobs:         e.jobs,
 		FileUploads:  e.files,
+
+		Configurations: e.configs,
 	})
 	apiHandler = e.debug.Middleware(apiHandler)
 	// The dashboard sits outside the debug log's middleware (its login body
@@ -628,6 +644,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.amqp != nil {
 			errs = append(errs, e.amqp.Close())
+		}
+		if e.configs != nil { // before the hub its sweeper calls
+			errs = append(errs, e.configs.Close())
 		}
 		if e.jobs != nil { // before the hub its runner calls
 			errs = append(errs, e.jobs.Close())

@@ -66,6 +66,10 @@ func commands() []command {
 		{"job show", "show a job", jobShow},
 		{"job list", "list jobs", jobList},
 		{"job cancel", "cancel a job", jobCancel},
+		{"configuration create", "create an automatic device management configuration", configurationCreate},
+		{"configuration show", "show a configuration and its metrics", configurationShow},
+		{"configuration list", "list configurations", configurationList},
+		{"configuration delete", "delete a configuration", configurationDelete},
 
 		{"monitor-events", "print device-to-cloud messages as they arrive, one JSON document per line", monitorEvents},
 		{"c2d-message send", "send a cloud-to-device message", c2dSend("c2d-message send")},
