@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/background"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
@@ -56,8 +57,7 @@ type Manager struct {
 
 	sweepMu sync.Mutex // one Reconcile at a time
 	wake    chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	worker  *background.Worker // nil with Options.Manual
 }
 
 // Open loads the stored configurations and, unless opts.Manual, starts
@@ -93,25 +93,18 @@ func Open(opts Options) (*Manager, error) {
 	}
 	m.log.Info("configurations loaded", "configurations", len(m.configs))
 	if !opts.Manual {
-		ctx, cancel := context.WithCancel(context.Background())
-		m.cancel, m.done = cancel, make(chan struct{})
-		go m.loop(ctx)
+		m.worker = background.Start(m.loop)
 	}
 	return m, nil
 }
 
 // Close stops the sweeper, waiting for it.
 func (m *Manager) Close() error {
-	if m.cancel != nil {
-		m.cancel()
-		<-m.done
-		m.cancel = nil
-	}
+	m.worker.Stop()
 	return nil
 }
 
 func (m *Manager) loop(ctx context.Context) {
-	defer close(m.done)
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
 	for {

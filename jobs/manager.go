@@ -13,6 +13,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/internal/background"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
@@ -54,8 +55,7 @@ type Manager struct {
 
 	runMu  sync.Mutex // one RunDue at a time
 	wake   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	worker *background.Worker // nil with Options.Manual
 }
 
 // Open loads the stored jobs and their device rows and, unless
@@ -99,9 +99,7 @@ func Open(opts Options) (*Manager, error) {
 	}
 	m.log.Info("jobs loaded", "jobs", len(m.jobs))
 	if !opts.Manual {
-		ctx, cancel := context.WithCancel(context.Background())
-		m.cancel, m.done = cancel, make(chan struct{})
-		go m.loop(ctx)
+		m.worker = background.Start(m.loop)
 	}
 	return m, nil
 }
@@ -109,16 +107,11 @@ func Open(opts Options) (*Manager, error) {
 // Close stops the runner, waiting for it. A job it was running stays
 // running in the store and resumes on the next Open.
 func (m *Manager) Close() error {
-	if m.cancel != nil {
-		m.cancel()
-		<-m.done
-		m.cancel = nil
-	}
+	m.worker.Stop()
 	return nil
 }
 
 func (m *Manager) loop(ctx context.Context) {
-	defer close(m.done)
 	for {
 		m.RunDue(ctx)
 		wait := m.poll
