@@ -160,11 +160,23 @@ func credentialsChanged(old, cur registry.Authentication) bool {
 	if old.Type != cur.Type {
 		return true
 	}
+	if thumbprint(old.X509Thumbprint.PrimaryThumbprint) != thumbprint(cur.X509Thumbprint.PrimaryThumbprint) ||
+		thumbprint(old.X509Thumbprint.SecondaryThumbprint) != thumbprint(cur.X509Thumbprint.SecondaryThumbprint) {
+		return true
+	}
 	o, c := old.SymmetricKey, cur.SymmetricKey
 	if (o == nil) != (c == nil) {
 		return true
 	}
 	return o != nil && *o != *c
+}
+
+// thumbprint is a registered thumbprint in one spelling ("" for none).
+func thumbprint(t *string) string {
+	if t == nil {
+		return ""
+	}
+	return registry.NormalizeThumbprint(*t)
 }
 
 func (r *identity) connectionState() string {
