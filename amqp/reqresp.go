@@ -17,8 +17,9 @@ type RequestHandler func(ctx context.Context, conn *ConnInfo, req *Message) *Mes
 // one node address: the peer attaches a sender whose target is the node and
 // a receiver (source the node, target its reply address) on the same
 // connection. Each request is answered on the receiver link whose target
-// address equals the request's reply-to, or on the connection's first such
-// receiver when reply-to is absent or matches none. The reply's
+// address equals the request's reply-to (the newest, if several), or on
+// the connection's first such receiver when reply-to is absent or matches
+// none. The reply's
 // correlation-id is the request's message-id, type preserved (its
 // correlation-id when it has no message-id). Requests are accepted.
 //
@@ -123,17 +124,34 @@ func (n *RequestResponseNode) serve(ctx context.Context, conn *ConnInfo, req *Me
 	}
 }
 
+// replyLink picks the reply link: the newest live one whose target is
+// replyTo, else the oldest live one. A link that has just detached may
+// still be listed (its removal runs once its Done closes), and clients
+// that attach a fresh reply link per request reuse the address, so ended
+// links are skipped and the newest match wins.
 func (n *RequestResponseNode) replyLink(conn *ConnInfo, replyTo string) *Sender {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	list := n.replies[conn]
-	for _, s := range list {
-		if s.Target != nil && s.Target.Address == replyTo && replyTo != "" {
-			return s
+	live := func(s *Sender) bool {
+		select {
+		case <-s.Done():
+			return false
+		default:
+			return true
 		}
 	}
-	if len(list) > 0 {
-		return list[0]
+	if replyTo != "" {
+		for i := len(list) - 1; i >= 0; i-- {
+			if s := list[i]; s.Target != nil && s.Target.Address == replyTo && live(s) {
+				return s
+			}
+		}
+	}
+	for _, s := range list {
+		if live(s) {
+			return s
+		}
 	}
 	return nil
 }
