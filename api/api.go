@@ -374,6 +374,16 @@ func ids(r *http.Request) (deviceID, moduleID string, err error) {
 	return deviceID, moduleID, nil
 }
 
+// param is a URL parameter, percent-decoded (the router matches the
+// escaped path).
+func param(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(chi.URLParam(r, name))
+	if err != nil {
+		return "", errcode.New(errcode.ArgumentInvalid, "The URL parameter %s is not validly percent-encoded.", name)
+	}
+	return v, nil
+}
+
 func intHeader(r *http.Request, name string) (int, error) {
 	v := r.Header.Get(name)
 	if v == "" {

@@ -3,10 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/configurations"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -29,16 +26,8 @@ func (s *server) configurationRoutes() []route {
 	}
 }
 
-func configID(r *http.Request) (string, error) {
-	id, err := url.PathUnescape(chi.URLParam(r, "configId"))
-	if err != nil {
-		return "", errcode.New(errcode.ArgumentInvalid, "The configuration id in the URL is not validly percent-encoded.")
-	}
-	return id, nil
-}
-
 func (s *server) putConfiguration(w http.ResponseWriter, r *http.Request) {
-	id, err := configID(r)
+	id, err := param(r, "configId")
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -57,7 +46,7 @@ func (s *server) putConfiguration(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getConfiguration(w http.ResponseWriter, r *http.Request) {
-	id, err := configID(r)
+	id, err := param(r, "configId")
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -71,7 +60,7 @@ func (s *server) getConfiguration(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteConfiguration(w http.ResponseWriter, r *http.Request) {
-	id, err := configID(r)
+	id, err := param(r, "configId")
 	if err != nil {
 		s.writeError(w, err)
 		return

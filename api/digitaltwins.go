@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/iothub-emulator/iothub-emulator/digitaltwin"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -96,10 +94,13 @@ func (s *server) invokeCommandOf(r *http.Request) (hub.MethodResult, error) {
 	if err != nil {
 		return hub.MethodResult{}, err
 	}
-	name, err1 := url.PathUnescape(chi.URLParam(r, "command"))
-	comp, err2 := url.PathUnescape(chi.URLParam(r, "component"))
-	if err1 != nil || err2 != nil {
-		return hub.MethodResult{}, errcode.New(errcode.ArgumentInvalid, "A name in the URL is not validly percent-encoded.")
+	name, err := param(r, "command")
+	var comp string
+	if err == nil {
+		comp, err = param(r, "component")
+	}
+	if err != nil {
+		return hub.MethodResult{}, err
 	}
 	if comp != "" {
 		name = comp + "*" + name

@@ -2,11 +2,8 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/dps"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -211,16 +208,6 @@ func deviceCredential(r *http.Request) dps.Credential {
 		c.Chain = r.TLS.PeerCertificates
 	}
 	return c
-}
-
-// param is a URL parameter, percent-decoded (the router matches the
-// escaped path).
-func param(r *http.Request, name string) (string, error) {
-	v, err := url.PathUnescape(chi.URLParam(r, name))
-	if err != nil {
-		return "", errcode.New(errcode.ArgumentInvalid, "The URL parameter %s is not validly percent-encoded.", name)
-	}
-	return v, nil
 }
 
 // provisioning adapts a DPS handler that returns its status and result or

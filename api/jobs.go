@@ -2,10 +2,7 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"strconv"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/faults"
@@ -27,16 +24,8 @@ func (s *server) jobRoutes() []route {
 	}
 }
 
-func jobID(r *http.Request) (string, error) {
-	id, err := url.PathUnescape(chi.URLParam(r, "jobId"))
-	if err != nil {
-		return "", errcode.New(errcode.ArgumentInvalid, "The job id in the URL is not validly percent-encoded.")
-	}
-	return id, nil
-}
-
 func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
-	id, err := jobID(r)
+	id, err := param(r, "jobId")
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -55,7 +44,7 @@ func (s *server) createJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
-	id, err := jobID(r)
+	id, err := param(r, "jobId")
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -69,7 +58,7 @@ func (s *server) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) cancelJob(w http.ResponseWriter, r *http.Request) {
-	id, err := jobID(r)
+	id, err := param(r, "jobId")
 	if err != nil {
 		s.writeError(w, err)
 		return
