@@ -23,7 +23,28 @@ func (s *server) configurationRoutes() []route {
 		{"PUT", "/configurations/{configId}", s.putConfiguration, need(write), class},
 		{"GET", "/configurations/{configId}", s.getConfiguration, need(read), class},
 		{"DELETE", "/configurations/{configId}", s.deleteConfiguration, need(write), class},
+		{"POST", "/devices/{id}/applyConfigurationContent", s.applyConfigurationContent, need(write), class},
 	}
+}
+
+// applyConfigurationContent applies an IoT Edge deployment to one device
+// (az iot edge set-modules): 204, or the hub's error with nothing written.
+func (s *server) applyConfigurationContent(w http.ResponseWriter, r *http.Request) {
+	id, err := param(r, "id")
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	if err := s.configs.ApplyContent(r.Context(), id, body); err != nil {
+		s.writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *server) putConfiguration(w http.ResponseWriter, r *http.Request) {

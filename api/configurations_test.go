@@ -116,3 +116,35 @@ func TestConfigurationsRoutes(t *testing.T) {
 	}
 	wantError(t, f.do("GET", "/configurations/cfg1", ""), 404, "IotHubNotFound")
 }
+
+func TestApplyConfigurationContentRoute(t *testing.T) {
+	f, _ := newConfigurationsFixture(t)
+	f.do("PUT", "/devices/gw", `{"deviceId":"gw","capabilities":{"iotEdge":true}}`)
+	f.do("PUT", "/devices/plain", `{"deviceId":"plain"}`)
+	content := `{"modulesContent":{"$edgeAgent":{"properties.desired":{"schemaVersion":"1.1","modules":{}}},"$edgeHub":{"properties.desired":{"schemaVersion":"1.1","routes":{}}}}}`
+	r := f.do("POST", "/devices/gw/applyConfigurationContent?api-version=2021-04-12", content)
+	if r.status != 204 || r.body != "" {
+		t.Fatalf("apply: %d %s", r.status, r.body)
+	}
+	r = f.do("GET", "/twins/gw/modules/$edgeAgent", "")
+	var tw struct {
+		Properties struct{ Desired map[string]any }
+	}
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &tw) != nil || tw.Properties.Desired["schemaVersion"] != "1.1" {
+		t.Fatalf("$edgeAgent twin after apply: %d %s", r.status, r.body)
+	}
+	for _, tt := range []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"not edge", "/devices/plain/applyConfigurationContent", content, 400, "ArgumentInvalid"},
+		{"no device", "/devices/ghost/applyConfigurationContent", content, 404, "DeviceNotFound"},
+		{"no modules content", "/devices/gw/applyConfigurationContent", `{"deviceContent":{"properties.desired.a":1}}`, 400, "ArgumentNull"},
+		{"not json", "/devices/gw/applyConfigurationContent", `{`, 400, "ArgumentInvalid"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, f.do("POST", tt.path, tt.body), tt.status, tt.code)
+		})
+	}
+}

@@ -15,7 +15,6 @@ package configurations
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strings"
 	"time"
@@ -114,7 +113,7 @@ func (c *Configuration) Wire(n Counts) map[string]any {
 			"results": map[string]int64{"targetedCount": n.Targeted, "appliedCount": n.Applied},
 			"queries": map[string]string{
 				"targetedCount": c.targetedQuery(),
-				"appliedCount":  c.targetedQuery(),
+				"appliedCount":  c.appliedQuery(),
 			},
 		},
 		"metrics": map[string]any{"results": results, "queries": queries},
@@ -126,11 +125,30 @@ func (c *Configuration) Wire(n Counts) map[string]any {
 	return w
 }
 
+// targetedQuery is the query of systemMetrics' targetedCount.
 func (c *Configuration) targetedQuery() string {
-	if c.TargetCondition == "" || c.TargetCondition == "*" {
+	cond := strings.TrimSpace(c.TargetCondition)
+	switch {
+	case isModuleTarget(cond):
+		return "select deviceId, moduleId " + cond
+	case cond == "" || cond == "*":
 		return "select deviceId from devices"
 	}
-	return "select deviceId from devices where " + c.TargetCondition
+	return "select deviceId from devices where " + cond
+}
+
+// appliedQuery is the query of systemMetrics' appliedCount: the twins whose
+// configurations property says this configuration is applied (on
+// $edgeAgent's twin for a deployment).
+func (c *Configuration) appliedQuery() string {
+	status := "configurations.[[" + c.ID + "]].status = 'Applied'"
+	switch c.Kind() {
+	case EdgeKind:
+		return "select deviceId from devices.modules where moduleId = '$edgeAgent' and " + status
+	case ModuleKind:
+		return "select deviceId, moduleId from devices.modules where " + status
+	}
+	return "select deviceId from devices where " + status
 }
 
 func wireTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -175,21 +193,20 @@ func Parse(id string, raw []byte) (*Configuration, error) {
 	if len(b.Content.DeviceContent) > 0 && (len(b.Content.ModulesContent) > 0 || len(b.Content.ModuleContent) > 0) {
 		return nil, errcode.New(errcode.ArgumentInvalid, "A configuration holds device content or module content, not both.")
 	}
-	for path := range b.Content.DeviceContent {
-		if !strings.HasPrefix(path, desiredPrefix) || len(path) == len(desiredPrefix) {
-			return nil, errcode.New(errcode.ArgumentInvalid, "deviceContent key '%s' is not a path under properties.desired.", path)
-		}
-		for _, seg := range strings.Split(strings.TrimPrefix(path, desiredPrefix), ".") {
-			if seg == "" || strings.HasPrefix(seg, "$") {
-				return nil, errcode.New(errcode.ArgumentInvalid, "deviceContent key '%s' has an empty or reserved segment.", path)
-			}
-		}
-	}
 	if b.Priority != nil && *b.Priority < 0 {
 		return nil, errcode.New(errcode.ArgumentInvalid, "priority must not be negative, not %d.", *b.Priority)
 	}
+	if err := checkContent(*b.Content); err != nil {
+		return nil, err
+	}
 	if _, err := TargetQuery(b.TargetCondition); err != nil {
 		return nil, err
+	}
+	switch modules := isModuleTarget(b.TargetCondition); {
+	case len(b.Content.ModuleContent) > 0 && modulePaths(b.Content.ModuleContent) && !modules && strings.TrimSpace(b.TargetCondition) != "":
+		return nil, errcode.New(errcode.ArgumentInvalid, "The targetCondition of module content must start with 'FROM devices.modules WHERE'.")
+	case modules && (len(b.Content.ModuleContent) == 0 || !modulePaths(b.Content.ModuleContent)):
+		return nil, errcode.New(errcode.ArgumentInvalid, "A targetCondition over devices.modules needs moduleContent.")
 	}
 	c := &Configuration{ID: id, SchemaVersion: "1.0", Labels: b.Labels, Content: *b.Content,
 		ContentType: b.ContentType, TargetCondition: b.TargetCondition}
@@ -207,15 +224,20 @@ func Parse(id string, raw []byte) (*Configuration, error) {
 	return c, nil
 }
 
-// TargetQuery compiles a target condition into the query of the device
-// twins it targets; "" targets none (nil query) and "*" targets all.
+// TargetQuery compiles a target condition into the query of the twins it
+// selects: a WHERE clause (or "*") over device twins, or, for module
+// content, "FROM devices.modules WHERE ..." over module twins. An empty
+// condition selects nothing (nil query, no error).
 func TargetQuery(cond string) (*query.Query, error) {
 	cond = strings.TrimSpace(cond)
 	if cond == "" {
 		return nil, nil
 	}
 	text := "SELECT * FROM devices"
-	if cond != "*" {
+	switch {
+	case isModuleTarget(cond):
+		text = "SELECT * " + cond
+	case cond != "*":
 		text += " WHERE " + cond
 	}
 	q, err := query.Parse(text)
@@ -223,6 +245,13 @@ func TargetQuery(cond string) (*query.Query, error) {
 		return nil, errcode.Wrap(errcode.ArgumentInvalid, err, "The targetCondition is invalid: %v", err)
 	}
 	return q, nil
+}
+
+// isModuleTarget reports whether a target condition selects module twins,
+// as module content's must ("FROM devices.modules WHERE ...").
+func isModuleTarget(cond string) bool {
+	f := strings.Fields(strings.ToLower(cond))
+	return len(f) >= 2 && f[0] == "from" && f[1] == "devices.modules"
 }
 
 func checkMetricQuery(name, text string) error {
@@ -251,52 +280,6 @@ func CheckID(id string) error {
 		return errcode.New(errcode.ArgumentInvalid, "The configuration id '%s' may hold only lowercase letters, digits and %s.", id, idPunctuation)
 	}
 	return nil
-}
-
-// patch is the twin PATCH body that writes the device content.
-func (c *Configuration) patch() ([]byte, error) {
-	desired := map[string]any{}
-	for path, v := range c.Content.DeviceContent {
-		segs := strings.Split(strings.TrimPrefix(path, desiredPrefix), ".")
-		m := desired
-		for _, s := range segs[:len(segs)-1] {
-			next, ok := m[s].(map[string]any)
-			if !ok {
-				next = map[string]any{}
-				m[s] = next
-			}
-			m = next
-		}
-		m[segs[len(segs)-1]] = v
-	}
-	b, err := json.Marshal(map[string]any{"properties": map[string]any{"desired": desired}})
-	if err != nil {
-		return nil, fmt.Errorf("encode the content of configuration %s: %w", c.ID, err)
-	}
-	return b, nil
-}
-
-// appliedTo reports whether a twin's desired properties already hold the
-// device content: every value at its path (objects compared key by key,
-// since the twin may hold more).
-func (c *Configuration) appliedTo(twinDoc map[string]any) bool {
-	props, _ := twinDoc["properties"].(map[string]any)
-	desired, _ := props["desired"].(map[string]any)
-	for path, want := range c.Content.DeviceContent {
-		var cur any = desired
-		for _, s := range strings.Split(strings.TrimPrefix(path, desiredPrefix), ".") {
-			m, ok := cur.(map[string]any)
-			if !ok {
-				cur = nil
-				break
-			}
-			cur = m[s]
-		}
-		if !contains(cur, normalize(want)) {
-			return false
-		}
-	}
-	return true
 }
 
 // contains reports whether have holds want: equal values, or, for

@@ -209,6 +209,12 @@ func TestParseRefuses(t *testing.T) {
 		{"reserved segment", "c", `{"content":{"deviceContent":{"properties.desired.$version":1}}}`, errcode.ArgumentInvalid},
 		{"device and modules", "c", `{"content":{"deviceContent":{"properties.desired.x":1},"modulesContent":{"$edgeAgent":{}}}}`, errcode.ArgumentInvalid},
 		{"negative priority", "c", `{"content":{"deviceContent":{"properties.desired.x":1}},"priority":-1}`, errcode.ArgumentInvalid},
+		{"module paths over devices", "c", `{"content":{"moduleContent":{"properties.desired.x":1}},"targetCondition":"tags.a = 1"}`, errcode.ArgumentInvalid},
+		{"modules target without module content", "c", `{"content":{"deviceContent":{"properties.desired.x":1}},"targetCondition":"FROM devices.modules WHERE moduleId = 'm'"}`, errcode.ArgumentInvalid},
+		{"bad module id", "c", `{"content":{"modulesContent":{"a b":{}}}}`, errcode.ArgumentInvalid},
+		{"module content not an object", "c", `{"content":{"modulesContent":{"$edgeAgent":1}}}`, errcode.ArgumentInvalid},
+		{"whole desired not an object", "c", `{"content":{"modulesContent":{"$edgeAgent":{"properties.desired":1}}}}`, errcode.ArgumentInvalid},
+		{"module path outside desired", "c", `{"content":{"modulesContent":{"$edgeAgent":{"tags.x":1}}}}`, errcode.ArgumentInvalid},
 		{"bad metric", "c", `{"content":{"deviceContent":{"properties.desired.x":1}},"metrics":{"queries":{"m":"SELECT FROM"}}}`, errcode.ArgumentInvalid},
 	}
 	for _, tt := range tests {

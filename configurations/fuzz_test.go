@@ -9,10 +9,12 @@ import (
 )
 
 // FuzzParse: any body is refused with a catalogue error or yields a
-// configuration whose content encodes as a desired-properties patch.
+// configuration whose every twin write encodes as a twin body.
 func FuzzParse(f *testing.F) {
 	f.Add("cfg", `{"content":{"deviceContent":{"properties.desired.a.b":1}},"targetCondition":"tags.x = 1","priority":2}`)
 	f.Add("cfg", `{"content":{"modulesContent":{"$edgeAgent":{}}},"metrics":{"queries":{"m":"SELECT deviceId FROM devices"}}}`)
+	f.Add("edge", `{"content":{"modulesContent":{"$edgeHub":{"properties.desired":{"routes":{}}},"m":{"properties.desired.a":1}}}}`)
+	f.Add("mod", `{"content":{"moduleContent":{"properties.desired.x":1}},"targetCondition":"FROM devices.modules WHERE moduleId = 'm'"}`)
 	f.Add("Bad", `{}`)
 	f.Fuzz(func(t *testing.T, id, body string) {
 		c, err := Parse(id, []byte(body))
@@ -23,9 +25,17 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		p, err := c.patch()
-		if err != nil || !json.Valid(p) {
-			t.Fatalf("patch %s: %v", p, err)
+		writes := []twinWrite{{paths: c.Content.DeviceContent}, {paths: c.Content.ModuleContent}}
+		_, modules := moduleWrites(c.Content.ModulesContent)
+		for _, w := range modules {
+			writes = append(writes, w)
+		}
+		doc := map[string]any{"etag": "AAAAAAAAAAE=", "properties": map[string]any{"desired": map[string]any{"old": 1.0}}}
+		for _, w := range writes {
+			body, _, _, err := w.update(doc)
+			if err != nil || !json.Valid(body) {
+				t.Fatalf("update %s: %v", body, err)
+			}
 		}
 	})
 }

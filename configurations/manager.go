@@ -24,8 +24,21 @@ import (
 // the twin PATCH that writes desired properties.
 type Hub interface {
 	Query(ctx context.Context, text string, opts query.PageOptions) (query.Page, error)
+	GetTwin(ctx context.Context, deviceID, moduleID string) (map[string]any, error)
 	UpdateTwin(ctx context.Context, deviceID, moduleID string, body []byte, ifMatch string, replace bool) (map[string]any, error)
+	// SetConfigurations records a twin's configurations property: status
+	// (Targeted, Applied) by configuration id.
+	SetConfigurations(ctx context.Context, deviceID, moduleID string, statuses map[string]string) error
 }
+
+// Statuses a twin's configurations property shows.
+const (
+	statusTargeted = "Targeted"
+	statusApplied  = "Applied"
+)
+
+// edgeAgent is the module whose twin shows a deployment's status.
+const edgeAgent = "$edgeAgent"
 
 // DefaultInterval is how often the manager sweeps when nothing wakes it.
 const DefaultInterval = 5 * time.Second
@@ -259,7 +272,10 @@ func notFound(id string) error {
 }
 
 // Reconcile runs one sweep: it applies the winning configuration of every
-// device twin and refreshes every configuration's counts.
+// twin, records every twin's configurations property and refreshes every
+// configuration's counts. Per twin and per kind of content (device,
+// deployment, module), the configuration of highest priority that targets
+// it wins (the most recently created among equals).
 func (m *Manager) Reconcile(ctx context.Context) error {
 	m.sweepMu.Lock()
 	defer m.sweepMu.Unlock()
@@ -270,9 +286,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	if len(configs) == 0 {
-		return nil
+		return m.clearStatuses(ctx)
 	}
-	// Winners first: highest priority, then most recently created.
 	sort.Slice(configs, func(a, b int) bool {
 		if configs[a].Priority != configs[b].Priority {
 			return configs[a].Priority > configs[b].Priority
@@ -282,40 +297,52 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		}
 		return configs[a].ID < configs[b].ID
 	})
-	twins, err := m.twins(ctx, "SELECT * FROM devices")
+	var byKind [storedKind + 1][]compiled
+	for _, c := range configs {
+		q, err := TargetQuery(c.TargetCondition)
+		if err != nil {
+			m.log.Warn("configuration target condition no longer compiles", "configuration", c.ID, "err", err)
+		}
+		if q != nil {
+			byKind[c.Kind()] = append(byKind[c.Kind()], compiled{c, q})
+		}
+	}
+	devices, err := m.twins(ctx, "SELECT * FROM devices")
 	if err != nil {
 		return err
 	}
-	queries := make([]*query.Query, len(configs))
-	for i, c := range configs {
-		if queries[i], err = TargetQuery(c.TargetCondition); err != nil {
-			m.log.Warn("configuration target condition no longer compiles", "configuration", c.ID, "err", err)
-		}
+	modules, err := m.twins(ctx, "SELECT * FROM devices.modules")
+	if err != nil {
+		return err
 	}
-	counts := make(map[string]Counts, len(configs))
-	for _, doc := range twins {
+	sw := sweep{m: m, counts: make(map[string]Counts, len(configs)), statuses: map[string]map[string]string{}}
+	for _, doc := range devices {
 		id, _ := doc["deviceId"].(string)
-		won := false
-		for i, c := range configs {
-			if queries[i] == nil || !queries[i].Match(doc) {
-				continue
-			}
-			n := counts[c.ID]
-			n.Targeted++
-			if !won && len(c.Content.DeviceContent) > 0 {
-				won = true
-				if m.apply(ctx, c, id, doc) {
-					n.Applied++
-				}
-			}
-			counts[c.ID] = n
+		sw.target(ctx, byKind[DeviceKind], doc, id, func(c *Configuration) bool {
+			return m.write(ctx, c, id, "", doc, twinWrite{paths: c.Content.DeviceContent})
+		})
+		if edge, _ := doc["capabilities"].(map[string]any); edge["iotEdge"] == true {
+			sw.target(ctx, byKind[EdgeKind], doc, identityKey(id, edgeAgent), func(c *Configuration) bool {
+				return m.deploy(ctx, c, id)
+			})
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
+	for _, doc := range modules {
+		id, _ := doc["deviceId"].(string)
+		mid, _ := doc["moduleId"].(string)
+		sw.target(ctx, byKind[ModuleKind], doc, identityKey(id, mid), func(c *Configuration) bool {
+			return m.write(ctx, c, id, mid, doc, twinWrite{paths: c.Content.ModuleContent})
+		})
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	sw.record(ctx, devices, modules)
 	for _, c := range configs {
-		n := counts[c.ID]
+		n := sw.counts[c.ID]
 		n.Custom = map[string]int64{}
 		for name, text := range c.Queries {
 			rows, err := m.twins(ctx, text)
@@ -325,33 +352,203 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 			}
 			n.Custom[name] = int64(len(rows))
 		}
-		counts[c.ID] = n
+		sw.counts[c.ID] = n
 	}
 	m.mu.Lock()
 	for id := range m.configs {
-		m.counts[id] = counts[id]
+		m.counts[id] = sw.counts[id]
 	}
 	m.mu.Unlock()
 	return nil
 }
 
-// apply patches the configuration's content into one twin unless it holds
-// it already; it reports whether the twin holds it afterwards.
-func (m *Manager) apply(ctx context.Context, c *Configuration, deviceID string, doc map[string]any) bool {
-	if c.appliedTo(doc) {
+// compiled is a configuration with its target query.
+type compiled struct {
+	c *Configuration
+	q *query.Query
+}
+
+// sweep is the state of one Reconcile: counts by configuration, and the
+// configurations status of each twin by identity key.
+type sweep struct {
+	m        *Manager
+	counts   map[string]Counts
+	statuses map[string]map[string]string
+}
+
+// target finds the configurations (of one kind, winners first) whose
+// condition doc matches, applies the first with apply, and records their
+// statuses under statusKey, the twin that shows them.
+func (sw *sweep) target(ctx context.Context, configs []compiled, doc map[string]any, statusKey string, apply func(*Configuration) bool) {
+	won := false
+	for _, cc := range configs {
+		if !cc.q.Match(doc) {
+			continue
+		}
+		n := sw.counts[cc.c.ID]
+		n.Targeted++
+		status := statusTargeted
+		if !won {
+			won = true
+			if apply(cc.c) {
+				n.Applied++
+				status = statusApplied
+			}
+		}
+		sw.counts[cc.c.ID] = n
+		st := sw.statuses[statusKey]
+		if st == nil {
+			st = map[string]string{}
+			sw.statuses[statusKey] = st
+		}
+		st[cc.c.ID] = status
+	}
+}
+
+// record writes the configurations property of every twin whose statuses
+// changed.
+func (sw *sweep) record(ctx context.Context, docs ...[]map[string]any) {
+	for _, list := range docs {
+		for _, doc := range list {
+			id, _ := doc["deviceId"].(string)
+			mid, _ := doc["moduleId"].(string)
+			want := sw.statuses[identityKey(id, mid)]
+			if statusesEqual(doc["configurations"], want) {
+				continue
+			}
+			if err := sw.m.hub.SetConfigurations(ctx, id, mid, want); err != nil {
+				sw.m.log.Warn("configuration status not recorded", "device", id, "module", mid, "err", err)
+			}
+		}
+	}
+}
+
+// clearStatuses empties the configurations property of every twin that
+// still shows one, once no configuration is left.
+func (m *Manager) clearStatuses(ctx context.Context) error {
+	sw := sweep{m: m}
+	for _, text := range []string{
+		"SELECT * FROM devices WHERE IS_DEFINED(configurations)",
+		"SELECT * FROM devices.modules WHERE IS_DEFINED(configurations)",
+	} {
+		docs, err := m.twins(ctx, text)
+		if err != nil {
+			return err
+		}
+		sw.record(ctx, docs)
+	}
+	return nil
+}
+
+// statusesEqual compares a twin's configurations property with statuses.
+func statusesEqual(prop any, want map[string]string) bool {
+	have, _ := prop.(map[string]any)
+	if len(have) != len(want) {
+		return false
+	}
+	for id, status := range want {
+		entry, _ := have[id].(map[string]any)
+		if entry["status"] != status {
+			return false
+		}
+	}
+	return true
+}
+
+func identityKey(deviceID, moduleID string) string {
+	if moduleID == "" {
+		return deviceID
+	}
+	return deviceID + "/" + moduleID
+}
+
+// write makes one twin hold a configuration's content unless it does
+// already; it reports whether the twin holds it afterwards.
+func (m *Manager) write(ctx context.Context, c *Configuration, deviceID, moduleID string, doc map[string]any, w twinWrite) bool {
+	if w.heldBy(doc) {
 		return true
 	}
-	patch, err := c.patch()
-	if err != nil {
-		m.log.Error("configuration content", "configuration", c.ID, "err", err)
+	if err := m.writeNow(ctx, deviceID, moduleID, doc, w); err != nil {
+		m.log.Warn("configuration not applied", "configuration", c.ID, "device", deviceID, "module", moduleID, "err", err)
 		return false
 	}
-	if _, err := m.hub.UpdateTwin(ctx, deviceID, "", patch, "", false); err != nil {
-		m.log.Warn("configuration not applied", "configuration", c.ID, "device", deviceID, "err", err)
-		return false
-	}
-	m.log.Info("configuration applied", "configuration", c.ID, "device", deviceID)
+	m.log.Info("configuration applied", "configuration", c.ID, "device", deviceID, "module", moduleID)
 	return true
+}
+
+// deploy applies a deployment's modulesContent to an IoT Edge device's
+// module twins; it reports whether every module named holds it. A module
+// without an identity (one the device's edge agent has not created) cannot
+// hold it yet.
+func (m *Manager) deploy(ctx context.Context, c *Configuration, deviceID string) bool {
+	names, writes := moduleWrites(c.Content.ModulesContent)
+	all := true
+	for _, name := range names {
+		doc, err := m.hub.GetTwin(ctx, deviceID, name)
+		if err != nil {
+			m.log.Debug("deployment module has no twin", "configuration", c.ID, "device", deviceID, "module", name, "err", err)
+			all = false
+			continue
+		}
+		if !m.write(ctx, c, deviceID, name, doc, writes[name]) {
+			all = false
+		}
+	}
+	return all
+}
+
+// ApplyContent applies an IoT Edge deployment's content to one device now,
+// as POST /devices/{id}/applyConfigurationContent does: modulesContent to
+// its module twins, deviceContent to its twin. The device must be an IoT
+// Edge device.
+func (m *Manager) ApplyContent(ctx context.Context, deviceID string, raw []byte) error {
+	content, err := ParseContent(raw)
+	if err != nil {
+		return err
+	}
+	doc, err := m.hub.GetTwin(ctx, deviceID, "")
+	if err != nil {
+		return err
+	}
+	if edge, _ := doc["capabilities"].(map[string]any); edge["iotEdge"] != true {
+		return errcode.New(errcode.ArgumentInvalid, "Device '%s' is not an IoT Edge device; configuration content applies to IoT Edge devices.", deviceID)
+	}
+	names, writes := moduleWrites(content.ModulesContent)
+	// Check first that every module twin exists, so a refused call writes
+	// nothing.
+	docs := make(map[string]map[string]any, len(names))
+	for _, name := range names {
+		d, err := m.hub.GetTwin(ctx, deviceID, name)
+		if err != nil {
+			return err
+		}
+		docs[name] = d
+	}
+	for _, name := range names {
+		if err := m.writeNow(ctx, deviceID, name, docs[name], writes[name]); err != nil {
+			return err
+		}
+	}
+	if len(content.DeviceContent) > 0 {
+		if err := m.writeNow(ctx, deviceID, "", doc, twinWrite{paths: content.DeviceContent}); err != nil {
+			return err
+		}
+	}
+	m.log.Info("configuration content applied", "device", deviceID, "modules", len(names))
+	return nil
+}
+
+// writeNow is write for a caller that waits for the answer.
+func (m *Manager) writeNow(ctx context.Context, deviceID, moduleID string, doc map[string]any, w twinWrite) error {
+	if w.heldBy(doc) {
+		return nil
+	}
+	body, replace, ifMatch, err := w.update(doc)
+	if err != nil {
+		return errcode.Wrap(errcode.ServerError, err, "could not encode the content for %s", identityKey(deviceID, moduleID))
+	}
+	_, err = m.hub.UpdateTwin(ctx, deviceID, moduleID, body, ifMatch, replace)
+	return err
 }
 
 // twins runs a query through every page.

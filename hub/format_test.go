@@ -44,7 +44,9 @@ func writeIdentities(t *testing.T, h *Hub, clock *testkit.Clock) {
 	clock.Advance(1234567891 * time.Nanosecond) // sub-100 ns digits are dropped
 	must(h.PutDevice(ctx, "cert-dev", []byte(`{"status":"disabled","statusReason":"retired","authentication":{"type":"selfSigned","x509Thumbprint":{"primaryThumbprint":"AB12","secondaryThumbprint":"CD34"}}}`), ""))
 	must(h.PutDevice(ctx, "edge-1", []byte(`{"capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://edge-1-1","parentScopes":["ms-azure-iot-edge://parent-2"],"authentication":{"type":"certificateAuthority"}}`), ""))
-	must(h.PutModule(ctx, "edge-1", "$edgeAgent", []byte(`{"managedBy":"IotEdge","authentication":{"type":"sas","symmetricKey":{"primaryKey":"`+k2+`","secondaryKey":"`+k1+`"}}}`), ""))
+	// An IoT Edge device comes with $edgeAgent and $edgeHub; this rewrites the first.
+	must(h.PutModule(ctx, "edge-1", "$edgeAgent", []byte(`{"managedBy":"IotEdge","authentication":{"type":"sas","symmetricKey":{"primaryKey":"`+k2+`","secondaryKey":"`+k1+`"}}}`), "*"))
+	must(h.PutModule(ctx, "edge-1", "$edgeHub", []byte(sasBody), "*")) // fixed keys, for the golden file
 	must(h.PutModule(ctx, "sensor-1", "mod-a", []byte(sasBody), ""))
 	clock.Advance(2 * time.Second)
 	// A status change stamps statusUpdatedTime.

@@ -343,6 +343,13 @@ func twinView(e *entry) map[string]any {
 		v["statusReason"] = reason
 		v["capabilities"] = map[string]any{"iotEdge": e.capabilities.IotEdge}
 	}
+	if len(e.configurations) > 0 {
+		cfgs := make(map[string]any, len(e.configurations))
+		for id, status := range e.configurations {
+			cfgs[id] = map[string]any{"status": status}
+		}
+		v["configurations"] = cfgs
+	}
 	return v
 }
 

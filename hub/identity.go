@@ -75,6 +75,11 @@ type identity struct {
 	parentScopes []string
 	// Modules only.
 	managedBy string
+
+	// configurations is what the configurations manager last recorded for
+	// the twin's "configurations" property: status (Targeted, Applied) by
+	// configuration id. Hub-maintained, it moves no etag or version.
+	configurations map[string]string
 }
 
 // newIdentity is an identity as IoT Hub creates it, before its PUT body is
@@ -249,24 +254,26 @@ func parseWireTime(field, s string) (time.Time, error) {
 // deviceRecord is what the devices bucket stores for one device; its
 // shape is the stored format every version of the hub reads.
 type deviceRecord struct {
-	Device  registry.Device `json:"device"`
-	ETagSeq int64           `json:"etagSeq"`
-	ModelID string          `json:"modelId"`
+	Device         registry.Device   `json:"device"`
+	ETagSeq        int64             `json:"etagSeq"`
+	ModelID        string            `json:"modelId"`
+	Configurations map[string]string `json:"configurations,omitempty"`
 }
 
 // moduleRecord is what the modules bucket stores for one module.
 type moduleRecord struct {
-	Module  registry.Module `json:"module"`
-	ETagSeq int64           `json:"etagSeq"`
-	ModelID string          `json:"modelId"`
+	Module         registry.Module   `json:"module"`
+	ETagSeq        int64             `json:"etagSeq"`
+	ModelID        string            `json:"modelId"`
+	Configurations map[string]string `json:"configurations,omitempty"`
 }
 
 // record is the identity as its bucket stores it.
 func (r *identity) record() (bucket string, value []byte, err error) {
 	if r.kind == moduleKind {
-		value, err = json.Marshal(moduleRecord{Module: r.toModule(), ETagSeq: r.etagSeq, ModelID: r.modelID})
+		value, err = json.Marshal(moduleRecord{Module: r.toModule(), ETagSeq: r.etagSeq, ModelID: r.modelID, Configurations: r.configurations})
 	} else {
-		value, err = json.Marshal(deviceRecord{Device: r.toDevice(), ETagSeq: r.etagSeq, ModelID: r.modelID})
+		value, err = json.Marshal(deviceRecord{Device: r.toDevice(), ETagSeq: r.etagSeq, ModelID: r.modelID, Configurations: r.configurations})
 	}
 	return r.kind.bucket(), value, err
 }
@@ -274,10 +281,11 @@ func (r *identity) record() (bucket string, value []byte, err error) {
 // storedRecord reads a record of either bucket: the device and module
 // objects name their common fields alike, so one shape holds both.
 type storedRecord struct {
-	Device  *storedIdentity `json:"device"`
-	Module  *storedIdentity `json:"module"`
-	ETagSeq int64           `json:"etagSeq"`
-	ModelID string          `json:"modelId"`
+	Device         *storedIdentity   `json:"device"`
+	Module         *storedIdentity   `json:"module"`
+	ETagSeq        int64             `json:"etagSeq"`
+	ModelID        string            `json:"modelId"`
+	Configurations map[string]string `json:"configurations"`
 }
 
 type storedIdentity struct {
@@ -329,6 +337,8 @@ func decodeIdentity(k kind, value []byte) (identity, error) {
 		deviceScope:  s.DeviceScope,
 		parentScopes: s.ParentScopes,
 		managedBy:    s.ManagedBy,
+
+		configurations: rec.Configurations,
 	}
 	if k == moduleKind {
 		r.status = registry.StatusEnabled

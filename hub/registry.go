@@ -174,8 +174,20 @@ func (h *Hub) putParsed(ctx context.Context, deviceID, moduleID string, in input
 		}
 		next.twin, change = t, c
 	}
-	if err := h.commit(ctx, key, next); err != nil {
+	// An IoT Edge device gets its system modules in the same write.
+	changes, err := h.edgeModules(next)
+	if err != nil {
 		return nil, err
+	}
+	if changes == nil {
+		changes = map[string]*entry{}
+	}
+	changes[key] = next
+	if err := h.persist(ctx, changes); err != nil {
+		return nil, err
+	}
+	for k, e := range changes {
+		h.publish(k, e)
 	}
 	if change.Changed {
 		h.sendDesired(deviceID, moduleID, change)
