@@ -32,7 +32,6 @@ func (e *env) edgeDevice(id, tags string) {
 	}
 }
 
-
 // statusesOf is a twin's configurations property as id → status.
 func statusesOf(tw map[string]any) map[string]string {
 	out := map[string]string{}
