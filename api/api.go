@@ -32,6 +32,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/importexport"
 	"github.com/iothub-emulator/iothub-emulator/jobs"
 	"github.com/iothub-emulator/iothub-emulator/jsontext"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
@@ -101,7 +102,10 @@ type Options struct {
 	// Configurations, if set, serves automatic device management under
 	// /configurations.
 	Configurations *configurations.Manager
-	Now            func() time.Time
+	// ImportExport, if set, serves import and export jobs (/jobs/create,
+	// /jobs/{id}).
+	ImportExport *importexport.Manager
+	Now          func() time.Time
 }
 
 // DefaultBodyReadTimeout is generous for the largest body (an import over
@@ -118,6 +122,7 @@ type server struct {
 	jobs      *jobs.Manager
 	files     *fileupload.Manager
 	configs   *configurations.Manager
+	imports   *importexport.Manager
 	// table holds the route table's rows by routeKey, and anyMethodRoutes
 	// routes their any-method rows alone (see routeOf).
 	table           map[string]route
@@ -140,7 +145,7 @@ func New(h *hub.Hub, opts Options) http.Handler {
 func newServer(h *hub.Hub, opts Options) (*server, *chi.Mux) {
 	s := &server{hub: h, log: opts.Logger, ready: opts.Ready, now: opts.Now,
 		telemetry: opts.Telemetry, heartbeat: opts.TelemetryHeartbeat, c2d: opts.C2D, seed: opts.Seed, faults: opts.Faults, prov: opts.Provisioning, jobs: opts.Jobs, files: opts.FileUploads,
-		configs: opts.Configurations}
+		configs: opts.Configurations, imports: opts.ImportExport}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -88,12 +89,27 @@ func (s *server) deleteModule(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
-// reset empties the hub (emulator-only): every identity, twin, queue and
-// logged message.
+// reset empties the hub (emulator-only): every job, configuration,
+// identity, twin, queue and logged message. The jobs go first, so none
+// runs on into the emptied registry.
 func (s *server) reset(w http.ResponseWriter, r *http.Request) {
-	if err := s.hub.Reset(r.Context()); err != nil {
-		s.writeError(w, err)
-		return
+	ctx := r.Context()
+	var steps []func(context.Context) error
+	if s.imports != nil {
+		steps = append(steps, s.imports.Reset)
+	}
+	if s.jobs != nil {
+		steps = append(steps, s.jobs.Reset)
+	}
+	if s.configs != nil {
+		steps = append(steps, s.configs.Reset)
+	}
+	steps = append(steps, s.hub.Reset)
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			s.writeError(w, err)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -230,6 +230,9 @@ func (s *server) routes(opts Options) []route {
 	if opts.Configurations != nil {
 		rs = append(rs, s.configurationRoutes()...)
 	}
+	if opts.ImportExport != nil {
+		rs = append(rs, s.importExportRoutes()...)
+	}
 	return rs
 }
 

@@ -35,19 +35,30 @@ type SAS struct {
 // Azure Storage's service-SAS spec asks (HMAC-SHA256 over the
 // string-to-sign of version SASVersion).
 func SignBlobSAS(account, key, container, blob string, s SAS) (string, error) {
+	return signSAS(account, key, container, blob, "b", s)
+}
+
+// SignContainerSAS returns the query string of a service SAS for a whole
+// container (sr=c), as import and export jobs take: Permissions may then
+// include l (list) beside racwd.
+func SignContainerSAS(account, key, container string, s SAS) (string, error) {
+	return signSAS(account, key, container, "", "c", s)
+}
+
+func signSAS(account, key, container, blob, sr string, s SAS) (string, error) {
 	k, err := base64.StdEncoding.DecodeString(key)
 	if err != nil {
 		return "", fmt.Errorf("blobstore: account key is not base64: %w", err)
 	}
 	q := url.Values{}
 	q.Set("sv", SASVersion)
-	q.Set("sr", "b")
+	q.Set("sr", sr)
 	q.Set("sp", s.Permissions)
 	if !s.Start.IsZero() {
 		q.Set("st", s.Start.UTC().Format(sasTimeLayout))
 	}
 	q.Set("se", s.Expiry.UTC().Format(sasTimeLayout))
-	q.Set("sig", base64.StdEncoding.EncodeToString(sign(k, stringToSign(q, canonicalResource(account, container, blob, "b")))))
+	q.Set("sig", base64.StdEncoding.EncodeToString(sign(k, stringToSign(q, canonicalResource(account, container, blob, sr)))))
 	return q.Encode(), nil
 }
 

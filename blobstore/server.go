@@ -38,6 +38,16 @@ const maxPendingBlobs = 1000
 // maxBlockListBody bounds a Put Block List body (50,000 ids of 64 bytes in base64, in XML).
 const maxBlockListBody = 8 << 20
 
+// The emulator's built-in account: its name is the first path segment of
+// the blob URLs (path-style, as the storage SDKs read a URL whose host is
+// an IP address or localhost), and its key is well-known, like the hub's
+// default policy keys, since the endpoint only ever serves the emulator's
+// uploads, exports and imports.
+const (
+	BuiltInAccount = "iothubemulator"
+	BuiltInKey     = "oP5Svw+paQQi5Fx0IQUnHVOrwPuK0V2CTssG850oPg2om4PhV298pdb3HHZuqBh8"
+)
+
 // Options configure a Server.
 type Options struct {
 	// Account is the storage account's name, the first path segment.
@@ -106,6 +116,12 @@ func (s *Server) Prefix() string { return "/" + s.account + "/" }
 // SAS returns a service SAS query string (without '?') for one blob.
 func (s *Server) SAS(container, blob string, sas SAS) (string, error) {
 	return SignBlobSAS(s.account, s.keyB64, container, blob, sas)
+}
+
+// ContainerSAS returns a service SAS query string (without '?') for a
+// container.
+func (s *Server) ContainerSAS(container string, sas SAS) (string, error) {
+	return SignContainerSAS(s.account, s.keyB64, container, sas)
 }
 
 // Properties are a committed blob's size and last change.

@@ -249,3 +249,19 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal("an etag was reused after a restart")
 	}
 }
+
+func TestReset(t *testing.T) {
+	e := newEnv(t, filepath.Join(t.TempDir(), "hub.db"))
+	m := e.manager()
+	e.put(m, "cfg", `{"content":{"deviceContent":{"properties.desired.x":1}}}`, "")
+	if err := m.Reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.List(0); len(got) != 0 {
+		t.Fatalf("after reset: %v", got)
+	}
+	m.Close()
+	if got := e.manager().List(0); len(got) != 0 {
+		t.Fatalf("after reopen: %v", got)
+	}
+}

@@ -584,3 +584,51 @@ func etagMatches(ifMatch, current string) bool {
 	}
 	return v != "" && v == current
 }
+
+// ExportConfigurations returns every configuration as IoT Hub answers it,
+// oldest first: the lines an export job writes with includeConfigurations.
+func (m *Manager) ExportConfigurations() [][]byte {
+	var out [][]byte
+	for _, e := range m.List(0) {
+		b, err := json.Marshal(e.Config.Wire(e.Counts))
+		if err != nil {
+			m.log.Error("configuration not exported", "configuration", e.Config.ID, "err", err)
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// ImportConfiguration creates a configuration from an exported line, or
+// updates the one with its id (whose content cannot change, as on a PUT).
+func (m *Manager) ImportConfiguration(ctx context.Context, raw []byte) (string, error) {
+	var head struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return "", errcode.New(errcode.ArgumentInvalid, "The line is not a Configuration JSON object.")
+	}
+	ifMatch := ""
+	if _, _, err := m.Get(head.ID); err == nil {
+		ifMatch = "*"
+	}
+	_, _, err := m.Put(ctx, head.ID, raw, ifMatch)
+	return head.ID, err
+}
+
+// Reset removes every configuration, as the emulator's reset does (which
+// empties the twins too).
+func (m *Manager) Reset(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ops := make([]store.Op, 0, len(m.configs))
+	for id := range m.configs {
+		ops = append(ops, store.Op{Bucket: store.Configurations, Key: id})
+	}
+	if err := m.store.Apply(ctx, ops...); err != nil {
+		return errcode.Wrap(errcode.ServiceUnavailable, err, "The hub could not remove the configurations; nothing was changed.")
+	}
+	m.configs, m.counts = map[string]*Configuration{}, map[string]Counts{}
+	return nil
+}

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/faults"
 	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/importexport"
 	"github.com/iothub-emulator/iothub-emulator/jobs"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/mqttbroker"
@@ -71,6 +73,7 @@ type Emulator struct {
 	dps       *dps.Service
 	jobs      *jobs.Manager
 	configs   *configurations.Manager
+	imports   *importexport.Manager
 	broker    *mqttbroker.Broker
 	amqp      *amqphub.Server
 	tls       *certs.Bundle
@@ -123,6 +126,7 @@ func (e *Emulator) start() error {
 		e.applySeed,
 		e.newFaults,
 		e.newFileUpload,
+		e.openImportExport,
 		e.newBroker,
 		e.newAMQP,
 		e.listen,
@@ -308,16 +312,6 @@ func (e *Emulator) newFaults() error {
 	return nil
 }
 
-// The built-in blob endpoint's account: its name is the first path segment
-// of the blob URLs (path-style, as the storage SDKs read a URL whose host is
-// an IP address or localhost), and its key is well-known, like the hub's
-// default policy keys, since the endpoint only ever serves this emulator's
-// uploads.
-const (
-	blobAccount = "iothubemulator"
-	blobKey     = "oP5Svw+paQQi5Fx0IQUnHVOrwPuK0V2CTssG850oPg2om4PhV298pdb3HHZuqBh8"
-)
-
 // newFileUpload sets up file upload: to the built-in blob endpoint,
 // blobs kept under the data dir, or with --file-upload-storage to the
 // user's account.
@@ -334,7 +328,7 @@ func (e *Emulator) newFileUpload() error {
 		if !e.cfg.InMemory {
 			dir = filepath.Join(e.cfg.DataDir, "blobs")
 		}
-		bs, err := blobstore.New(blobstore.Options{Account: blobAccount, Key: blobKey, Dir: dir, Logger: e.log.With("component", "blobs")})
+		bs, err := blobstore.New(blobstore.Options{Account: blobstore.BuiltInAccount, Key: blobstore.BuiltInKey, Dir: dir, Logger: e.log.With("component", "blobs")})
 		if err != nil {
 			return fmt.Errorf("blob endpoint: %w", err)
 		}
@@ -345,6 +339,37 @@ func (e *Emulator) newFileUpload() error {
 		return err
 	}
 	e.files = m
+	return nil
+}
+
+// openImportExport loads the import and export jobs and starts their
+// runner. Containers of the built-in blob endpoint are reached in process;
+// any other account over HTTPS, trusting the system's roots and the
+// emulator's CA (as an Azurite serving the emulator's certificate needs).
+func (e *Emulator) openImportExport() error {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if len(e.tls.CAPEM) > 0 {
+		roots.AppendCertsFromPEM(e.tls.CAPEM)
+	}
+	storage := importexport.Storage{
+		LocalHosts: e.cfg.acceptedHosts(),
+		Client: &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{
+			Proxy:           http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		}},
+	}
+	if e.blobs != nil {
+		storage.Local, storage.LocalAccount = e.blobs, e.blobs.Account()
+	}
+	m, err := importexport.Open(importexport.Options{Store: e.store, Registry: e.hub, Configurations: e.configs,
+		Storage: storage, Logger: e.log.With("component", "importexport")})
+	if err != nil {
+		return err
+	}
+	e.imports = m
 	return nil
 }
 
@@ -429,6 +454,7 @@ func (e *Emulator) httpHandler() http.Handler {
 		FileUploads:  e.files,
 
 		Configurations: e.configs,
+		ImportExport:   e.imports,
 	})
 	apiHandler = e.debug.Middleware(apiHandler)
 	// The dashboard sits outside the debug log's middleware (its login body
@@ -644,6 +670,9 @@ func (e *Emulator) Close() error {
 		}
 		if e.amqp != nil {
 			errs = append(errs, e.amqp.Close())
+		}
+		if e.imports != nil { // before the hub its runner calls
+			errs = append(errs, e.imports.Close())
 		}
 		if e.configs != nil { // before the hub its sweeper calls
 			errs = append(errs, e.configs.Close())

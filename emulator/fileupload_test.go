@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
@@ -43,7 +44,7 @@ func TestFileUploadToTheBuiltInEndpoint(t *testing.T) {
 	if st := svc.do("POST", "/devices/d1/files", map[string]string{"blobName": "a.txt"}, &up); st != 200 {
 		t.Fatalf("start: %d", st) // the owner policy has DeviceConnect, as IoT Hub's has
 	}
-	if up.HostName != e.Addr(HTTPS)+"/"+blobAccount {
+	if up.HostName != e.Addr(HTTPS)+"/"+blobstore.BuiltInAccount {
 		t.Fatalf("hostName %q, want the host the request used and the account", up.HostName)
 	}
 	blobURL := "https://" + up.HostName + "/" + up.ContainerName + "/" + up.BlobName + up.SASToken
@@ -94,7 +95,7 @@ func TestFileUploadToAnExternalAccount(t *testing.T) {
 		t.Fatalf("answer %+v, want Azurite's account", up)
 	}
 	// The built-in endpoint is off: its paths are the API's 404s.
-	if st, _ := svc.asDevice("GET", "https://"+e.Addr(HTTPS)+"/"+blobAccount+"/fileuploads/d1/a.txt"+up.SASToken, "d1", "", ""); st != 404 {
+	if st, _ := svc.asDevice("GET", "https://"+e.Addr(HTTPS)+"/"+blobstore.BuiltInAccount+"/fileuploads/d1/a.txt"+up.SASToken, "d1", "", ""); st != 404 {
 		t.Fatalf("built-in endpoint answered %d with external storage", st)
 	}
 

@@ -26,6 +26,7 @@ const (
 	ProvisioningUnauthorized                   Code = 401002 // Device Provisioning Service
 	IotHubUnauthorized                         Code = 401003
 	IotHubQuotaExceeded                        Code = 403002
+	JobQuotaExceeded                           Code = 403003
 	DeviceMaximumQueueDepthExceeded            Code = 403004
 	DeviceMaximumActiveFileUploadLimitExceeded Code = 403006
 	IotHubNotFound                             Code = 404000
@@ -61,6 +62,7 @@ var names = map[Code]string{
 	ProvisioningUnauthorized:                   "ProvisioningUnauthorized",
 	IotHubUnauthorized:                         "IotHubUnauthorized",
 	IotHubQuotaExceeded:                        "IotHubQuotaExceeded",
+	JobQuotaExceeded:                           "JobQuotaExceeded",
 	DeviceMaximumQueueDepthExceeded:            "DeviceMaximumQueueDepthExceeded",
 	DeviceMaximumActiveFileUploadLimitExceeded: "DeviceMaximumActiveFileUploadLimitExceeded",
 	IotHubNotFound:                             "IotHubNotFound",

@@ -321,3 +321,33 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestReset(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	e := newEnv(t, path)
+	e.device("d1", "")
+	m := e.manager()
+	ctx := context.Background()
+	if _, err := m.Create(ctx, "twin1", []byte(`{"type":"scheduleUpdateTwin","queryCondition":"deviceId = 'd1'","updateTwin":{"etag":"*","tags":{"a":1}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	m.RunDue(ctx)
+	if rows := e.rows("SELECT * FROM devices.jobs"); len(rows) != 1 {
+		t.Fatalf("rows before reset: %v", rows)
+	}
+	if err := m.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if js := m.List("", ""); len(js) != 0 {
+		t.Fatalf("jobs after reset: %v", js)
+	}
+	if rows := e.rows("SELECT * FROM devices.jobs"); len(rows) != 0 {
+		t.Fatalf("rows after reset: %v", rows)
+	}
+	// Nothing comes back from the store.
+	m.Close()
+	m2 := e.manager()
+	if _, err := m2.Get("twin1"); !errors.Is(err, errcode.JobNotFound) {
+		t.Fatalf("after reopen: %v", err)
+	}
+}

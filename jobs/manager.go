@@ -468,3 +468,34 @@ func (m *Manager) row(j *Job, device string, start time.Time, outcome map[string
 	}
 	return doc, store.Op{Bucket: store.JobDevices, Key: device + "/" + j.ID, Value: b}, nil
 }
+
+// Reset removes every job and its devices.jobs rows, as the emulator's
+// reset does. A job running meanwhile stops at its next step, which finds
+// the job gone.
+func (m *Manager) Reset(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ops []store.Op
+	for id := range m.jobs {
+		ops = append(ops, store.Op{Bucket: store.Jobs, Key: id})
+	}
+	var rows []string
+	err := m.store.ForEach(store.JobDevices, func(key string, _ []byte) error {
+		rows = append(rows, key)
+		return nil
+	})
+	if err != nil {
+		return errcode.Wrap(errcode.ServiceUnavailable, err, "The hub could not read the job rows.")
+	}
+	for _, key := range rows {
+		ops = append(ops, store.Op{Bucket: store.JobDevices, Key: key})
+	}
+	if err := m.store.Apply(ctx, ops...); err != nil {
+		return errcode.Wrap(errcode.ServiceUnavailable, err, "The hub could not remove the jobs; nothing was changed.")
+	}
+	for _, key := range rows {
+		m.hub.PutJobRow(key, nil)
+	}
+	m.jobs = map[string]*Job{}
+	return nil
+}

@@ -35,12 +35,13 @@ const (
 	Registrations    = "dpsRegistrations"    // device registration states
 
 	// Scheduled jobs and automatic device management.
-	Jobs           = "jobs"           // jobs v2, by job id
-	JobDevices     = "jobDevices"     // per-device job rows, by deviceId/jobId
-	Configurations = "configurations" // configurations, by id
+	Jobs           = "jobs"             // jobs v2, by job id
+	JobDevices     = "jobDevices"       // per-device job rows, by deviceId/jobId
+	Configurations = "configurations"   // configurations, by id
+	ImportExport   = "importExportJobs" // import and export jobs, by job id
 )
 
-var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, FileNotifications, Enrollments, EnrollmentGroups, Registrations, Jobs, JobDevices, Configurations}
+var buckets = []string{Devices, Modules, Twins, Telemetry, C2D, Feedback, FileNotifications, Enrollments, EnrollmentGroups, Registrations, Jobs, JobDevices, Configurations, ImportExport}
 
 // Errors every implementation returns, possibly wrapped with detail.
 var (
