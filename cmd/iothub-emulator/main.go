@@ -44,6 +44,8 @@ func commands() []command {
 		{"device-identity show", "show a device identity", identityShow(deviceNoun)},
 		{"device-identity delete", "delete a device identity", identityDelete(deviceNoun)},
 		{"device-identity connection-string show", "print a device's connection string", connectionStringShow(deviceNoun)},
+		{"device-identity export", "export every identity and twin to a blob container (an import/export job)", identityExport},
+		{"device-identity import", "import identities from a blob container (an import/export job)", identityImport},
 		{"module-identity create", "create a module identity", identityCreate(moduleNoun)},
 		{"module-identity list", "list a device's module identities", moduleIdentityList},
 		{"module-identity show", "show a module identity", identityShow(moduleNoun)},
@@ -70,6 +72,8 @@ func commands() []command {
 		{"configuration show", "show a configuration and its metrics", configurationShow},
 		{"configuration list", "list configurations", configurationList},
 		{"configuration delete", "delete a configuration", configurationDelete},
+		{"edge set-modules", "apply an IoT Edge deployment to one IoT Edge device", edgeSetModules},
+		{"storage sas", "print a SAS URI of a container of the built-in blob endpoint", storageSAS},
 
 		{"monitor-events", "print device-to-cloud messages as they arrive, one JSON document per line", monitorEvents},
 		{"c2d-message send", "send a cloud-to-device message", c2dSend("c2d-message send")},

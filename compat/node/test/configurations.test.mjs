@@ -119,3 +119,46 @@ test('configurations: the higher priority wins', async () => {
   }, 15_000, 'low priority counted');
   assert.equal(got.systemMetrics.results.appliedCount, 0);
 });
+
+function deployment(version) {
+  return {
+    modulesContent: {
+      $edgeAgent: { 'properties.desired': { schemaVersion: '1.1', runtime: { type: 'docker' }, modules: { sim: { version } } } },
+      $edgeHub: { 'properties.desired': { schemaVersion: '1.1', routes: { up: 'FROM /messages/* INTO $upstream' } } },
+    },
+  };
+}
+
+test('an IoT Edge deployment writes $edgeAgent and $edgeHub and shows as applied', async () => {
+  const { device } = await scope.createDevice('n-edge', { capabilities: { iotEdge: true } });
+  const { responseBody: modules } = await registry.getModulesOnDevice(device.deviceId);
+  assert.ok(['$edgeAgent', '$edgeHub'].every((m) => modules.some((x) => x.moduleId === m)), JSON.stringify(modules));
+  const fleet = unique('edgefleet');
+  const { responseBody: twin } = await registry.getTwin(device.deviceId);
+  await registry.updateTwin(device.deviceId, { tags: { fleet } }, twin.etag);
+  const id = unique('n-deploy');
+  created.push(id);
+  await registry.addConfiguration({ id, content: deployment('1.0'), targetCondition: `tags.fleet = '${fleet}'`, priority: 1 });
+
+  const agent = await waitUntil(async () => {
+    const { responseBody: t } = await registry.getModuleTwin(device.deviceId, '$edgeAgent');
+    return t.properties.desired.modules ? t : undefined;
+  }, 20_000, 'deployment on $edgeAgent');
+  assert.deepEqual(agent.properties.desired.modules, { sim: { version: '1.0' } });
+  assert.deepEqual(agent.configurations, { [id]: { status: 'Applied' } });
+  await waitUntil(async () => {
+    const { responseBody: c } = await registry.getConfiguration(id);
+    return c.systemMetrics.results.appliedCount === 1;
+  }, 20_000, 'appliedCount');
+});
+
+test('applyConfigurationContentOnDevice sets the modules of one IoT Edge device', async () => {
+  const { device } = await scope.createDevice('n-setmod', { capabilities: { iotEdge: true } });
+  await registry.applyConfigurationContentOnDevice(device.deviceId, deployment('2.0'));
+  const { responseBody: hubTwin } = await registry.getModuleTwin(device.deviceId, '$edgeHub');
+  assert.deepEqual(hubTwin.properties.desired.routes, { up: 'FROM /messages/* INTO $upstream' });
+
+  const { device: plain } = await scope.createDevice('n-plain');
+  await assert.rejects(registry.applyConfigurationContentOnDevice(plain.deviceId, deployment('2.0')),
+    (err) => hubError(err).status === 400 && hubError(err).code === 'ArgumentInvalid');
+});

@@ -156,3 +156,57 @@ def test_refusals_and_test_queries(configs):
     assert not result.target_condition_error
     assert result.custom_metric_query_errors.get("bad")
     assert not result.custom_metric_query_errors.get("ok")
+
+
+@pytest.fixture
+def edge_device(registry):
+    device_id = unique("edge")
+    registry.create_device_with_sas(device_id, None, None, "enabled", iot_edge=True)
+    yield device_id
+    registry.delete_device(device_id)
+
+
+def deployment_content(version):
+    return ConfigurationContent(modules_content={
+        "$edgeAgent": {"properties.desired": {"schemaVersion": "1.1", "runtime": {"type": "docker"},
+                                              "modules": {"sim": {"version": version}}}},
+        "$edgeHub": {"properties.desired": {"schemaVersion": "1.1", "routes": {"up": "FROM /messages/* INTO $upstream"}}},
+    })
+
+
+def test_edge_deployment(configs, registry, edge_device, service):
+    manager, created = configs
+    # IoT Hub makes an IoT Edge device's system modules with it.
+    assert {m.module_id for m in registry.get_modules(edge_device)} >= {"$edgeAgent", "$edgeHub"}
+    twin = registry.get_twin(edge_device)
+    fleet = unique("edgefleet")
+    registry.update_twin(edge_device, Twin(tags={"fleet": fleet}), twin.etag)
+    cid = unique("deploy")
+    created.append(cid)
+    manager.create_configuration(Configuration(
+        id=cid, schema_version="1.0", content=deployment_content("1.0"),
+        target_condition=f"tags.fleet = '{fleet}'", priority=1))
+
+    agent = wait_until(lambda: (lambda t: t if t.properties.desired.get("modules") else None)(
+        registry.get_module_twin(edge_device, "$edgeAgent")), timeout=20, what="deployment on $edgeAgent")
+    assert agent.properties.desired["modules"] == {"sim": {"version": "1.0"}}
+    assert registry.get_module_twin(edge_device, "$edgeHub").properties.desired["routes"] == {"up": "FROM /messages/* INTO $upstream"}
+
+    # The twin's configurations property (which the SDK's Twin model drops)
+    # and the system metrics IoT Hub defines with it.
+    raw = service.ok_json("GET", f"/twins/{edge_device}/modules/$edgeAgent?api-version=2021-04-12")
+    assert raw["configurations"] == {cid: {"status": "Applied"}}
+    got = wait_until(lambda: (lambda c: c if c.system_metrics.results.get("appliedCount") == 1 else None)(
+        manager.get_configuration(cid)), timeout=20, what="appliedCount")
+    assert "configurations.[[" + cid + "]].status = 'Applied'" in got.system_metrics.queries["appliedCount"]
+
+
+def test_apply_configuration_on_edge_device(configs, registry, edge_device, make_device):
+    manager, _ = configs
+    manager.apply_configuration_on_edge_device(edge_device, deployment_content("2.0"))
+    assert registry.get_module_twin(edge_device, "$edgeAgent").properties.desired["modules"] == {"sim": {"version": "2.0"}}
+
+    plain, _ = make_device("not-edge")
+    with pytest.raises(HttpOperationError) as exc:
+        manager.apply_configuration_on_edge_device(plain.device_id, deployment_content("2.0"))
+    assert_rest_error(exc.value, 400, "ArgumentInvalid")
