@@ -29,6 +29,8 @@ type Hub interface {
 	// SetConfigurations records a twin's configurations property: status
 	// (Targeted, Applied) by configuration id.
 	SetConfigurations(ctx context.Context, deviceID, moduleID string, statuses map[string]string) error
+	// ConfigurationHolders lists the identities whose twins show one.
+	ConfigurationHolders() [][2]string
 }
 
 // Statuses a twin's configurations property shows.
@@ -286,7 +288,8 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	if len(configs) == 0 {
-		return m.clearStatuses(ctx)
+		m.clearStatuses(ctx)
+		return nil
 	}
 	sort.Slice(configs, func(a, b int) bool {
 		if configs[a].Priority != configs[b].Priority {
@@ -425,19 +428,12 @@ func (sw *sweep) record(ctx context.Context, docs ...[]map[string]any) {
 
 // clearStatuses empties the configurations property of every twin that
 // still shows one, once no configuration is left.
-func (m *Manager) clearStatuses(ctx context.Context) error {
-	sw := sweep{m: m}
-	for _, text := range []string{
-		"SELECT * FROM devices WHERE IS_DEFINED(configurations)",
-		"SELECT * FROM devices.modules WHERE IS_DEFINED(configurations)",
-	} {
-		docs, err := m.twins(ctx, text)
-		if err != nil {
-			return err
+func (m *Manager) clearStatuses(ctx context.Context) {
+	for _, id := range m.hub.ConfigurationHolders() {
+		if err := m.hub.SetConfigurations(ctx, id[0], id[1], nil); err != nil {
+			m.log.Warn("configuration status not cleared", "device", id[0], "module", id[1], "err", err)
 		}
-		sw.record(ctx, docs)
 	}
-	return nil
 }
 
 // statusesEqual compares a twin's configurations property with statuses.

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"maps"
+	"strings"
 
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/twin"
@@ -70,4 +71,16 @@ func (h *Hub) edgeModules(dev *entry) (map[string]*entry, error) {
 		out[key] = e
 	}
 	return out, nil
+}
+
+// ConfigurationHolders lists the identities whose twins show a
+// configurations property, as (deviceID, moduleID) pairs in key order.
+func (h *Hub) ConfigurationHolders() [][2]string {
+	keys := h.sortedKeys(func(_ string, e *entry) bool { return len(e.configurations) > 0 })
+	out := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		dev, mod, _ := strings.Cut(k, "/")
+		out = append(out, [2]string{dev, mod})
+	}
+	return out
 }
