@@ -128,36 +128,10 @@ func TestSeedImportExport(t *testing.T) {
 				if err != nil {
 					t.Fatalf("export%s does not parse as %s: %v", ex.query, ex.format, err)
 				}
-				sameDocument(t, withoutEdgeModules(t, d), want)
+				sameDocument(t, d, want)
 			}
 		})
 	}
-}
-
-// withoutEdgeModules checks that every IoT Edge device of an exported
-// document has the system modules the hub creates with it, and removes
-// them (their keys are the hub's own), so the rest compares with the seed.
-func withoutEdgeModules(t *testing.T, d *seed.Document) *seed.Document {
-	t.Helper()
-	for i, dev := range d.Devices {
-		if !dev.Edge {
-			continue
-		}
-		var kept []seed.Module
-		found := 0
-		for _, m := range dev.Modules {
-			if m.ID == hub.EdgeAgent || m.ID == hub.EdgeHub {
-				found++
-				continue
-			}
-			kept = append(kept, m)
-		}
-		if found != 2 {
-			t.Fatalf("edge device %s exported with %d of $edgeAgent and $edgeHub", dev.ID, found)
-		}
-		d.Devices[i].Modules = kept
-	}
-	return d
 }
 
 func TestSeedErrors(t *testing.T) {

@@ -55,6 +55,13 @@ func TestApplyCreates(t *testing.T) {
 		{"camera", identityState{Status: "enabled", Auth: "selfSigned", Tags: map[string]any{}, Desired: map[string]any{}, Reported: map[string]any{}}},
 		{"badge-reader", identityState{Status: "enabled", Auth: "certificateAuthority", Tags: map[string]any{}, Desired: map[string]any{}, Reported: map[string]any{}}},
 	}
+	// The IoT Edge device comes with its system modules, keys the hub's own.
+	for _, m := range []string{"gateway/$edgeAgent", "gateway/$edgeHub"} {
+		if _, ok := got[m]; !ok {
+			t.Errorf("%s was not created with the IoT Edge device", m)
+		}
+		delete(got, m)
+	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(got[c.key], c.want) {
 			t.Errorf("%s = %+v\nwant %+v", c.key, got[c.key], c.want)

@@ -82,10 +82,20 @@ func exportDevice(ctx context.Context, h *hub.Hub, id string) (Device, bool, err
 			}
 			return Device{}, false, err
 		}
+		if dev.Edge && systemModule(m.ModuleID) && len(mod.Tags) == 0 && len(mod.Desired) == 0 && len(mod.Reported) == 0 {
+			continue
+		}
 		dev.Modules = append(dev.Modules, mod)
 	}
 	return dev, true, nil
 }
+
+// systemModule reports whether a module is one the hub creates with every
+// IoT Edge device. Such a module whose twin holds nothing is left out of
+// an export: edge: true brings it back (with new keys), so a seed document
+// need not list it, and exporting what a document applied gives the
+// document back.
+func systemModule(id string) bool { return id == hub.EdgeAgent || id == hub.EdgeHub }
 
 func exportAuth(a registry.Authentication) (string, *Keys, *Thumbprints) {
 	var keys *Keys

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
@@ -56,13 +57,16 @@ func TestExportImport(t *testing.T) {
 		{"e-none", "", `{"authentication":{"type":"none"}}`},
 		{"a-plain", "m-sas", `{}`},
 		{"a-plain", "m-self", `{"authentication":{"x509Thumbprint":{"primaryThumbprint":"CC33"}}}`},
-		{"b-disabled-edge", "$edgeAgent", `{"managedBy":"IotEdge"}`},
+		{"b-disabled-edge", "$edgeAgent", `{"managedBy":"IotEdge"}`}, // made with the device: an update
 	}
 	for _, s := range steps {
 		var err error
-		if s.module == "" {
+		switch {
+		case s.module == "":
 			_, err = src.PutDevice(ctx, s.device, []byte(s.body), "")
-		} else {
+		case s.module == hub.EdgeAgent:
+			_, err = src.PutModule(ctx, s.device, s.module, []byte(s.body), "*")
+		default:
 			_, err = src.PutModule(ctx, s.device, s.module, []byte(s.body), "")
 		}
 		if err != nil {
@@ -74,6 +78,7 @@ func TestExportImport(t *testing.T) {
 		{"a-plain", "m-sas", `{"tags":{"kind":"t"}}`, `{"ok":false}`},
 		{"b-disabled-edge", "", `{"properties":{"desired":{"only":"desired"}}}`, ``},
 		{"e-none", "", ``, `{"only":"reported","empty":{}}`},
+		{"b-disabled-edge", "$edgeAgent", ``, `{"state":"running"}`}, // a twin with content: exported with its keys
 	}
 	for _, tw := range twins {
 		if tw.service != "" {
@@ -100,6 +105,14 @@ func TestExportImport(t *testing.T) {
 			dst := newHub(t)
 			mustApply(t, dst, d)
 			want, got := readState(t, src), readState(t, dst)
+			// $edgeHub's twin holds nothing, so it is not exported: the
+			// import's IoT Edge device gets one of its own, with new keys.
+			for _, st := range []map[string]identityState{want, got} {
+				if _, ok := st["b-disabled-edge/$edgeHub"]; !ok {
+					t.Fatal("b-disabled-edge has no $edgeHub")
+				}
+				delete(st, "b-disabled-edge/$edgeHub")
+			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("imported hub differs\ngot  %+v\nwant %+v\nexport:\n%s", got, want, text)
 			}
