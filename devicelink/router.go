@@ -127,14 +127,19 @@ func (r *Router) InvokeMethod(ctx context.Context, deviceID, moduleID, name stri
 // ErrNotConnected is Deliver's answer when no head holds the device.
 var ErrNotConnected = errors.New("devicelink: device not connected")
 
-// Deliver implements c2d.Transport.
+// Deliver implements c2d.Transport: the first head holding the device that
+// can take the message now gets it (a device connected over MQTT and AMQP
+// at once may receive on either).
 func (r *Router) Deliver(deviceID string, m c2d.Message, ack func()) error {
+	err := ErrNotConnected
 	for _, h := range r.all() {
 		if h.Holds(deviceID, "") {
-			return h.DeliverC2D(deviceID, m, ack)
+			if err = h.DeliverC2D(deviceID, m, ack); err == nil {
+				return nil
+			}
 		}
 	}
-	return ErrNotConnected
+	return err
 }
 
 // Clients lists every head's live connections in identity order.
