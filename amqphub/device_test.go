@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	goamqp "github.com/Azure/go-amqp"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	goamqp "github.com/Azure/go-amqp"
 
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
