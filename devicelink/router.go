@@ -115,13 +115,43 @@ func (r *Router) Forget(deviceID, moduleID string) {
 }
 
 // InvokeMethod calls the method on the head holding the identity. With no
-// connection anywhere the first head waits out the connect timeout.
+// connection anywhere it waits, up to the connect timeout, for one to
+// appear on any head, which then gets what is left of the timeout to be
+// ready for methods; with none by then the first head answers.
 func (r *Router) InvokeMethod(ctx context.Context, deviceID, moduleID, name string, payload []byte, connectTimeout, responseTimeout time.Duration) (int, []byte, error) {
-	h := r.holder(deviceID, moduleID)
-	if h == nil {
-		return 0, nil, errNotOnline()
+	deadline := time.Now().Add(connectTimeout)
+	h := r.holding(deviceID, moduleID)
+	if h == nil && connectTimeout > 0 {
+		tick := time.NewTicker(holdPoll)
+		defer tick.Stop()
+		for h == nil && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return 0, nil, ctx.Err()
+			case <-tick.C:
+			}
+			h = r.holding(deviceID, moduleID)
+		}
 	}
-	return h.InvokeMethod(ctx, deviceID, moduleID, name, payload, connectTimeout, responseTimeout)
+	if h == nil {
+		if h = r.holder(deviceID, moduleID); h == nil {
+			return 0, nil, errNotOnline()
+		}
+	}
+	return h.InvokeMethod(ctx, deviceID, moduleID, name, payload, max(time.Until(deadline), 0), responseTimeout)
+}
+
+// holdPoll is how often a method call waiting for its device looks again.
+const holdPoll = 50 * time.Millisecond
+
+// holding is the head with the identity's live connection, or nil.
+func (r *Router) holding(deviceID, moduleID string) Head {
+	for _, h := range r.all() {
+		if h.Holds(deviceID, moduleID) {
+			return h
+		}
+	}
+	return nil
 }
 
 // ErrNotConnected is Deliver's answer when no head holds the device.
