@@ -3,6 +3,7 @@ package amqphub
 import (
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/amqp"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -105,6 +106,24 @@ func (s *Server) authorizeDevice(c *amqp.ConnInfo, id identity) *amqp.Error {
 		last = errcode.New(errcode.IotHubUnauthorized, "No token covers %s: put one on $cbs first, or connect with the device's X.509 certificate.", id.key())
 	}
 	return &amqp.Error{Condition: amqp.CondUnauthorizedAccess, Description: errcode.From(last).AMQPDescription()}
+}
+
+// authorityEnds is when the connection's authority to act as id ends: the
+// latest expiry of its tokens the hub accepts for id, or zero when it rests
+// on the TLS client certificate, which (as for MQTT) is checked once, at
+// the handshake.
+func (s *Server) authorityEnds(c *amqp.ConnInfo, id identity) time.Time {
+	all := claims(c)
+	if cl, ok := c.Principal().(claim); ok {
+		all = append(all, cl)
+	}
+	var end time.Time
+	for _, cl := range all {
+		if _, err := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, cl.token); err == nil && cl.expires.After(end) {
+			end = cl.expires
+		}
+	}
+	return end
 }
 
 // attachDeviceIncoming routes a device's sender: telemetry, method

@@ -75,9 +75,38 @@ func (s *Server) attached(l *amqp.Link, id identity, ep endpoint, register func(
 	d.hubMu.Unlock()
 
 	s.goLink(func() {
-		<-l.Done()
+		s.expireLink(l, id)
 		s.detached(l, id)
 	})
+}
+
+// expireLink returns when the link ends, ending it itself when the
+// connection's token for the identity runs out without a renewal on $cbs
+// (the SDKs put a fresh one before the old expires).
+func (s *Server) expireLink(l *amqp.Link, id identity) {
+	for {
+		end := s.authorityEnds(l.Conn, id)
+		if !end.IsZero() {
+			t := time.NewTimer(end.Sub(s.now()))
+			select {
+			case <-l.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		err := s.authorizeDevice(l.Conn, id)
+		if err == nil && end.IsZero() { // the certificate: nothing expires
+			<-l.Done()
+			return
+		}
+		if err != nil {
+			s.log.Debug("device link ended: its token expired", "device", id.deviceID, "module", id.moduleID, "link", l.Name)
+			l.Detach(err)
+			<-l.Done()
+			return
+		}
+	}
 }
 
 // detached forgets an ended link.

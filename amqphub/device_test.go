@@ -439,3 +439,39 @@ func readLog(f *fixture) []d2c.Message {
 	msgs, _ := f.log.Read(d2c.Filter{}, 0)
 	return msgs
 }
+
+func TestDeviceTokenExpiry(t *testing.T) {
+	f := newDeviceFixture(t)
+	key := f.register("d1", "")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	attach := func(s *goamqp.Session) *goamqp.Receiver {
+		t.Helper()
+		rcv, err := s.NewReceiver(ctx, "/devices/d1/messages/devicebound", &goamqp.ReceiverOptions{Credit: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rcv
+	}
+	// One connection lets its token run out; the other renews it first.
+	lapsed := f.deviceSession(f.deviceToken("d1", "", key, 2*time.Second))
+	renewed := f.deviceSession(f.deviceToken("d1", "", key, 2*time.Second))
+	lapsedRcv, renewedRcv := attach(lapsed), attach(renewed)
+	if code := f.putToken(renewed, resource("d1", ""), f.deviceToken("d1", "", key, time.Hour)); code != 200 {
+		t.Fatalf("renewal put-token %d", code)
+	}
+	if _, err := lapsedRcv.Receive(ctx, nil); !isCondition(err, "amqp:unauthorized-access") {
+		t.Fatalf("link after its token expired: %v, want amqp:unauthorized-access", err)
+	}
+	// The renewed link still delivers.
+	if _, err := f.hub.C2D().Enqueue(ctx, "d1", c2d.Message{MessageID: "after", Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := renewedRcv.IssueCredit(1); err != nil {
+		t.Fatal(err)
+	}
+	m, err := renewedRcv.Receive(ctx, nil)
+	if err != nil || m.Properties.MessageID != "after" {
+		t.Fatalf("renewed link: %v, %v", m, err)
+	}
+}
