@@ -2,8 +2,10 @@ package amqphub
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -473,5 +475,62 @@ func TestDeviceTokenExpiry(t *testing.T) {
 	m, err := renewedRcv.Receive(ctx, nil)
 	if err != nil || m.Properties.MessageID != "after" {
 		t.Fatalf("renewed link: %v, %v", m, err)
+	}
+}
+
+func TestDeviceX509(t *testing.T) {
+	f := newDeviceFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	server := testkit.NewCert(t, "127.0.0.1", nil, testkit.CertOptions{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the emulator's 5671: a client certificate is asked for, not required.
+	if err := f.srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{server.TLS()}, ClientAuth: tls.RequestClientCert})); err != nil {
+		t.Fatal(err)
+	}
+	cert := testkit.NewCert(t, "x1", nil, testkit.CertOptions{})
+	body := fmt.Sprintf(`{"authentication":{"type":"selfSigned","x509Thumbprint":{"primaryThumbprint":%q}}}`, cert.SHA1())
+	if _, err := f.hub.PutDevice(ctx, "x1", []byte(body), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.register("other", "")
+
+	for _, tc := range []struct {
+		name    string
+		cert    *testkit.Cert
+		address string
+		ok      bool
+	}{
+		{"registered certificate", cert, "/devices/x1/messages/events", true},
+		{"another certificate", testkit.NewCert(t, "x1", nil, testkit.CertOptions{}), "/devices/x1/messages/events", false},
+		{"another device's link", cert, "/devices/other/messages/events", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// No SASL layer, as the Node and Java SDKs connect with a certificate.
+			c, err := goamqp.Dial(ctx, "amqps://"+ln.Addr().String(), &goamqp.ConnOptions{TLSConfig: &tls.Config{
+				InsecureSkipVerify: true, //nolint:gosec // the test's own server certificate
+				Certificates:       []tls.Certificate{tc.cert.TLS()},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			snd, err := f.session(c).NewSender(ctx, tc.address, nil)
+			if err == nil {
+				err = snd.Send(ctx, &goamqp.Message{Data: [][]byte{[]byte("x")}}, nil)
+			}
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("send: %v", err)
+			case !tc.ok && !isCondition(err, "amqp:unauthorized-access"):
+				t.Fatalf("send: %v, want amqp:unauthorized-access", err)
+			}
+		})
+	}
+	if msgs, _ := f.log.Read(d2c.Filter{DeviceID: "x1"}, 0); len(msgs) != 1 {
+		t.Fatalf("%d messages from x1, want 1", len(msgs))
 	}
 }
