@@ -4,19 +4,26 @@
 // the twin.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import deviceAmqp from 'azure-iot-device-amqp';
+import { makeDeviceCert, thumbprint } from '../lib/certs.mjs';
 import {
-  allFeedback, Inbox, Message, newRegistry, Scope, sendC2D, SERVICE_CONNECTION_STRING, ServiceClient,
+  allFeedback, Client, Inbox, Message, newRegistry, Scope, sendC2D, SERVICE_CONNECTION_STRING, ServiceClient,
   serviceRequest, userProps, waitEvents, waitUntil, withTimeout,
 } from '../lib/hub.mjs';
 
 const { Amqp, AmqpWs } = deviceAmqp;
 const registry = newRegistry();
 const service = ServiceClient.fromConnectionString(SERVICE_CONNECTION_STRING);
+const ca = { cert: process.env.COMPAT_X509_CA_CERT, key: process.env.COMPAT_X509_CA_KEY };
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iothub-compat-amqp-x509-'));
 let scope;
 beforeEach(() => { scope = new Scope(registry); });
 afterEach(() => scope.cleanup());
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function open(connectionString, transport) {
   const client = scope.client(connectionString, transport);
@@ -140,5 +147,29 @@ for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
       assert.match(delta.fan, /^on-/);
       assert.ok(delta.$version > 2);
     });
+
+    for (const kind of ['selfSigned', 'certificateAuthority']) {
+      test(`X.509 (${kind}): telemetry and twin with a client certificate, no token`, async () => {
+        const { device } = await scope.createDevice(`n-da-x-${name}`, kind === 'selfSigned'
+          ? { authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: 'AB', secondaryThumbprint: null } } }
+          : { authentication: { type: 'certificateAuthority' } });
+        const files = makeDeviceCert(dir, device.deviceId, kind === 'selfSigned' ? undefined : ca);
+        if (kind === 'selfSigned') {
+          await registry.update({
+            deviceId: device.deviceId,
+            authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: thumbprint(files.cert, 'sha1'), secondaryThumbprint: null } },
+          });
+        }
+        const client = Client.fromConnectionString(`HostName=localhost;DeviceId=${device.deviceId};x509=true`, transport);
+        client.setOptions({ cert: fs.readFileSync(files.cert, 'utf8'), key: fs.readFileSync(files.key, 'utf8') });
+        scope.clients.push(client);
+        await withTimeout(client.open(), 30_000, 'client.open with a certificate');
+        await withTimeout(client.sendEvent(new Message('x509 over amqp')), 20_000, 'sendEvent');
+        const [got] = await waitEvents(device.deviceId, 1);
+        assert.equal(got.bodyText, 'x509 over amqp');
+        const twin = await withTimeout(client.getTwin(), 20_000, 'getTwin');
+        assert.equal(twin.properties.reported.$version, 1);
+      });
+    }
   });
 }
