@@ -2,7 +2,7 @@
 // desired-property notifications, direct-method calls, cloud-to-device
 // deliveries and disconnects. The hub and the cloud-to-device queues are
 // built with a Router as their way to reach devices; each protocol head that
-// holds device connections (today the MQTT broker) is added to the Router
+// holds device connections (the MQTT broker, the AMQP server) is added to the Router
 // once it is built. That one registration breaks the construction cycle
 // between the hub (which the heads call) and the heads (which the hub
 // calls), so no package is ever half wired: a Router with no head answers
