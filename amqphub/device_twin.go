@@ -3,7 +3,7 @@ package amqphub
 import (
 	"context"
 	"strings"
-	"sync/atomic"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/amqp"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -21,11 +21,19 @@ const (
 // twinSender is the link replies and desired-property notifications go
 // out on, in order, off the callers' goroutines.
 type twinSender struct {
-	snd        *amqp.Sender
-	conn       *amqp.ConnInfo
-	subscribed atomic.Bool // PUT on the desired notifications resource
-	out        chan *amqp.Message
+	snd  *amqp.Sender
+	conn *amqp.ConnInfo
+	out  chan *amqp.Message
 }
+
+// desiredKey keys, in a connection's values, whether the identity asked
+// for desired-property notifications on it: the subscription belongs to
+// the connection's twin channel, whichever of its links came first.
+type desiredKey struct{ id identity }
+
+// replyLinkWait bounds how long a twin reply waits for its receiver link,
+// for clients that send a request as soon as their own sender attaches.
+const replyLinkWait = 5 * time.Second
 
 func (s *Server) attachTwinSender(snd *amqp.Sender, id identity) {
 	ts := &twinSender{snd: snd, conn: snd.Conn, out: make(chan *amqp.Message, twinBuffer)}
@@ -81,13 +89,33 @@ func (r twinRequests) Receive(ctx context.Context, msg *amqp.Message) amqp.Deliv
 	if msg.Properties != nil {
 		reply.Properties = &amqp.Properties{CorrelationID: msg.Properties.CorrelationID}
 	}
-	senders := r.s.twinSenders(r.id, r.conn)
-	if len(senders) == 0 {
+	ts := r.s.awaitTwinSender(ctx, r.id, r.conn)
+	if ts == nil {
 		r.s.log.Debug("twin reply dropped: no twin receiver link", "device", r.id.deviceID, "module", r.id.moduleID)
 		return &amqp.Accepted{}
 	}
-	senders[0].send(r.s, reply)
+	ts.send(r.s, reply)
 	return &amqp.Accepted{}
+}
+
+// awaitTwinSender returns the connection's newest twin link for id,
+// waiting up to replyLinkWait for one to attach.
+func (s *Server) awaitTwinSender(ctx context.Context, id identity, conn *amqp.ConnInfo) *twinSender {
+	deadline := time.NewTimer(replyLinkWait)
+	defer deadline.Stop()
+	for {
+		attached := s.devs.attachedSignal()
+		if senders := s.twinSenders(id, conn); len(senders) > 0 {
+			return senders[0]
+		}
+		select {
+		case <-attached:
+		case <-deadline.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 // twinRequest runs one request with the hub's twin rules, the ones the
@@ -109,8 +137,10 @@ func (s *Server) twinRequest(ctx context.Context, id identity, conn *amqp.ConnIn
 		}
 		return twinReply(204, &version, nil)
 	case (op == "PUT" || op == "DELETE") && strings.EqualFold(resource, twinResourceDesired):
-		for _, t := range s.twinSenders(id, conn) {
-			t.subscribed.Store(op == "PUT")
+		if op == "PUT" {
+			conn.SetValue(desiredKey{id}, true)
+		} else {
+			conn.SetValue(desiredKey{id}, nil)
 		}
 		return twinReply(200, nil, nil)
 	case op == "":
@@ -138,13 +168,17 @@ func twinReply(status int, version *int64, body []byte) *amqp.Message {
 	return m
 }
 
-// NotifyDesired sends a desired-properties change to every twin link of
-// the identity that subscribed: no correlation-id, the patch as body.
+// NotifyDesired sends a desired-properties change to the newest twin link
+// of each connection on which the identity subscribed: no correlation-id,
+// the patch as body.
 func (s *Server) NotifyDesired(deviceID, moduleID string, version int64, body []byte) {
-	for _, t := range s.twinSenders(identity{deviceID, moduleID}, nil) {
-		if !t.subscribed.Load() {
+	id := identity{deviceID, moduleID}
+	notified := map[*amqp.ConnInfo]bool{}
+	for _, t := range s.twinSenders(id, nil) { // newest first: one per connection
+		if notified[t.conn] || t.conn.Value(desiredKey{id}) == nil {
 			continue
 		}
+		notified[t.conn] = true
 		t.send(s, &amqp.Message{
 			Annotations: map[amqp.Symbol]any{"resource": twinResourceDesired, "version": version},
 			Data:        [][]byte{body},
