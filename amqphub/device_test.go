@@ -534,3 +534,110 @@ func TestDeviceX509(t *testing.T) {
 		t.Fatalf("%d messages from x1, want 1", len(msgs))
 	}
 }
+
+func TestModuleOverAMQP(t *testing.T) {
+	f := newDeviceFixture(t)
+	f.register("d1", "")
+	key := f.register("d1", "m1")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s := f.deviceSession(f.deviceToken("d1", "m1", key, time.Hour))
+
+	// Twin: the module's own.
+	snd, rcv := f.twinLinks(s, "/devices/d1/modules/m1/twin")
+	if reply, err := twinCall(ctx, snd, rcv, "PATCH", twinResourceReported, []byte(`{"mod":true}`)); err != nil || reply.Annotations["status"] != int32(204) {
+		t.Fatalf("module PATCH: %v %v", reply, err)
+	}
+	tw, err := f.hub.GetTwin(ctx, "d1", "m1")
+	if err != nil || tw["properties"].(map[string]any)["reported"].(map[string]any)["mod"] != true {
+		t.Fatalf("module twin %v %v", tw, err)
+	}
+	if dev, _ := f.hub.GetTwin(ctx, "d1", ""); dev["properties"].(map[string]any)["reported"].(map[string]any)["mod"] != nil {
+		t.Fatal("the module's patch reached the device twin")
+	}
+
+	// Methods reach the module, not its device.
+	msnd, err := s.NewSender(ctx, "/devices/d1/modules/m1/methods/devicebound", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mrcv, err := s.NewReceiver(ctx, "/devices/d1/modules/m1/methods/devicebound", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		req, err := mrcv.Receive(ctx, nil)
+		if err != nil {
+			return
+		}
+		_ = mrcv.AcceptMessage(ctx, req)
+		_ = msnd.Send(ctx, &goamqp.Message{
+			Properties:            &goamqp.MessageProperties{CorrelationID: req.Properties.CorrelationID},
+			ApplicationProperties: map[string]any{propMethodStatus: int32(200)},
+		}, nil)
+	}()
+	if _, _, err := f.srv.InvokeMethod(ctx, "d1", "", "ping", nil, 0, time.Second); !errcode.Is(err, errcode.DeviceNotOnline) {
+		t.Fatalf("device call: %v, want DeviceNotOnline", err)
+	}
+	status, _, err := f.srv.InvokeMethod(ctx, "d1", "m1", "ping", []byte("null"), 0, 5*time.Second)
+	if err != nil || status != 200 {
+		t.Fatalf("module call: %d %v", status, err)
+	}
+
+	// The Node SDK's module input link: attaches, delivers nothing.
+	if _, err := s.NewReceiver(ctx, "/devices/d1/modules/m1/messages/events", nil); err != nil {
+		t.Fatalf("module input link: %v", err)
+	}
+}
+
+func TestDeviceConnectedTwice(t *testing.T) {
+	f := newDeviceFixture(t)
+	key := f.register("d1", "")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	tok := f.deviceToken("d1", "", key, time.Hour)
+	// Both connections are kept, as IoT Hub keeps a device's AMQP
+	// connections; the newer one's methods link gets the calls.
+	methods := func(s *goamqp.Session, answer int32) *goamqp.Receiver {
+		snd, err := s.NewSender(ctx, "/devices/d1/methods/devicebound", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv, err := s.NewReceiver(ctx, "/devices/d1/methods/devicebound", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				req, err := rcv.Receive(ctx, nil)
+				if err != nil {
+					return
+				}
+				_ = rcv.AcceptMessage(ctx, req)
+				_ = snd.Send(ctx, &goamqp.Message{
+					Properties:            &goamqp.MessageProperties{CorrelationID: req.Properties.CorrelationID},
+					ApplicationProperties: map[string]any{propMethodStatus: answer},
+				}, nil)
+			}
+		}()
+		return rcv
+	}
+	older, newer := f.deviceSession(tok), f.deviceSession(tok)
+	methods(older, 201)
+	newerRcv := methods(newer, 202)
+	call := func() int {
+		status, _, err := f.srv.InvokeMethod(ctx, "d1", "", "who", nil, 0, 5*time.Second)
+		if err != nil {
+			return -1 // a call racing the newer link's detach
+		}
+		return status
+	}
+	if got := call(); got != 202 {
+		t.Fatalf("call answered %d, want the newer connection's 202", got)
+	}
+	// The newer link gone, the older one answers.
+	if err := newerRcv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the older connection answers", func() bool { return call() == 201 })
+}
