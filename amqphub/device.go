@@ -67,12 +67,6 @@ func deviceAddress(path string) (identity, endpoint, error) {
 	return bad()
 }
 
-// deviceLinkError is a refused device-side attach as the SDKs read it.
-func deviceLinkError(err error) *amqp.Error {
-	e := errcode.From(err)
-	return &amqp.Error{Condition: amqp.Symbol(e.AMQPCondition()), Description: e.AMQPDescription()}
-}
-
 // authorizeDevice checks that the connection may act as id: a claim (CBS or
 // SASL PLAIN) the hub accepts for it, as MQTT's CONNECT password is checked
 // (the identity's keys, or a policy with DeviceConnect, the device enabled),
@@ -86,7 +80,7 @@ func (s *Server) authorizeDevice(c *amqp.ConnInfo, id identity) *amqp.Error {
 	var last error
 	for _, cl := range all {
 		if !now.Before(cl.expires) {
-			last = errcode.New(errcode.IotHubUnauthorized, "The token for this connection expired at %s.", cl.expires.UTC().Format("2006-01-02T15:04:05Z"))
+			last = errcode.New(errcode.IotHubUnauthorized, "The token for this connection expired at %s.", cl.expires.UTC().Format(time.RFC3339))
 			continue
 		}
 		_, err := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, cl.token)
