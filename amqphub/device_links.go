@@ -155,6 +155,13 @@ func (d *deviceLinks) attachedSignal() <-chan struct{} {
 	return d.changed
 }
 
+// ConnectedCount is the number of identities with a live device-side link.
+func (s *Server) ConnectedCount() int {
+	s.devs.mu.Lock()
+	defer s.devs.mu.Unlock()
+	return len(s.devs.ids)
+}
+
 // Holds reports whether the identity has a live device-side link.
 func (s *Server) Holds(deviceID, moduleID string) bool {
 	return s.devs.lookup(identity{deviceID, moduleID}, func(*identityLinks) {})

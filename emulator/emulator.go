@@ -370,7 +370,13 @@ func (e *Emulator) newBroker() error {
 	e.broker = b
 	delivered := e.metrics.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
 	e.devices.Add(mqttHead{Broker: b, delivered: delivered})
-	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
+	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules (MQTT and AMQP).", func() float64 {
+		n := b.ConnectedCount()
+		if e.amqp != nil { // built after the broker
+			n += e.amqp.ConnectedCount()
+		}
+		return float64(n)
+	})
 	e.metrics.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
 		rs, _ := h.Statistics()
 		return float64(rs.TotalDeviceCount)
