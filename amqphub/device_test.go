@@ -641,3 +641,43 @@ func TestDeviceConnectedTwice(t *testing.T) {
 	}
 	testkit.Eventually(t, "the older connection answers", func() bool { return call() == 201 })
 }
+
+func TestDeviceAddressRefusals(t *testing.T) {
+	f := newDeviceFixture(t)
+	key := f.register("d1", "")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s := f.deviceSession(f.deviceToken("d1", "", key, time.Hour))
+	for _, tc := range []struct {
+		name    string
+		sender  bool // the device sends on the link
+		address string
+		cond    string
+	}{
+		{"unknown endpoint", true, "/devices/d1/bogus", "amqp:not-found"},
+		{"no device id", false, "/devices//messages/devicebound", "amqp:not-found"},
+		{"receiving on messages/events", false, "/devices/d1/messages/events", "amqp:not-allowed"},
+		{"sending on messages/devicebound", true, "/devices/d1/messages/devicebound", "amqp:not-allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.sender {
+				var snd *goamqp.Sender
+				if snd, err = s.NewSender(ctx, tc.address, nil); err == nil {
+					err = snd.Send(ctx, &goamqp.Message{Data: [][]byte{[]byte("x")}}, nil)
+				}
+			} else {
+				var rcv *goamqp.Receiver
+				if rcv, err = s.NewReceiver(ctx, tc.address, nil); err == nil {
+					_, err = rcv.Receive(ctx, nil)
+				}
+			}
+			if !isCondition(err, tc.cond) {
+				t.Fatalf("%s: %v, want %s", tc.address, err, tc.cond)
+			}
+		})
+	}
+	if f.srv.Holds("d1", "") {
+		t.Fatal("refused links left the device connected")
+	}
+}
