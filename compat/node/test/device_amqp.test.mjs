@@ -173,3 +173,27 @@ for (const [name, transport] of [['Amqp', Amqp], ['AmqpWs', AmqpWs]]) {
     }
   });
 }
+
+test('ModuleClient over Amqp: telemetry, twin and a module method', async () => {
+  const { device } = await scope.createDevice('n-da-mod');
+  const { module, connectionString } = await scope.createModule(device.deviceId, 'mod');
+  const client = scope.moduleClient(connectionString, Amqp);
+  await withTimeout(client.open(), 30_000, 'module client open');
+  await withTimeout(client.sendEvent(new Message('from the module')), 20_000, 'sendEvent');
+  const [got] = await waitEvents(device.deviceId, 1, { moduleId: module.moduleId });
+  assert.equal(got.bodyText, 'from the module');
+  assert.equal(got.systemProperties['iothub-connection-module-id'], module.moduleId);
+
+  const twin = await withTimeout(client.getTwin(), 20_000, 'module getTwin');
+  await withTimeout(new Promise((resolve, reject) => {
+    twin.properties.reported.update({ role: 'module' }, (err) => (err ? reject(err) : resolve()));
+  }), 20_000, 'module reported update');
+  const { responseBody: modTwin } = await registry.getModuleTwin(device.deviceId, module.moduleId);
+  assert.deepEqual(userProps(modTwin.properties.reported), { role: 'module' });
+
+  client.onMethod('modping', (request, response) => { response.send(200, { module: true }).catch(() => {}); });
+  const { result } = await service.invokeDeviceMethod(device.deviceId, module.moduleId, {
+    methodName: 'modping', payload: {}, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 10,
+  });
+  assert.deepEqual(result, { status: 200, payload: { module: true } });
+});
