@@ -31,11 +31,15 @@ type identityLinks struct {
 	since    time.Time
 	remote   string
 	listener string
+	modelID  string // announced on a link (com.microsoft:model-id)
 	links    map[*amqp.Link]endpoint
 	c2d      []*c2dLink
 	methods  []*amqp.Sender
 	twins    []*twinSender
 }
+
+// propModelID is the link property carrying a Plug and Play model id.
+const propModelID amqp.Symbol = "com.microsoft:model-id"
 
 func newDeviceLinks() *deviceLinks {
 	return &deviceLinks{ids: map[string]*identityLinks{}}
@@ -68,9 +72,17 @@ func (s *Server) attached(l *amqp.Link, id identity, ep endpoint, register func(
 		close(d.changed)
 		d.changed = nil
 	}
+	// Plug and Play devices announce their model on their sender links
+	// (the Java SDK puts it on each); the first one seen is recorded.
+	model, _ := l.Properties[propModelID].(string)
+	announce := first || (model != "" && il.modelID == "")
+	if model != "" && il.modelID == "" {
+		il.modelID = model
+	}
+	model = il.modelID
 	d.mu.Unlock()
-	if first {
-		s.hub.SetConnected(s.ctx, id.deviceID, id.moduleID, true, "")
+	if announce {
+		s.hub.SetConnected(s.ctx, id.deviceID, id.moduleID, true, model)
 	}
 	d.hubMu.Unlock()
 

@@ -92,9 +92,14 @@ func TestDeviceTelemetry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	s := f.deviceSession(f.deviceToken("d1", "", key, time.Hour))
-	snd, err := s.NewSender(ctx, "/devices/d1/messages/events", nil)
+	// A Plug and Play device announces its model on the link, as Java does.
+	const model = "dtmi:com:example:Thermostat;1"
+	snd, err := s.NewSender(ctx, "/devices/d1/messages/events", &goamqp.SenderOptions{Properties: map[string]any{"com.microsoft:model-id": model}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tw, err := f.hub.GetTwin(ctx, "d1", ""); err != nil || tw["modelId"] != model {
+		t.Fatalf("twin modelId %v (%v), want %s", tw["modelId"], err, model)
 	}
 	msg := &goamqp.Message{
 		Properties: &goamqp.MessageProperties{
