@@ -25,7 +25,9 @@
 //	        AttachOutgoing(ctx, *Sender) *Error}
 //	Receiver{Receive(ctx, *Message) DeliveryState}; ReceiverFunc
 //	Link: peer's attach fields, Reply AttachReply, Context, Done, Err, Detach(*Error)
-//	Sender: *Link + Send(ctx, *Message) (DeliveryState, error), Credit, PreSettled
+//	Sender: *Link + Send(ctx, *Message) (DeliveryState, error), Post, PostSettled,
+//	        Start(ctx, *Message) (*Outcome, error) + (*Outcome).Wait(ctx),
+//	        Credit, Flowed() <-chan struct{}, PreSettled
 //	ConnInfo: RemoteAddr, TLS, SASLMechanism, Principal, SASLHostname,
 //	          Hostname, ContainerID, Properties, Value/SetValue/Update, Close, Done
 //	ParsePlain(resp) (authzid, authcid, password, error); SASL* mechanism names

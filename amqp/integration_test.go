@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -404,4 +405,98 @@ func TestPeerDetachEndsLinkContext(t *testing.T) {
 	case <-time.After(testWait):
 		t.Fatal("link context not cancelled by peer detach")
 	}
+}
+
+// TestOutgoingStartInOrderOutcomesApart: deliveries started one after
+// another arrive in that order, and each outcome is awaited on its own,
+// whatever order the peer settles them in.
+func TestOutgoingStartInOrderOutcomesApart(t *testing.T) {
+	h, senders := outgoingChan()
+	ts := startServer(t, Config{Handler: h})
+	c := dial(t, ts, anon())
+	rcv, err := newSession(t, c).NewReceiver(tctx(t), "/q", &goamqp.ReceiverOptions{Credit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := recvOne(t, senders, "sender")
+	var outcomes []*Outcome
+	for _, body := range []string{"a", "b", "c"} {
+		o, err := snd.Start(tctx(t), &Message{Data: [][]byte{[]byte(body)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outcomes = append(outcomes, o)
+	}
+	var got []*goamqp.Message
+	for range 3 {
+		m, err := rcv.Receive(tctx(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m)
+	}
+	for i, want := range []string{"a", "b", "c"} {
+		if string(got[i].GetData()) != want {
+			t.Fatalf("delivery %d is %q, want %q", i, got[i].GetData(), want)
+		}
+	}
+	// Settled last first: each Wait gets its own outcome.
+	if err := rcv.RejectMessage(tctx(t), got[2], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.ReleaseMessage(tctx(t), got[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := rcv.AcceptMessage(tctx(t), got[0]); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"*amqp.Accepted", "*amqp.Released", "*amqp.Rejected"} {
+		st, err := outcomes[i].Wait(tctx(t))
+		if err != nil || fmt.Sprintf("%T", st) != want {
+			t.Fatalf("outcome %d: %T %v, want %s", i, st, err, want)
+		}
+	}
+}
+
+// TestOutgoingFlowed: Flowed's channel closes at the peer's next flow and
+// when the link ends.
+func TestOutgoingFlowed(t *testing.T) {
+	h, senders := outgoingChan()
+	ts := startServer(t, Config{Handler: h})
+	c := dial(t, ts, anon())
+	rcv, err := newSession(t, c).NewReceiver(tctx(t), "/q", &goamqp.ReceiverOptions{Credit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd := recvOne(t, senders, "sender")
+	flowed := snd.Flowed()
+	select {
+	case <-flowed:
+		t.Fatal("closed before any flow")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := rcv.IssueCredit(3); err != nil {
+		t.Fatal(err)
+	}
+	// go-amqp sends the flow with its next receive.
+	go func() { _, _ = rcv.Receive(tctx(t), nil) }()
+	recvOne(t, chanOf(flowed), "flow")
+	if snd.Credit() != 3 {
+		t.Fatalf("credit %d, want 3", snd.Credit())
+	}
+	next := snd.Flowed()
+	if err := rcv.Close(tctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recvOne(t, chanOf(next), "link end")
+}
+
+// chanOf turns a closing channel into one recvOne can read.
+func chanOf(done <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	go func() {
+		<-done
+		ch <- struct{}{}
+	}()
+	return ch
 }

@@ -114,6 +114,10 @@ func (l *Link) finish(err error) {
 	}
 	close(l.done)
 	l.cancel()
+	if l.out != nil && l.out.flowed != nil {
+		close(l.out.flowed)
+		l.out.flowed = nil
+	}
 	if l.out != nil {
 		for id, d := range l.sess.unsettledOut {
 			if d.link == l {
@@ -137,7 +141,8 @@ type outState struct {
 	drain      bool
 	waiters    int // Send calls waiting for credit or window
 	nextTag    uint64
-	sendMu     sync.Mutex // keeps one delivery's transfers contiguous
+	flowed     chan struct{} // closed at the peer's next flow (see Flowed)
+	sendMu     sync.Mutex    // keeps one delivery's transfers contiguous
 
 	// Under sendMu: the payloads of a burst, encoded one after another, and
 	// where each ends; reused from burst to burst (see sendNoWait).

@@ -25,6 +25,24 @@ func (s *Sender) PreSettled() bool { return s.out.presettled }
 // one link are transferred one after another and await their outcomes
 // independently. ctx bounds the whole wait.
 func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) {
+	o, err := s.Start(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	return o.Wait(ctx)
+}
+
+// Outcome is the peer's pending outcome of a delivery Start transferred.
+type Outcome struct {
+	s *Sender
+	d *outDelivery // nil: sent settled
+}
+
+// Start transfers msg like Send but returns once it is written, with the
+// Outcome to await: deliveries started one after another go out in that
+// order while their outcomes, which peers may give in any order, are
+// awaited apart (a device holding several cloud-to-device messages).
+func (s *Sender) Start(ctx context.Context, msg *Message) (*Outcome, error) {
 	payload, err := msg.Marshal()
 	if err != nil {
 		return nil, err
@@ -33,17 +51,44 @@ func (s *Sender) Send(ctx context.Context, msg *Message) (DeliveryState, error) 
 	out.sendMu.Lock()
 	d, err := s.transfer(ctx, msg.Format, payload, false)
 	out.sendMu.Unlock()
-	if err != nil || d == nil {
+	if err != nil {
 		return nil, err
 	}
+	return &Outcome{s: s, d: d}, nil
+}
+
+// Wait returns the peer's outcome: nil for a delivery sent settled, an
+// error if ctx ends or the link ends first.
+func (o *Outcome) Wait(ctx context.Context) (DeliveryState, error) {
+	if o.d == nil {
+		return nil, nil
+	}
 	select {
-	case st := <-d.state:
+	case st := <-o.d.state:
 		return st, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-s.done:
-		return nil, s.Err()
+	case <-o.s.done:
+		return nil, o.s.Err()
 	}
+}
+
+// Flowed returns a channel closed when the peer next sends a flow for this
+// link (new credit, a drain) or the link ends, for senders that offer work
+// only while the peer has credit for it.
+func (s *Sender) Flowed() <-chan struct{} {
+	c := s.sess.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.out.flowed == nil {
+		s.out.flowed = make(chan struct{})
+		select {
+		case <-s.done:
+			close(s.out.flowed)
+		default:
+		}
+	}
+	return s.out.flowed
 }
 
 // Post transfers msg like Send but returns once it is written, without
@@ -225,6 +270,10 @@ func (s *Sender) onFlow(p *flowFrame) {
 	}
 	if p.Drain {
 		s.out.drain = true
+	}
+	if s.out.flowed != nil {
+		close(s.out.flowed)
+		s.out.flowed = nil
 	}
 	s.sess.c.broadcast()
 	s.maybeDrain()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -65,6 +66,57 @@ func (s *Server) verifyToken(token string) (sas.Token, error) {
 	return tok, nil
 }
 
+// verifyClaim checks a token a client puts on $cbs or sends as its SASL
+// PLAIN password: a service token as REST checks it, else a device or
+// module token as MQTT checks one, for the identity its resource names or,
+// for a policy token scoped to the hub, the one the audience names (Java
+// puts {host}/devices/{id}). Links are checked again when they attach.
+func (s *Server) verifyClaim(token, audience string) (sas.Token, error) {
+	tok, err := s.verifyToken(token)
+	if err == nil {
+		return tok, nil
+	}
+	parsed, perr := sas.ParseToken(token)
+	if perr != nil {
+		return sas.Token{}, err
+	}
+	id, ok := tokenIdentity(resourcePath(parsed))
+	if !ok && audience != "" {
+		id, ok = tokenIdentity(linkPath(audience))
+	}
+	if !ok {
+		return sas.Token{}, err
+	}
+	if _, derr := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, token); derr != nil {
+		return sas.Token{}, derr
+	}
+	return parsed, nil
+}
+
+// tokenIdentity reads the identity a token resource path names:
+// /devices/{id} or /devices/{id}/modules/{mid}.
+func tokenIdentity(path string) (identity, bool) {
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	if len(segs) < 2 || !strings.EqualFold(segs[0], "devices") {
+		return identity{}, false
+	}
+	var id identity
+	var err error
+	if id.deviceID, err = url.PathUnescape(segs[1]); err != nil || id.deviceID == "" {
+		return identity{}, false
+	}
+	switch {
+	case len(segs) == 2:
+		return id, true
+	case len(segs) == 4 && strings.EqualFold(segs[2], "modules"):
+		if id.moduleID, err = url.PathUnescape(segs[3]); err != nil || id.moduleID == "" {
+			return identity{}, false
+		}
+		return id, true
+	}
+	return identity{}, false
+}
+
 // authorize checks that one of the connection's claims covers the link
 // path and grants ServiceConnect.
 func (s *Server) authorize(c *amqp.ConnInfo, path string) *amqp.Error {
@@ -94,10 +146,12 @@ func (s *Server) authorize(c *amqp.ConnInfo, path string) *amqp.Error {
 // authenticate is the SASL step. ANONYMOUS and MSSBCBS carry no
 // credentials (the client then uses $cbs); PLAIN carries a policy name as
 // "{policy}@sas.root.{hub}" (or the bare policy name) and, as password,
-// a SAS token or the policy's key.
+// a SAS token or the policy's key, or a device as "{deviceId}@sas.{hub}"
+// and its SAS token. EXTERNAL is a TLS client certificate, checked when
+// device links attach.
 func (s *Server) authenticate(_ context.Context, mech amqp.Symbol, resp []byte, _ string) (any, error) {
 	switch mech {
-	case amqp.SASLAnonymous, amqp.SASLMSSBCBS:
+	case amqp.SASLAnonymous, amqp.SASLMSSBCBS, amqp.SASLExternal:
 		return nil, nil
 	case amqp.SASLPlain:
 		_, user, password, err := amqp.ParsePlain(resp)
@@ -114,11 +168,12 @@ func (s *Server) authenticate(_ context.Context, mech amqp.Symbol, resp []byte, 
 func (s *Server) plainClaim(user, password string) (claim, error) {
 	policy, _, _ := strings.Cut(user, "@")
 	if strings.HasPrefix(password, "SharedAccessSignature ") {
-		tok, err := s.verifyToken(password)
+		tok, err := s.verifyClaim(password, "")
 		if err != nil {
 			return claim{}, err
 		}
-		if tok.KeyName != "" && !strings.EqualFold(tok.KeyName, policy) {
+		policyUser := !strings.Contains(user, "@") || strings.Contains(strings.ToLower(user), "@sas.root.")
+		if policyUser && tok.KeyName != "" && !strings.EqualFold(tok.KeyName, policy) {
 			return claim{}, errors.New("amqphub: the token is signed by another policy than the SASL user names")
 		}
 		return claim{token: password, expires: tok.ExpiresAt()}, nil
@@ -149,7 +204,8 @@ func (s *Server) cbsPutToken(_ context.Context, c *amqp.ConnInfo, req *amqp.Mess
 	if !ok {
 		return statusReply(400, "the put-token body is not a token string")
 	}
-	tok, err := s.verifyToken(token)
+	audience, _ := req.ApplicationProperties["name"].(string)
+	tok, err := s.verifyClaim(token, audience)
 	if err != nil {
 		e := errcode.From(err)
 		return statusReply(e.Code.HTTPStatus(), e.AMQPDescription())

@@ -179,7 +179,8 @@ func TestRedirectAndRefusals(t *testing.T) {
 	if info["address"] != "amqps://127.0.0.1:5671/iothub-ehub-test/$management" || info["hostname"] != "127.0.0.1" || info["port"] != int32(5671) {
 		t.Fatalf("redirect info %v", info)
 	}
-	if _, err := s.NewReceiver(ctx, "/devices/d1/messages/devicebound", nil); !isCondition(err, "amqp:not-implemented") {
+	// A service token is no device's credential, and d1 is not registered.
+	if _, err := s.NewReceiver(ctx, "/devices/d1/messages/devicebound", nil); !isCondition(err, "amqp:unauthorized-access") {
 		t.Fatalf("device-side link: %v", err)
 	}
 	if _, err := s.NewSender(ctx, "/nowhere", nil); !isCondition(err, "amqp:not-found") {

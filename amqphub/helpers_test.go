@@ -12,6 +12,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/blobstore"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
+	"github.com/iothub-emulator/iothub-emulator/devicelink"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
 	"github.com/iothub-emulator/iothub-emulator/fileupload"
 	"github.com/iothub-emulator/iothub-emulator/hub"
@@ -44,13 +45,30 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	devices := hubtest.NewDevices()
+	f := buildFixture(t, devices)
+	f.devices = devices
+	return f
+}
+
+// newDeviceFixture is a fixture whose hub reaches devices through the AMQP
+// head, as the emulator wires it: a device link router holding the server.
+func newDeviceFixture(t *testing.T) *fixture {
+	t.Helper()
+	router := devicelink.NewRouter()
+	f := buildFixture(t, router)
+	router.Add(f.srv)
+	return f
+}
+
+func buildFixture(t *testing.T, devices hub.Devices) *fixture {
+	t.Helper()
 	st := store.OpenMemory()
 	tl, err := d2c.Open(d2c.Options{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tl.Close() })
-	devices := hubtest.NewDevices()
 	h := hubtest.Open(t, hub.Options{Store: st, Telemetry: tl, Devices: devices, HostNames: []string{"127.0.0.1", "localhost"}})
 	eh, err := eventhubs.New(eventhubs.Config{Name: "iothub-ehub-test", HubName: "test", Log: tl, CreatedAt: time.Unix(1700000000, 0)})
 	if err != nil {
@@ -76,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	return &fixture{t: t, hub: h, devices: devices, log: tl, eh: eh, srv: srv, files: files, addr: ln.Addr().String()}
+	return &fixture{t: t, hub: h, log: tl, eh: eh, srv: srv, files: files, addr: ln.Addr().String()}
 }
 
 // token is a SAS token of a built-in policy for resource (a host, or a

@@ -2,6 +2,7 @@ package amqphub
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/eventhubs"
+	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/internal/wsconn"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
@@ -30,6 +32,15 @@ type Hub interface {
 	AuthorizeAMQP(token, path string, need registry.Permission) error
 	// Policies are the hub's shared access policies.
 	Policies() registry.Policies
+
+	// The device side, as the MQTT broker reaches it: authentication,
+	// connection state, telemetry and the twin.
+	AuthenticateDevice(deviceID, moduleID, token string) (time.Time, error)
+	AuthenticateDeviceX509(deviceID, moduleID string, chain []*x509.Certificate) error
+	SetConnected(ctx context.Context, deviceID, moduleID string, connected bool, modelID string)
+	ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t hub.Telemetry) error
+	DeviceTwin(ctx context.Context, deviceID, moduleID string) ([]byte, error)
+	PatchReported(ctx context.Context, deviceID, moduleID string, patch []byte) (int64, error)
 }
 
 // Options configure a Server. Hub, C2D, Telemetry and EventHubs are required.
@@ -65,6 +76,8 @@ type Server struct {
 	cbs        *amqp.RequestResponseNode
 	management *amqp.RequestResponseNode
 	receivers  *eventhubs.Receivers[*amqp.Sender]
+	devs       *deviceLinks
+	calls      methodCalls
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -93,6 +106,7 @@ func New(opts Options) (*Server, error) {
 		hub: opts.Hub, c2d: opts.C2D, telemetry: opts.Telemetry, eh: opts.EventHubs, files: opts.FileUploads,
 		redirectPort: opts.RedirectPort, log: opts.Logger, now: opts.Now,
 		receivers: eventhubs.NewReceivers[*amqp.Sender](),
+		devs:      newDeviceLinks(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -112,7 +126,7 @@ func New(opts Options) (*Server, error) {
 		// properties, and a 4-minute idle timeout.
 		MaxFrameSize:   256 * 1024,
 		IdleTimeout:    4 * time.Minute,
-		SASLMechanisms: []amqp.Symbol{amqp.SASLMSSBCBS, amqp.SASLPlain, amqp.SASLAnonymous},
+		SASLMechanisms: []amqp.Symbol{amqp.SASLMSSBCBS, amqp.SASLPlain, amqp.SASLAnonymous, amqp.SASLExternal},
 		Authenticate:   s.authenticate,
 		AllowNoSASL:    true, // the Node service client sends a bare AMQP header
 		MaxMessageSize: 1 << 20,
@@ -232,7 +246,7 @@ func (h handler) AttachIncoming(ctx context.Context, l *amqp.Link) (amqp.Receive
 		s.goLink(func() { s.redirect(l, path) })
 		return amqp.ReceiverFunc(func(context.Context, *amqp.Message) amqp.DeliveryState { return &amqp.Released{} }), nil
 	case isDevicePath(lower):
-		return nil, deviceSideRefused()
+		return s.attachDeviceIncoming(l, path)
 	}
 	return nil, amqp.NewError(amqp.CondNotFound, "no IoT Hub endpoint takes messages at %q", addr)
 }
@@ -272,7 +286,7 @@ func (h handler) AttachOutgoing(ctx context.Context, snd *amqp.Sender) *amqp.Err
 		s.goLink(func() { s.redirect(snd.Link, path) })
 		return nil
 	case isDevicePath(lower):
-		return deviceSideRefused()
+		return s.attachDeviceOutgoing(snd, path)
 	}
 	return s.attachPartition(snd, addr)
 }
@@ -284,8 +298,4 @@ func (s *Server) goLink(fn func()) {
 		defer s.wg.Done()
 		fn()
 	}()
-}
-
-func deviceSideRefused() *amqp.Error {
-	return amqp.NewError(amqp.CondNotImplemented, "device-side AMQP is not supported by the emulator yet: connect devices over MQTT or MQTT over WebSockets")
 }

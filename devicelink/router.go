@@ -2,7 +2,7 @@
 // desired-property notifications, direct-method calls, cloud-to-device
 // deliveries and disconnects. The hub and the cloud-to-device queues are
 // built with a Router as their way to reach devices; each protocol head that
-// holds device connections (today the MQTT broker) is added to the Router
+// holds device connections (the MQTT broker, the AMQP server) is added to the Router
 // once it is built. That one registration breaks the construction cycle
 // between the hub (which the heads call) and the heads (which the hub
 // calls), so no package is ever half wired: a Router with no head answers
@@ -115,26 +115,61 @@ func (r *Router) Forget(deviceID, moduleID string) {
 }
 
 // InvokeMethod calls the method on the head holding the identity. With no
-// connection anywhere the first head waits out the connect timeout.
+// connection anywhere it waits, up to the connect timeout, for one to
+// appear on any head, which then gets what is left of the timeout to be
+// ready for methods; with none by then the first head answers.
 func (r *Router) InvokeMethod(ctx context.Context, deviceID, moduleID, name string, payload []byte, connectTimeout, responseTimeout time.Duration) (int, []byte, error) {
-	h := r.holder(deviceID, moduleID)
-	if h == nil {
-		return 0, nil, errNotOnline()
+	deadline := time.Now().Add(connectTimeout)
+	h := r.holding(deviceID, moduleID)
+	if h == nil && connectTimeout > 0 {
+		tick := time.NewTicker(holdPoll)
+		defer tick.Stop()
+		for h == nil && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return 0, nil, ctx.Err()
+			case <-tick.C:
+			}
+			h = r.holding(deviceID, moduleID)
+		}
 	}
-	return h.InvokeMethod(ctx, deviceID, moduleID, name, payload, connectTimeout, responseTimeout)
+	if h == nil {
+		if h = r.holder(deviceID, moduleID); h == nil {
+			return 0, nil, errNotOnline()
+		}
+	}
+	return h.InvokeMethod(ctx, deviceID, moduleID, name, payload, max(time.Until(deadline), 0), responseTimeout)
+}
+
+// holdPoll is how often a method call waiting for its device looks again.
+const holdPoll = 50 * time.Millisecond
+
+// holding is the head with the identity's live connection, or nil.
+func (r *Router) holding(deviceID, moduleID string) Head {
+	for _, h := range r.all() {
+		if h.Holds(deviceID, moduleID) {
+			return h
+		}
+	}
+	return nil
 }
 
 // ErrNotConnected is Deliver's answer when no head holds the device.
 var ErrNotConnected = errors.New("devicelink: device not connected")
 
-// Deliver implements c2d.Transport.
+// Deliver implements c2d.Transport: the first head holding the device that
+// can take the message now gets it (a device connected over MQTT and AMQP
+// at once may receive on either).
 func (r *Router) Deliver(deviceID string, m c2d.Message, ack func()) error {
+	err := ErrNotConnected
 	for _, h := range r.all() {
 		if h.Holds(deviceID, "") {
-			return h.DeliverC2D(deviceID, m, ack)
+			if err = h.DeliverC2D(deviceID, m, ack); err == nil {
+				return nil
+			}
 		}
 	}
-	return ErrNotConnected
+	return err
 }
 
 // Clients lists every head's live connections in identity order.

@@ -395,7 +395,13 @@ func (e *Emulator) newBroker() error {
 	e.broker = b
 	delivered := e.metrics.Counter("iothub_c2d_messages_delivered_total", "Cloud-to-device messages handed to devices.")
 	e.devices.Add(mqttHead{Broker: b, delivered: delivered})
-	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules.", func() float64 { return float64(b.ConnectedCount()) })
+	e.metrics.GaugeFunc("iothub_connections", "Connected devices and modules (MQTT and AMQP).", func() float64 {
+		n := b.ConnectedCount()
+		if e.amqp != nil { // built after the broker
+			n += e.amqp.ConnectedCount()
+		}
+		return float64(n)
+	})
 	e.metrics.GaugeFunc("iothub_devices", "Registered devices.", func() float64 {
 		rs, _ := h.Statistics()
 		return float64(rs.TotalDeviceCount)
@@ -404,7 +410,8 @@ func (e *Emulator) newBroker() error {
 }
 
 // newAMQP builds the AMQP head: IoT Hub's service side (C2D sends,
-// feedback) and the Event Hubs-compatible endpoint.
+// feedback), its device side, which joins the device link beside the MQTT
+// broker, and the Event Hubs-compatible endpoint.
 func (e *Emulator) newAMQP() error {
 	s, err := amqphub.New(amqphub.Options{
 		Hub:          e.hub,
@@ -419,6 +426,7 @@ func (e *Emulator) newAMQP() error {
 		return fmt.Errorf("amqp: %w", err)
 	}
 	e.amqp = s
+	e.devices.Add(s)
 	return nil
 }
 
@@ -496,11 +504,11 @@ func (e *Emulator) listen() error {
 	cfg, b := e.cfg, e.broker
 	handler := e.httpHandler()
 	tlsConf := e.tls.TLSConfig()
-	// Every TLS listener carrying MQTT asks for (never requires) a client
-	// certificate, for X.509 devices: 8883, and the HTTPS port for MQTT
-	// over WebSockets, which REST and AMQP clients without one share.
-	mqttTLS := tlsConf.Clone()
-	mqttTLS.ClientAuth = tls.RequestClientCert
+	// Every TLS listener carrying device traffic asks for (never requires)
+	// a client certificate, for X.509 devices: 8883, 5671, and the HTTPS
+	// port for MQTT and AMQP over WebSockets, which REST clients share.
+	deviceTLS := tlsConf.Clone()
+	deviceTLS.ClientAuth = tls.RequestClientCert
 	for _, l := range []struct {
 		name string
 		port int
@@ -534,10 +542,8 @@ func (e *Emulator) listen() error {
 			return fmt.Errorf("%s listener: %w", l.name, err)
 		}
 		e.addrs[l.name] = ln.Addr().String()
-		if l.tls && (l.kind == "mqtt" || l.kind == "http") {
-			ln = tls.NewListener(ln, mqttTLS)
-		} else if l.tls {
-			ln = tls.NewListener(ln, tlsConf)
+		if l.tls {
+			ln = tls.NewListener(ln, deviceTLS)
 		}
 		switch l.kind {
 		case "mqtt":
