@@ -73,12 +73,54 @@ func ApplyWithProvisioning(ctx context.Context, h *hub.Hub, p *dps.Service, d *D
 	return res, nil
 }
 
+// createBatch is how many identities one bulk create writes: large enough
+// that a big document costs few commits, small enough that one holds
+// little memory and few device locks.
+const createBatch = 1000
+
 func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) error {
+	// Devices the hub does not have are created in bulk, with their
+	// modules and twins; the others are compared and updated one by one.
+	var batch []hub.NewIdentity
+	var batchKeys []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := h.CreateMany(ctx, batch); err != nil {
+			return applyError(batchKeys[0]+" (and the identities created with it)", err)
+		}
+		for _, k := range batchKeys {
+			res.add(k, created)
+		}
+		batch, batchKeys = batch[:0], batchKeys[:0]
+		return nil
+	}
 	for i := range doc.Devices {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		dev := &doc.Devices[i]
+		if _, err := h.GetDevice(ctx, dev.ID); errcode.Is(err, errcode.DeviceNotFound) {
+			items, err := newIdentities(dev)
+			if err != nil {
+				return applyError(dev.ID, err)
+			}
+			batch = append(batch, items...)
+			batchKeys = append(batchKeys, dev.ID)
+			for _, m := range dev.Modules {
+				batchKeys = append(batchKeys, dev.ID+"/"+m.ID)
+			}
+			if len(batch) >= createBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 		outcome, err := applyDevice(ctx, h, dev)
 		if err != nil {
 			return applyError(dev.ID, err)
@@ -94,7 +136,60 @@ func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) e
 			res.add(key, outcome)
 		}
 	}
-	return nil
+	return flush()
+}
+
+// newIdentities is a device the hub does not have, and its modules, as
+// CreateMany takes them.
+func newIdentities(d *Device) ([]hub.NewIdentity, error) {
+	body, err := json.Marshal(deviceInput(d, nil))
+	if err != nil {
+		return nil, fmt.Errorf("encode device: %w", err)
+	}
+	dev, err := newIdentity(d.ID, "", body, d.identity())
+	if err != nil {
+		return nil, err
+	}
+	out := []hub.NewIdentity{dev}
+	for i := range d.Modules {
+		m := &d.Modules[i]
+		body, err := json.Marshal(moduleInput(d.ID, m, nil))
+		if err != nil {
+			return nil, fmt.Errorf("encode module: %w", err)
+		}
+		mod, err := newIdentity(d.ID, m.ID, body, m.identity())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mod)
+	}
+	return out, nil
+}
+
+func newIdentity(deviceID, moduleID string, body []byte, x identity) (hub.NewIdentity, error) {
+	n := hub.NewIdentity{DeviceID: deviceID, ModuleID: moduleID, Body: body}
+	tw := map[string]any{}
+	if t := orEmpty(*x.tags); len(t) > 0 {
+		tw["tags"] = t
+	}
+	if d := orEmpty(*x.desired); len(d) > 0 {
+		tw["properties"] = map[string]any{"desired": d}
+	}
+	if len(tw) > 0 {
+		b, err := json.Marshal(tw)
+		if err != nil {
+			return n, fmt.Errorf("encode twin: %w", err)
+		}
+		n.Twin = b
+	}
+	if r := orEmpty(*x.reported); len(r) > 0 {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return n, fmt.Errorf("encode reported properties: %w", err)
+		}
+		n.Reported = b
+	}
+	return n, nil
 }
 
 type outcome int

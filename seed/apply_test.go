@@ -329,6 +329,12 @@ func TestApplyReportedPatch(t *testing.T) {
 func TestApplyDesiredNotifies(t *testing.T) {
 	rec := hubtest.NewDevices()
 	h := newHubOn(t, storetest.Temp(t), rec)
+	// The device exists (and could be connected) before the document
+	// changes its desired properties; one the document creates has no
+	// connection to notify.
+	if _, err := h.PutDevice(testContext(t), "d1", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
 	d := mustParse(t, "devices:\n  - id: d1\n    desired: {a: 1}\n", "")
 	mustApply(t, h, d)
 	mustApply(t, h, d)

@@ -1,0 +1,87 @@
+package hub
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/registry"
+)
+
+func TestCreateMany(t *testing.T) {
+	ctx := context.Background()
+	h := newHub(t)
+	items := []NewIdentity{
+		{DeviceID: "d1", Body: []byte(`{}`), Twin: []byte(`{"tags":{"site":"a"},"properties":{"desired":{"rate":2}}}`), Reported: []byte(`{"fw":"1"}`)},
+		{DeviceID: "d1", ModuleID: "m1", Body: []byte(`{}`), Reported: []byte(`{"ok":true}`)},
+		{DeviceID: "gw", Body: []byte(`{"capabilities":{"iotEdge":true}}`)},
+	}
+	if err := h.CreateMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	tw, err := h.GetTwin(ctx, "d1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := tw["properties"].(map[string]any)
+	if tw["tags"].(map[string]any)["site"] != "a" || props["desired"].(map[string]any)["rate"] != 2.0 || props["reported"].(map[string]any)["fw"] != "1" {
+		t.Fatalf("d1 twin %v", tw)
+	}
+	// The same writes one at a time give the same versions.
+	slow := newHub(t)
+	mustPut(t, slow, "d1", `{}`)
+	if _, err := slow.UpdateTwin(ctx, "d1", "", items[0].Twin, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.PatchReported(ctx, "d1", "", items[0].Reported); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := slow.GetTwin(ctx, "d1", "")
+	for _, k := range []string{"version", "etag"} {
+		if tw[k] != want[k] {
+			t.Errorf("%s %v, one at a time %v", k, tw[k], want[k])
+		}
+	}
+	if mods, _ := h.ListModules(ctx, "gw"); len(mods) != 2 {
+		t.Fatalf("IoT Edge device modules %v", mods)
+	}
+	if _, err := h.GetModule(ctx, "d1", "m1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreateManyRefusesWhole(t *testing.T) {
+	ctx := context.Background()
+	h := newHub(t)
+	mustPut(t, h, "taken", `{}`)
+	many := make([]NewIdentity, 0, registry.MaxModulesPerDevice+2)
+	many = append(many, NewIdentity{DeviceID: "full", Body: []byte(`{}`)})
+	for i := 0; i <= registry.MaxModulesPerDevice; i++ {
+		many = append(many, NewIdentity{DeviceID: "full", ModuleID: "m" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Body: []byte(`{}`)})
+	}
+	tests := []struct {
+		name  string
+		items []NewIdentity
+		code  errcode.Code
+	}{
+		{"exists", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`)}, {DeviceID: "taken", Body: []byte(`{}`)}}, errcode.DeviceAlreadyExists},
+		{"twice", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`)}, {DeviceID: "new", Body: []byte(`{}`)}}, errcode.DeviceAlreadyExists},
+		{"module without device", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`)}, {DeviceID: "ghost", ModuleID: "m", Body: []byte(`{}`)}}, errcode.DeviceNotFound},
+		{"bad identity", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`)}, {DeviceID: "bad id", Body: []byte(`{}`)}}, errcode.ArgumentInvalid},
+		{"bad twin", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`), Twin: []byte(`{"tags":{"a.b":1}}`)}}, errcode.ArgumentInvalid},
+		{"bad reported", []NewIdentity{{DeviceID: "new", Body: []byte(`{}`), Reported: []byte(`[1]`)}}, errcode.ArgumentInvalid},
+		{"too many modules", many, errcode.TooManyModulesOnDevice},
+	}
+	before := h.DeviceIDs()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := h.CreateMany(ctx, tt.items); !errcode.Is(err, tt.code) {
+				t.Fatalf("err %v, want %v", err, tt.code)
+			}
+			if got := h.DeviceIDs(); !reflect.DeepEqual(got, before) {
+				t.Fatalf("a refused call created %v", got)
+			}
+		})
+	}
+}
