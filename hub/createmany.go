@@ -2,10 +2,14 @@ package hub
 
 import (
 	"context"
+	"runtime"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/store"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
@@ -46,73 +50,131 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 	}
 
 	now, stamp := h.now(), h.stamp()
-	changes := make(map[string]*entry, len(items))
+	keys := make([]string, len(items))
+	seen := make(map[string]bool, len(items))
 	newModules := map[string]int{}
-	for _, it := range items {
+	for i, it := range items {
 		key := identityKey(it.DeviceID, it.ModuleID)
-		if h.get(key) != nil || changes[key] != nil {
+		if h.get(key) != nil || seen[key] {
 			return alreadyExists(it.DeviceID, it.ModuleID)
 		}
+		seen[key], keys[i] = true, key
 		if it.ModuleID != "" {
-			if h.get(it.DeviceID) == nil && changes[it.DeviceID] == nil {
+			if h.get(it.DeviceID) == nil && !seen[it.DeviceID] {
 				return deviceNotFound(it.DeviceID)
 			}
 			newModules[it.DeviceID]++
 		}
-		in, err := parseInput(it.DeviceID, it.ModuleID, it.Body)
-		if err != nil {
-			return err
-		}
-		e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now), twin: twin.New(now)}
-		e.set(in, stamp, false)
-		if len(it.Twin) > 0 {
-			u, err := twin.ParseServiceBody(it.Twin)
-			if err != nil {
-				return err
-			}
-			if e.twin, _, err = e.twin.Replaced(u, now); err != nil {
-				return err
-			}
-		}
-		if len(it.Reported) > 0 {
-			if e.twin, err = e.twin.PatchedReported(it.Reported, now); err != nil {
-				return err
-			}
-		}
-		changes[key] = e
 	}
 	for dev, n := range newModules {
 		if len(h.moduleKeys(dev))+n > registry.MaxModulesPerDevice {
 			return errcode.New(errcode.TooManyModulesOnDevice, "Device '%s' would have more than %d modules, the most a device may have.", dev, registry.MaxModulesPerDevice)
 		}
 	}
+
+	// Decoding and checking each item is independent work: spread it over
+	// the cores. The first error in item order refuses the call.
+	entries := make([]*entry, len(items))
+	errs := make([]error, len(items))
+	inParallel(len(items), func(i int) { entries[i], errs[i] = newEntry(items[i], now, stamp) })
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	// Etags in item order, then the system modules of IoT Edge devices.
-	for _, it := range items {
-		e := changes[identityKey(it.DeviceID, it.ModuleID)]
+	changes := make(map[string]*entry, len(items))
+	for i, e := range entries {
 		e.etagSeq = h.etagSeq.Add(1)
 		e.etag = registry.ETag(e.etagSeq)
+		changes[keys[i]] = e
 	}
-	for _, it := range items {
+	for i, it := range items {
 		if it.ModuleID != "" {
 			continue
 		}
-		sys, err := h.edgeModules(changes[it.DeviceID])
+		sys, err := h.edgeModules(entries[i])
 		if err != nil {
 			return err
 		}
 		for k, e := range sys {
 			if changes[k] == nil {
-				changes[k] = e
+				changes[k], keys, entries = e, append(keys, k), append(entries, e)
 			}
 		}
 	}
-	if err := h.persist(ctx, changes); err != nil {
+
+	// Encoding the records and rendering the service views, too.
+	opsOf := make([][]store.Op, len(entries))
+	encErrs := make([]error, len(entries))
+	inParallel(len(entries), func(i int) {
+		opsOf[i], encErrs[i] = ops(keys[i], entries[i], true)
+		entries[i].view = twinView(entries[i])
+	})
+	all := make([]store.Op, 0, 2*len(entries))
+	for i := range entries {
+		if encErrs[i] != nil {
+			return encErrs[i]
+		}
+		all = append(all, opsOf[i]...)
+	}
+	if err := h.storeErr(h.store.Apply(ctx, all...)); err != nil {
 		return err
 	}
-	for k, e := range changes {
-		h.publish(k, e)
+	for i, e := range entries {
+		h.publishView(keys[i], e)
 		h.stats.registryOps.Inc("create-" + e.kind.String())
 	}
-	h.log.Debug("identities created in bulk", "identities", len(changes))
+	h.log.Debug("identities created in bulk", "identities", len(entries))
 	return nil
+}
+
+// newEntry builds one new identity with its twin.
+func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
+	in, err := parseInput(it.DeviceID, it.ModuleID, it.Body)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now), twin: twin.New(now)}
+	e.set(in, stamp, false)
+	if len(it.Twin) > 0 {
+		u, err := twin.ParseServiceBody(it.Twin)
+		if err != nil {
+			return nil, err
+		}
+		if e.twin, _, err = e.twin.Replaced(u, now); err != nil {
+			return nil, err
+		}
+	}
+	if len(it.Reported) > 0 {
+		if e.twin, err = e.twin.PatchedReported(it.Reported, now); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// inParallel calls fn(0) ... fn(n-1) on as many goroutines as there are
+// cores, each taking a contiguous run of indexes.
+func inParallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := start; i < end; i++ {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -240,6 +240,15 @@ func (h *Hub) publish(key string, e *entry) {
 		return
 	}
 	e.view = twinView(e)
+	h.publishView(key, e)
+}
+
+// publishView is publish for an entry whose view is rendered already.
+func (h *Hub) publishView(key string, e *entry) {
+	coll := query.Devices
+	if strings.Contains(key, "/") {
+		coll = query.Modules
+	}
 	h.mu.Lock()
 	h.entries[key] = e
 	h.mu.Unlock()

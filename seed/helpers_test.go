@@ -30,7 +30,7 @@ func newHub(t *testing.T) *hub.Hub {
 
 // newHubOn opens a hub on st (from storetest) notifying devices (nil: a
 // fresh recorder).
-func newHubOn(t *testing.T, st *store.File, devices *hubtest.Devices) *hub.Hub {
+func newHubOn(t testing.TB, st *store.File, devices *hubtest.Devices) *hub.Hub {
 	t.Helper()
 	opts := hub.Options{Store: st}
 	if devices != nil {
