@@ -19,8 +19,10 @@ func allowedFilter(id Identity, filter string) bool {
 		return filter == "devices/"+id.DeviceID+"/messages/devicebound/#"
 	}
 	base := "devices/" + id.DeviceID + "/modules/" + id.ModuleID + "/"
-	// Python and Node subscribe to inputs/#; the C and C# SDKs to the module root.
-	return filter == base+"inputs/#" || filter == base+"#"
+	// Python and Node subscribe to inputs/#; the C and C# SDKs to the module
+	// root; Java's module client to messages/devicebound/#, which IoT Hub
+	// grants though no cloud-to-device message goes to a module.
+	return filter == base+"inputs/#" || filter == base+"#" || filter == base+"messages/devicebound/#"
 }
 
 // checkPublish parses a publish topic and checks that id may publish there:

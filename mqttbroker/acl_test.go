@@ -20,6 +20,9 @@ func TestAllowedFilter(t *testing.T) {
 		{module, "$iothub/twin/res/#", true},
 		{module, "devices/dev1/modules/mod1/inputs/#", true},
 		{module, "devices/dev1/modules/mod1/#", true},
+		{module, "devices/dev1/modules/mod1/messages/devicebound/#", true},
+		{module, "devices/dev1/modules/mod2/messages/devicebound/#", false},
+		{device, "devices/dev1/modules/mod1/messages/devicebound/#", false},
 
 		{device, "devices/dev2/messages/devicebound/#", false},
 		{device, "devices/dev1/modules/mod1/inputs/#", false},
