@@ -188,12 +188,15 @@ func (h *Hub) HostName() string { return h.hostNames[0] }
 func (h *Hub) Policies() registry.Policies { return h.policies }
 
 func (h *Hub) load() error {
+	// Decoding is most of a start's work: it runs on every core.
 	twins := make(map[string]*twin.Twin)
-	err := h.store.ForEach(store.Twins, func(key string, value []byte) error {
+	err := loadBucket(h.store, store.Twins, func(key string, value []byte) (*twin.Twin, error) {
 		t := new(twin.Twin)
 		if err := json.Unmarshal(value, t); err != nil {
-			return fmt.Errorf("twin %q: %w", key, err)
+			return nil, fmt.Errorf("twin %q: %w", key, err)
 		}
+		return t, nil
+	}, func(key string, t *twin.Twin) error {
 		twins[key] = t
 		return nil
 	})
@@ -202,18 +205,23 @@ func (h *Hub) load() error {
 	}
 	var maxSeq int64
 	for _, k := range []kind{deviceKind, moduleKind} {
-		err = h.store.ForEach(k.bucket(), func(key string, value []byte) error {
+		err = loadBucket(h.store, k.bucket(), func(key string, value []byte) (*entry, error) {
 			id, err := decodeIdentity(k, value)
 			if err != nil {
-				return fmt.Errorf("%s %q: %w", k, key, err)
+				return nil, fmt.Errorf("%s %q: %w", k, key, err)
 			}
-			if twins[key] == nil {
-				return fmt.Errorf("%s %q has no twin", k, key)
+			tw := twins[key] // read only, while no one writes the map
+			if tw == nil {
+				return nil, fmt.Errorf("%s %q has no twin", k, key)
 			}
 			// Nothing is connected to a hub that has just started.
 			id.connected = false
-			maxSeq = max(maxSeq, id.etagSeq)
-			h.publish(key, &entry{identity: id, twin: twins[key]})
+			e := &entry{identity: id, twin: tw}
+			e.view = twinView(e)
+			return e, nil
+		}, func(key string, e *entry) error {
+			maxSeq = max(maxSeq, e.etagSeq)
+			h.publishView(key, e)
 			return nil
 		})
 		if err != nil {
