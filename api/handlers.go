@@ -190,7 +190,32 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 	if items == nil {
 		items = []any{}
 	}
-	s.writeJSON(w, http.StatusOK, items)
+	if page.ItemType != query.ItemTypeTwin {
+		s.writeJSON(w, http.StatusOK, items)
+		return
+	}
+	// Whole twins: written from the encodings the hub keeps.
+	encoded, err := s.hub.EncodeTwins(items)
+	if err != nil {
+		s.writeError(w, errcode.Wrap(errcode.ServerError, err, "could not encode the response"))
+		return
+	}
+	size := 2 + len(encoded)
+	for _, b := range encoded {
+		size += len(b)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	for i, b := range encoded {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	out = append(out, ']')
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
 }
 
 // ifMatch returns the request's If-Match condition. A header that is present

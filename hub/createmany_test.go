@@ -2,10 +2,12 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"testing"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 )
 
@@ -83,5 +85,34 @@ func TestCreateManyRefusesWhole(t *testing.T) {
 				t.Fatalf("a refused call created %v", got)
 			}
 		})
+	}
+}
+
+func TestEncodeTwins(t *testing.T) {
+	ctx := context.Background()
+	h := newHub(t)
+	mustPut(t, h, "d1", `{}`)
+	mustPut(t, h, "d2", `{}`)
+	page, err := h.Query(ctx, "SELECT * FROM devices", query.PageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d2 changes after the page was read: its item is encoded as read.
+	if _, err := h.UpdateTwin(ctx, "d2", "", []byte(`{"tags":{"x":1}}`), "", false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.EncodeTwins(page.Items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range page.Items {
+		want, _ := json.Marshal(it)
+		if string(got[i]) != string(want) {
+			t.Errorf("item %d:\n got %s\nwant %s", i, got[i], want)
+		}
+	}
+	again, _ := h.EncodeTwins(page.Items[:1])
+	if &again[0][0] != &got[0][0] {
+		t.Error("d1's encoding was not kept")
 	}
 }

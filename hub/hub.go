@@ -108,6 +108,19 @@ type entry struct {
 	identity
 	twin *twin.Twin
 	view map[string]any
+
+	// encoded is view as JSON, made the first time something writes the
+	// view out whole (a SELECT * page) and kept, since the entry never
+	// changes: paging through a fleet re-encodes nothing.
+	encodeOnce sync.Once
+	encoded    []byte
+	encodeErr  error
+}
+
+// encodedView returns the service view as JSON.
+func (e *entry) encodedView() ([]byte, error) {
+	e.encodeOnce.Do(func() { e.encoded, e.encodeErr = json.Marshal(e.view) })
+	return e.encoded, e.encodeErr
 }
 
 // with returns a copy of e whose identity can be changed without touching

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -115,4 +117,36 @@ func bodyNamesURLIdentity(u twin.ServiceUpdate, deviceID, moduleID string) error
 		return errcode.New(errcode.ArgumentInvalid, "The twin body is for module '%s', but the URL names module '%s'.", u.ModuleID, moduleID)
 	}
 	return nil
+}
+
+// EncodeTwins writes the items of a SELECT * page over devices or modules
+// as JSON, each from its identity's encoding kept since its last change
+// (an item whose identity changed since the page was read is encoded
+// afresh).
+func (h *Hub) EncodeTwins(items []any) ([][]byte, error) {
+	out := make([][]byte, len(items))
+	for i, it := range items {
+		doc, _ := it.(map[string]any)
+		dev, _ := doc["deviceId"].(string)
+		mod, _ := doc["moduleId"].(string)
+		if e := h.get(identityKey(dev, mod)); e != nil && doc != nil && sameMap(e.view, doc) {
+			b, err := e.encodedView()
+			if err != nil {
+				return nil, err
+			}
+			out[i] = b
+			continue
+		}
+		b, err := json.Marshal(it)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// sameMap reports whether a and b are the same map, not merely equal.
+func sameMap(a, b map[string]any) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
