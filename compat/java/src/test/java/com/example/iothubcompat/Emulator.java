@@ -159,6 +159,10 @@ public final class Emulator {
                 "--amqps-port", Integer.toString(AMQPS_PORT), "--amqp-port", Integer.toString(AMQP_PORT),
                 "--mqtt-port", "off", "--http-port", "0",
                 "--data-dir", dataDir.toString(), "--log-level", logLevel));
+        if (!System.getenv().getOrDefault("COMPAT_EMULATOR_DEBUG_LOG", "").isEmpty()) {
+            // every REST request and MQTT packet, as JSON lines, for a failure's post-mortem
+            command.addAll(List.of("--debug-log", base.resolve("debug.jsonl").toString()));
+        }
         ProcessBuilder builder = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(logPath.toFile())
