@@ -10,6 +10,8 @@ import com.google.gson.JsonObject;
 import com.microsoft.azure.sdk.iot.device.DeviceClient;
 import com.microsoft.azure.sdk.iot.device.IotHubClientProtocol;
 import com.microsoft.azure.sdk.iot.device.IotHubMessageResult;
+import com.microsoft.azure.sdk.iot.device.IotHubStatusCode;
+import com.microsoft.azure.sdk.iot.device.exceptions.IotHubClientException;
 import com.microsoft.azure.sdk.iot.device.Message;
 import com.microsoft.azure.sdk.iot.device.ModuleClient;
 import com.microsoft.azure.sdk.iot.device.twin.DirectMethodResponse;
@@ -55,6 +57,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 abstract class DeviceScenarios {
     private static final int OPERATION_TIMEOUT_MS = 20_000;
+    private static final int TWIN_ATTEMPT_TIMEOUT_MS = 8_000;
 
     private RegistryClient registry;
     private final List<String> deviceIds = new ArrayList<>();
@@ -92,6 +95,36 @@ abstract class DeviceScenarios {
         Device device = registry.addDevice(new Device(Hub.uniqueId(prefix)));
         deviceIds.add(device.getDeviceId());
         return device;
+    }
+
+    /**
+     * Runs a twin request-response call (reported patch, get twin), trying it once
+     * more when the SDK times out waiting for the response.
+     *
+     * <p>iot-device-client 2.5.0 can lose a twin response whatever the hub does:
+     * {@code IotHubTransport.onMessageReceived} first queues the response for the
+     * receive task and only then looks up the request's callback, while the receive
+     * task, once it has handled the response, removes that callback on a new thread.
+     * When the removal wins, the response (which the client did receive, as its trace
+     * log shows) completes nothing and the call times out. Seen about once in 60
+     * calls here. Both calls are idempotent, so the second try is safe; a hub that
+     * never answers still fails the test.
+     */
+    private static <T> T twinCall(String what, TwinCall<T> call) throws Exception {
+        try {
+            return call.run(TWIN_ATTEMPT_TIMEOUT_MS);
+        } catch (IotHubClientException e) {
+            if (e.getStatusCode() != IotHubStatusCode.DEVICE_OPERATION_TIMED_OUT) {
+                throw e;
+            }
+            System.out.println("compat-java: " + what + " timed out in the SDK (its lost-response race); trying once more");
+            return call.run(TWIN_ATTEMPT_TIMEOUT_MS);
+        }
+    }
+
+    @FunctionalInterface
+    private interface TwinCall<T> {
+        T run(int timeoutMilliseconds) throws Exception;
     }
 
     private DeviceClient openDevice(Device device, IotHubClientProtocol protocol) throws Exception {
@@ -255,7 +288,8 @@ abstract class DeviceScenarios {
                 new com.microsoft.azure.sdk.iot.device.twin.TwinCollection();
         reported.put("firmware", "1.2.3");
         reported.put("battery", 88);
-        ReportedPropertiesUpdateResponse update = client.updateReportedProperties(reported, OPERATION_TIMEOUT_MS);
+        ReportedPropertiesUpdateResponse update =
+                twinCall("updateReportedProperties", t -> client.updateReportedProperties(reported, t));
         assertTrue(update.getVersion() > 0, "a reported patch returns the new version");
 
         TwinClient twins = new TwinClient(Hub.SERVICE_CONNECTION_STRING);
@@ -275,7 +309,7 @@ abstract class DeviceScenarios {
         assertNotNull(notification.getDesiredProperties().getVersion(), "the notification carries $version");
         assertTrue(notification.getDesiredProperties().getVersion() >= 2);
 
-        com.microsoft.azure.sdk.iot.device.twin.Twin got = client.getTwin(OPERATION_TIMEOUT_MS);
+        com.microsoft.azure.sdk.iot.device.twin.Twin got = twinCall("getTwin", client::getTwin);
         assertEquals("eco", got.getDesiredProperties().get("mode"));
         assertEquals("1.2.3", got.getReportedProperties().get("firmware"));
         assertEquals(notification.getDesiredProperties().getVersion(), got.getDesiredProperties().getVersion());
