@@ -135,7 +135,9 @@ public final class Emulator {
 
     private static void ensurePortFree(int port) throws IOException {
         try (ServerSocket socket = new ServerSocket()) {
-            socket.setReuseAddress(false);
+            // As the emulator binds (Go sets SO_REUSEADDR): connections of an earlier
+            // suite left in TIME_WAIT do not count, a live listener does.
+            socket.setReuseAddress(true);
             socket.bind(new InetSocketAddress(InetAddress.getByName(BIND), port));
         } catch (IOException e) {
             throw new IOException("port " + BIND + ":" + port + " is not available: " + e.getMessage(), e);
