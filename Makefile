@@ -30,7 +30,7 @@ bench:
 	$(GO) run ./internal/benchratio <$$out || status=1; rm -f $$out; exit $$status
 
 # test: every Go test (with the race detector), the fuzz seeds, then the
-# official SDK suites (Python and Node) against the built binary.
+# official SDK suites (Python, Node and Java) against the built binary.
 test: test-go compat
 
 test-go: chromium
