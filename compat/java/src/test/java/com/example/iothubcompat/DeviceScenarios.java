@@ -45,7 +45,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -167,11 +166,9 @@ abstract class DeviceScenarios {
         assertEquals("second", got.get(1).get("bodyText").getAsString(), "messages keep their order");
     }
 
-    // Emulator defect: ModuleClient.open over MQTT subscribes to
-    // devices/{d}/modules/{m}/messages/devicebound/# (as it does against IoT Hub),
-    // and the emulator refuses that SUBSCRIBE and closes the connection
-    // ("closing mqtt connection: subscribe refused"), so the open fails.
-    @Disabled("emulator refuses the module's MQTT SUBSCRIBE to devices/{d}/modules/{m}/messages/devicebound/#")
+    // ModuleClient.open over MQTT subscribes to
+    // devices/{d}/modules/{m}/messages/devicebound/# (as it does against IoT
+    // Hub), which the emulator must grant.
     @ParameterizedTest(name = "{0}")
     @MethodSource("protocols")
     void moduleTelemetryIsTaggedWithTheModule(IotHubClientProtocol protocol) throws Exception {
