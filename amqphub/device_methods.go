@@ -2,7 +2,6 @@ package amqphub
 
 import (
 	"context"
-	"crypto/rand"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/amqp"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/guid"
 )
 
 // Direct methods travel on a link pair on /devices/{id}/methods/devicebound:
@@ -199,10 +199,4 @@ func (s *Server) awaitMethodLink(ctx context.Context, id identity, timeout time.
 
 // newUUID is a random (version 4) UUID: the SDKs turn a request id that
 // looks like one back into a uuid when they answer.
-func newUUID() amqp.UUID {
-	var u amqp.UUID
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
+func newUUID() amqp.UUID { return amqp.UUID(guid.Bytes()) }

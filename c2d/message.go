@@ -2,13 +2,12 @@ package c2d
 
 import (
 	"bytes"
-	"crypto/rand"
-	"fmt"
 	"maps"
 	"strings"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/guid"
 )
 
 // Ack modes: which outcomes of a message produce a feedback record.
@@ -127,12 +126,6 @@ func checkPropertyName(k string) error {
 	return nil
 }
 
-// newGUID returns a random (version 4) GUID, the form the hub uses for
-// message ids and lock tokens.
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+// newGUID returns a random GUID, the form the hub uses for message ids
+// and lock tokens.
+func newGUID() string { return guid.New() }

@@ -3,7 +3,6 @@ package importexport
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/hub"
 	"github.com/iothub-emulator/iothub-emulator/internal/background"
+	"github.com/iothub-emulator/iothub-emulator/internal/guid"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
@@ -241,13 +241,7 @@ func jobNotFound(id string) error {
 	return errcode.New(errcode.JobNotFound, "Import/export job '%s' was not found.", id)
 }
 
-func newJobID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newJobID() string { return guid.New() }
 
 // persist writes one job record; the caller holds m.mu.
 func (m *Manager) persist(ctx context.Context, j *Job) error {
