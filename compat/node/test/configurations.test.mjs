@@ -140,12 +140,16 @@ test('an IoT Edge deployment writes $edgeAgent and $edgeHub and shows as applied
   created.push(id);
   await registry.addConfiguration({ id, content: deployment('1.0'), targetCondition: `tags.fleet = '${fleet}'`, priority: 1 });
 
+  // The configurations property says Applied once the sweep has written
+  // every module of the deployment.
   const agent = await waitUntil(async () => {
     const { responseBody: t } = await registry.getModuleTwin(device.deviceId, '$edgeAgent');
-    return t.properties.desired.modules ? t : undefined;
-  }, 20_000, 'deployment on $edgeAgent');
+    return t.configurations?.[id]?.status === 'Applied' ? t : undefined;
+  }, 20_000, 'the deployment applied on $edgeAgent');
   assert.deepEqual(agent.properties.desired.modules, { sim: { version: '1.0' } });
   assert.deepEqual(agent.configurations, { [id]: { status: 'Applied' } });
+  const { responseBody: hubTwin } = await registry.getModuleTwin(device.deviceId, '$edgeHub');
+  assert.deepEqual(hubTwin.properties.desired.routes, { up: 'FROM /messages/* INTO $upstream' });
   await waitUntil(async () => {
     const { responseBody: c } = await registry.getConfiguration(id);
     return c.systemMetrics.results.appliedCount === 1;

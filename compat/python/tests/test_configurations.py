@@ -187,15 +187,15 @@ def test_edge_deployment(configs, registry, edge_device, service):
         id=cid, schema_version="1.0", content=deployment_content("1.0"),
         target_condition=f"tags.fleet = '{fleet}'", priority=1))
 
-    agent = wait_until(lambda: (lambda t: t if t.properties.desired.get("modules") else None)(
-        registry.get_module_twin(edge_device, "$edgeAgent")), timeout=20, what="deployment on $edgeAgent")
+    # The twin's configurations property (which the SDK's Twin model drops)
+    # says Applied once the sweep has written every module of the deployment.
+    def applied():
+        raw = service.ok_json("GET", f"/twins/{edge_device}/modules/$edgeAgent?api-version=2021-04-12")
+        return raw if raw.get("configurations") == {cid: {"status": "Applied"}} else None
+    wait_until(applied, timeout=20, what="the deployment applied on $edgeAgent")
+    agent = registry.get_module_twin(edge_device, "$edgeAgent")
     assert agent.properties.desired["modules"] == {"sim": {"version": "1.0"}}
     assert registry.get_module_twin(edge_device, "$edgeHub").properties.desired["routes"] == {"up": "FROM /messages/* INTO $upstream"}
-
-    # The twin's configurations property (which the SDK's Twin model drops)
-    # and the system metrics IoT Hub defines with it.
-    raw = service.ok_json("GET", f"/twins/{edge_device}/modules/$edgeAgent?api-version=2021-04-12")
-    assert raw["configurations"] == {cid: {"status": "Applied"}}
     got = wait_until(lambda: (lambda c: c if c.system_metrics.results.get("appliedCount") == 1 else None)(
         manager.get_configuration(cid)), timeout=20, what="appliedCount")
     assert "configurations.[[" + cid + "]].status = 'Applied'" in got.system_metrics.queries["appliedCount"]
