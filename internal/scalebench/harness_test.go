@@ -103,7 +103,7 @@ func build(tb testing.TB) binaries {
 	binOnce.Do(func() {
 		bins = binaries{filepath.Join(dir, "iothub-emulator"), filepath.Join(dir, "scalebase")}
 		for pkg, out := range map[string]string{
-			"github.com/iothub-emulator/iothub-emulator/cmd/iothub-emulator":                bins.emulator,
+			"github.com/iothub-emulator/iothub-emulator/cmd/iothub-emulator":               bins.emulator,
 			"github.com/iothub-emulator/iothub-emulator/internal/scalebench/cmd/scalebase": bins.base,
 		} {
 			if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
