@@ -68,10 +68,10 @@ func workDir(tb testing.TB) string {
 // stop there.
 var (
 	cleanupMu sync.Mutex
-	cleanups  []func()
+	cleanups  []func() error
 )
 
-func atExit(f func()) {
+func atExit(f func() error) {
 	cleanupMu.Lock()
 	defer cleanupMu.Unlock()
 	cleanups = append(cleanups, f)
@@ -80,7 +80,10 @@ func atExit(f func()) {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, f := range slices.Backward(cleanups) {
-		f()
+		if err := f(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
 	}
 	if workDirPath != "" {
 		os.RemoveAll(workDirPath)
@@ -280,19 +283,28 @@ func (p *process) line(tb testing.TB, prefix string) string {
 
 func (p *process) stop(tb testing.TB) {
 	tb.Helper()
+	if err := p.stopErr(); err != nil {
+		tb.Error(err)
+	}
+}
+
+// stopErr is stop for the processes shared between benchmarks, which
+// TestMain stops after the last one.
+func (p *process) stopErr() error {
 	select {
 	case <-p.done:
-		return
+		return nil
 	default:
 	}
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.stdin.Close()
 	select {
 	case <-p.done:
+		return nil
 	case <-time.After(2 * wait):
 		p.cmd.Process.Kill()
 		<-p.done
-		tb.Errorf("%s did not stop on SIGINT within %s", p.cmd.Path, 2*wait)
+		return fmt.Errorf("%s did not stop on SIGINT within %s", p.cmd.Path, 2*wait)
 	}
 }
 

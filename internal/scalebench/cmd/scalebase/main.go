@@ -113,7 +113,7 @@ func serve(mode string, args []string) error {
 			return err
 		}
 		if *echo {
-			if err := broker.AddHook(&echoHook{s: broker}, nil); err != nil {
+			if err := broker.AddHook(new(echoHook), nil); err != nil {
 				return err
 			}
 		}
@@ -186,10 +186,7 @@ func freeAddr() (string, error) {
 
 // echoHook answers a reported-properties patch as IoT Hub does, on
 // $iothub/twin/res/204/?$rid=N, with nothing else: no twin, no store.
-type echoHook struct {
-	mqtt.HookBase
-	s *mqtt.Server
-}
+type echoHook struct{ mqtt.HookBase }
 
 func (h *echoHook) ID() string { return "echo" }
 
@@ -199,7 +196,13 @@ const reportedPrefix = "$iothub/twin/PATCH/properties/reported/?"
 
 func (h *echoHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if q, ok := strings.CutPrefix(pk.TopicName, reportedPrefix); ok {
-		h.s.Publish("$iothub/twin/res/204/?"+q+"&$version=1", nil, false, 0)
+		// To the client that asked only, as IoT Hub answers (a publish
+		// through the broker would reach every device subscribed to
+		// $iothub/twin/res/#).
+		cl.WritePacket(packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish},
+			TopicName:   "$iothub/twin/res/204/?" + q + "&$version=1",
+		})
 	}
 	return pk, nil
 }
