@@ -236,6 +236,7 @@ func startProcess(tb testing.TB, name string, args ...string) *process {
 	tb.Helper()
 	p := &process{cmd: exec.Command(name, args...), lines: make(chan string, 256), stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
+	orphanProof(p.cmd)
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
