@@ -40,3 +40,46 @@ func TestParseLineRefusesOtherLines(t *testing.T) {
 		}
 	}
 }
+
+func TestReportMultiplesAndRates(t *testing.T) {
+	in := `BenchmarkColdStart-2 	       1	16660244938 ns/op	         0.3221 s-start	        14.49 x-bolt-read
+BenchmarkDesiredNotify-2 	       1	 268777095 ns/op	         0.7785 ms-p50	         8.159 x-baseline
+BenchmarkImport-2 	       1	      4837 ns/op	        15.56 s-populate	       314.3 twins/s
+BenchmarkRegistryCreate-2 	       1	1591611901 ns/op	      2792 creates/s	         0.1107 ratio
+BenchmarkPaired-2 	       1	      2000 ns/op	      10 items/s
+BenchmarkPairedBaseline-2 	       1	      1000 ns/op
+`
+	var out bytes.Buffer
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"BenchmarkColdStart                                14.49×  (x-bolt-read, measured inside the benchmark)",
+		"BenchmarkDesiredNotify                             8.16×  (x-baseline, measured inside the benchmark)",
+		"BenchmarkImport                                         314 twins/s  (no baseline)",
+		"BenchmarkRegistryCreate                            0.11  (measured inside the benchmark)",
+		"BenchmarkPaired                                    0.50  (2000 ns/op against 1000 ns/op)",
+		"lower is better",
+		"absolute rates:",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"creates/s  (no baseline)", "items/s  (no baseline)", "s-start"} {
+		if strings.Contains(got[strings.Index(got, "ratio against"):], unwanted) {
+			t.Errorf("the summary has %q, which has a baseline or is no rate:\n%s", unwanted, got)
+		}
+	}
+}
+
+func TestReportLeavesOutEmptySections(t *testing.T) {
+	var out bytes.Buffer
+	if err := report(strings.NewReader("BenchmarkX-2 10 5 ns/op\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); strings.Contains(s, "multiple of") || strings.Contains(s, "absolute rates") {
+		t.Errorf("empty sections printed:\n%s", s)
+	}
+}
