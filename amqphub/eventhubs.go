@@ -3,6 +3,7 @@ package amqphub
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/amqp"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
@@ -16,6 +17,10 @@ const (
 	selectorFilterCode = uint64(0x0000468C00000004)
 	epochProperty      = amqp.Symbol("com.microsoft:epoch")
 	eventBatch         = 100 // events taken from the log at a time per receiver
+	// eventLinger is how long a receiver that has caught up with its
+	// partition waits before taking what arrived meanwhile: far below what
+	// an Event Hubs consumer notices, long enough to batch a busy partition.
+	eventLinger = 5 * time.Millisecond
 )
 
 // isManagement reports an address of the Event Hubs $management node.
@@ -78,11 +83,25 @@ func (s *Server) attachPartition(snd *amqp.Sender, addr string) *amqp.Error {
 func (s *Server) pumpEvents(snd *amqp.Sender, cursor *d2c.Cursor) {
 	ctx := snd.Context()
 	var batch []*amqp.Message
+	caughtUp := false
 	for {
+		if caughtUp {
+			// Caught up with the log: let a few more events arrive, so a
+			// busy partition goes out in batches rather than an event per
+			// wake-up, which costs the ingest path a context switch each.
+			t := time.NewTimer(eventLinger)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
 		msgs, err := cursor.Next(ctx, eventBatch)
 		if err != nil {
 			return
 		}
+		caughtUp = len(msgs) < eventBatch
 		batch = batch[:0]
 		for _, m := range msgs {
 			batch = append(batch, eventMessage(eventhubs.NewEvent(m)))
