@@ -39,3 +39,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseContent: any applyConfigurationContent body is refused with a
+// catalogue error or gives module writes that encode as twin bodies.
+func FuzzParseContent(f *testing.F) {
+	f.Add(`{"modulesContent":{"$edgeAgent":{"properties.desired":{"schemaVersion":"1.1"}},"m":{"properties.desired.a.b":1}}}`)
+	f.Add(`{"modulesContent":{"$edgeHub":{}},"deviceContent":{"properties.desired.x":1}}`)
+	f.Add(`{"moduleContent":{"properties.desired.x":1}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		c, err := ParseContent([]byte(body))
+		if err != nil {
+			var e *errcode.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("refusal %v is not a catalogue error", err)
+			}
+			return
+		}
+		_, writes := moduleWrites(c.ModulesContent)
+		doc := map[string]any{"etag": "AAAAAAAAAAE=", "tags": map[string]any{"k": "v"}}
+		for name, w := range writes {
+			b, _, _, err := w.update(doc)
+			if err != nil || !json.Valid(b) {
+				t.Fatalf("%s: update %s: %v", name, b, err)
+			}
+		}
+	})
+}
