@@ -18,11 +18,10 @@ type NewIdentity struct {
 	DeviceID, ModuleID string
 	// Body is the identity as a PUT body.
 	Body []byte
-	// Twin, if set, is a twin PUT body: tags and properties.desired.
-	Twin []byte
-	// Reported, if set, is a reported-properties patch, as the device would
-	// send it.
-	Reported []byte
+	// Tags and Desired, if set, are the twin's sections, and Reported its
+	// reported properties as the device would send them: decoded JSON
+	// values (a bulk load holds them so), checked as bodies would be.
+	Tags, Desired, Reported map[string]any
 }
 
 // CreateMany creates identities that do not exist yet, with their twins,
@@ -137,8 +136,8 @@ func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
 	}
 	e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now), twin: twin.New(now)}
 	e.set(in, stamp, false)
-	if len(it.Twin) > 0 {
-		u, err := twin.ParseServiceBody(it.Twin)
+	if it.Tags != nil || it.Desired != nil {
+		u, err := twin.NewServiceUpdate(it.Tags, it.Desired)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +146,7 @@ func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
 		}
 	}
 	if len(it.Reported) > 0 {
-		if e.twin, err = e.twin.PatchedReported(it.Reported, now); err != nil {
+		if e.twin, err = e.twin.PatchedReportedValues(it.Reported, now); err != nil {
 			return nil, err
 		}
 	}

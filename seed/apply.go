@@ -168,26 +168,14 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 
 func newIdentity(deviceID, moduleID string, body []byte, x identity) (hub.NewIdentity, error) {
 	n := hub.NewIdentity{DeviceID: deviceID, ModuleID: moduleID, Body: body}
-	tw := map[string]any{}
 	if t := orEmpty(*x.tags); len(t) > 0 {
-		tw["tags"] = t
+		n.Tags = t
 	}
 	if d := orEmpty(*x.desired); len(d) > 0 {
-		tw["properties"] = map[string]any{"desired": d}
-	}
-	if len(tw) > 0 {
-		b, err := json.Marshal(tw)
-		if err != nil {
-			return n, fmt.Errorf("encode twin: %w", err)
-		}
-		n.Twin = b
+		n.Desired = d
 	}
 	if r := orEmpty(*x.reported); len(r) > 0 {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return n, fmt.Errorf("encode reported properties: %w", err)
-		}
-		n.Reported = b
+		n.Reported = r
 	}
 	return n, nil
 }

@@ -210,12 +210,7 @@ func checkSections(p *problems, dev, mod int, id string, x identity) {
 	if !ok["reported"] {
 		return
 	}
-	body, err := json.Marshal(orEmpty(*x.reported))
-	if err != nil {
-		p.add(dev, mod, id, "reported: %v", err)
-		return
-	}
-	if _, err := t.PatchReported(body, at); err != nil {
+	if _, err := t.PatchedReportedValues(orEmpty(*x.reported), at); err != nil {
 		p.add(dev, mod, id, "%s", errcode.From(err).Message)
 	}
 }

@@ -148,6 +148,30 @@ func ParseServiceBody(body []byte) (ServiceUpdate, error) {
 	return u, nil
 }
 
+// NewServiceUpdate is ParseServiceBody for sections already decoded (JSON
+// values), as a bulk load holds them: tags and desired properties, either
+// nil for absent, checked by the same rules and copied.
+func NewServiceUpdate(tags, desired map[string]any) (ServiceUpdate, error) {
+	var u ServiceUpdate
+	var err error
+	if tags != nil {
+		if u.Tags, err = sectionOf(secTags, tags); err != nil {
+			return ServiceUpdate{}, err
+		}
+		u.HasTags = true
+	}
+	if desired != nil {
+		if u.Desired, err = sectionOf(secDesired, desired); err != nil {
+			return ServiceUpdate{}, err
+		}
+		u.HasDesired = true
+	}
+	if !u.HasTags && !u.HasDesired {
+		return ServiceUpdate{}, invalid("the update has neither tags nor desired properties, so it writes nothing")
+	}
+	return u, nil
+}
+
 // sectionOf validates one service-writable section of a body.
 func sectionOf(section string, raw any) (map[string]any, error) {
 	m, ok := raw.(map[string]any)

@@ -120,6 +120,13 @@ func (t *Twin) PatchedReported(body []byte, now time.Time) (*Twin, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.PatchedReportedValues(raw, now)
+}
+
+// PatchedReportedValues is PatchedReported for a patch already decoded
+// (JSON values: maps, slices, strings, float64, bool, nil), as a bulk load
+// holds it; the patch is checked as a body's would be and never modified.
+func (t *Twin) PatchedReportedValues(raw map[string]any, now time.Time) (*Twin, error) {
 	patch, err := checked(secReported, raw)
 	if err != nil {
 		return nil, err
