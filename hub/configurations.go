@@ -76,6 +76,12 @@ func (h *Hub) edgeModules(dev *entry) (map[string]*entry, error) {
 // ConfigurationHolders lists the identities whose twins show a
 // configurations property, as (deviceID, moduleID) pairs in key order.
 func (h *Hub) ConfigurationHolders() [][2]string {
+	h.mu.RLock()
+	none := h.configured == 0
+	h.mu.RUnlock()
+	if none {
+		return nil // the common case, without a scan of the registry
+	}
 	keys := h.sortedKeys(func(_ string, e *entry) bool { return len(e.configurations) > 0 })
 	out := make([][2]string, 0, len(keys))
 	for _, k := range keys {

@@ -116,3 +116,66 @@ func TestEncodeTwins(t *testing.T) {
 		t.Error("d1's encoding was not kept")
 	}
 }
+
+// TestSideIndexes: a device's modules and the identities showing a
+// configurations property are found through indexes kept on every write.
+func TestSideIndexes(t *testing.T) {
+	ctx := context.Background()
+	h := newHub(t)
+	mustPut(t, h, "d1", `{}`)
+	mustPut(t, h, "d10", `{}`) // a prefix of neither "d1/" nor the reverse
+	for _, m := range []string{"b", "a"} {
+		if _, err := h.PutModule(ctx, "d1", m, []byte(`{}`), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.PutModule(ctx, "d10", "x", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(dev string) []string {
+		mods, err := h.ListModules(ctx, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range mods {
+			out = append(out, m.ModuleID)
+		}
+		return out
+	}
+	if got := ids("d1"); !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("d1 modules %v", got)
+	}
+	if err := h.DeleteModule(ctx, "d1", "a", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids("d1"); !reflect.DeepEqual(got, []string{"b"}) {
+		t.Fatalf("d1 modules after a delete %v", got)
+	}
+	if err := h.DeleteDevice(ctx, "d1", ""); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, h, "d1", `{}`)
+	if got := ids("d1"); len(got) != 0 {
+		t.Fatalf("a re-created device has modules %v", got)
+	}
+	if got := ids("d10"); !reflect.DeepEqual(got, []string{"x"}) {
+		t.Fatalf("d10 modules %v", got)
+	}
+
+	if got := h.ConfigurationHolders(); len(got) != 0 {
+		t.Fatalf("holders %v", got)
+	}
+	if err := h.SetConfigurations(ctx, "d10", "x", map[string]string{"c": ConfigurationApplied}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.ConfigurationHolders(); !reflect.DeepEqual(got, [][2]string{{"d10", "x"}}) {
+		t.Fatalf("holders %v", got)
+	}
+	if err := h.SetConfigurations(ctx, "d10", "x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.ConfigurationHolders(); len(got) != 0 {
+		t.Fatalf("holders after clearing %v", got)
+	}
+}

@@ -95,6 +95,11 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	entries map[string]*entry // by identityKey
+	// modules indexes entries' module keys by device, so that a device's
+	// modules are found without a scan of the registry.
+	modules map[string]map[string]bool
+	// configured counts the entries showing a configurations property.
+	configured int
 
 	devices Devices
 	c2d     *c2d.Queues
@@ -163,6 +168,7 @@ func Open(opts Options) (*Hub, error) {
 		locks:     newKeyLock(),
 		index:     query.NewIndex(),
 		entries:   make(map[string]*entry),
+		modules:   make(map[string]map[string]bool),
 	}
 	if len(h.hostNames) == 0 {
 		h.hostNames = []string{"localhost"}
@@ -255,6 +261,7 @@ func (h *Hub) publish(key string, e *entry) {
 	}
 	if e == nil {
 		h.mu.Lock()
+		h.unindexLocked(key, h.entries[key])
 		delete(h.entries, key)
 		h.mu.Unlock()
 		h.index.Delete(coll, key)
@@ -264,6 +271,23 @@ func (h *Hub) publish(key string, e *entry) {
 	h.publishView(key, e)
 }
 
+// unindexLocked drops what the side indexes hold of the entry old under
+// key (nil: nothing). The caller holds h.mu.
+func (h *Hub) unindexLocked(key string, old *entry) {
+	if old == nil {
+		return
+	}
+	if len(old.configurations) > 0 {
+		h.configured--
+	}
+	if dev, _, isModule := strings.Cut(key, "/"); isModule {
+		delete(h.modules[dev], key)
+		if len(h.modules[dev]) == 0 {
+			delete(h.modules, dev)
+		}
+	}
+}
+
 // publishView is publish for an entry whose view is rendered already.
 func (h *Hub) publishView(key string, e *entry) {
 	coll := query.Devices
@@ -271,7 +295,17 @@ func (h *Hub) publishView(key string, e *entry) {
 		coll = query.Modules
 	}
 	h.mu.Lock()
+	h.unindexLocked(key, h.entries[key])
 	h.entries[key] = e
+	if len(e.configurations) > 0 {
+		h.configured++
+	}
+	if dev, _, isModule := strings.Cut(key, "/"); isModule {
+		if h.modules[dev] == nil {
+			h.modules[dev] = map[string]bool{}
+		}
+		h.modules[dev][key] = true
+	}
 	h.mu.Unlock()
 	h.index.Put(coll, key, e.view)
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"sort"
 	"strings"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -254,8 +255,14 @@ func (h *Hub) drop(ctx context.Context, deviceID, moduleID string) error {
 
 // moduleKeys lists the identity keys of a device's modules.
 func (h *Hub) moduleKeys(deviceID string) []string {
-	prefix := deviceID + "/"
-	return h.sortedKeys(func(k string, _ *entry) bool { return strings.HasPrefix(k, prefix) })
+	h.mu.RLock()
+	keys := make([]string, 0, len(h.modules[deviceID]))
+	for k := range h.modules[deviceID] {
+		keys = append(keys, k)
+	}
+	h.mu.RUnlock()
+	sort.Strings(keys)
+	return keys
 }
 
 // ListModules returns a device's modules in id order.
