@@ -99,6 +99,12 @@ func parseBulkItem(i int, raw json.RawMessage) (BulkOp, error) {
 	if err := json.Unmarshal(raw, &it); err != nil {
 		return BulkOp{}, errcode.New(errcode.ArgumentInvalid, "Item %d is not an ExportImportDevice object.", i)
 	}
+	return bulkOpOf(i, it, false)
+}
+
+// bulkOpOf checks a decoded item. An import line (importing) may carry
+// reported properties, as an export writes them: they are ignored.
+func bulkOpOf(i int, it bulkItem, importing bool) (BulkOp, error) {
 	if it.ID == nil || *it.ID == "" {
 		return BulkOp{}, errcode.New(errcode.ArgumentNull, "Item %d has no id.", i)
 	}
@@ -136,7 +142,7 @@ func parseBulkItem(i int, raw json.RawMessage) (BulkOp, error) {
 
 	// A twin section that breaks the twin's rules fails its item, as an
 	// invalid identity does.
-	u, ok, err := bulkTwin(it)
+	u, ok, err := bulkTwin(it, importing)
 	switch {
 	case err != nil:
 		op.invalid = err
@@ -150,9 +156,10 @@ func parseBulkItem(i int, raw json.RawMessage) (BulkOp, error) {
 }
 
 // bulkTwin decodes an item's tags and properties.desired with the rules of
-// a twin PATCH; ok is false when it carries neither. Reported properties
-// belong to the device and are refused.
-func bulkTwin(it bulkItem) (u twin.ServiceUpdate, ok bool, err error) {
+// a twin PATCH ($metadata and $version, which a read twin carries, are
+// dropped); ok is false when it carries neither. Reported properties
+// belong to the device: refused, or ignored when importing.
+func bulkTwin(it bulkItem, importing bool) (u twin.ServiceUpdate, ok bool, err error) {
 	doc := map[string]json.RawMessage{}
 	if isJSONValue(it.Tags) {
 		doc["tags"] = it.Tags
@@ -169,7 +176,7 @@ func bulkTwin(it bulkItem) (u twin.ServiceUpdate, ok bool, err error) {
 					doc["properties"], _ = json.Marshal(map[string]json.RawMessage{"desired": v})
 				}
 			case "reported":
-				if isJSONValue(v) {
+				if isJSONValue(v) && !importing {
 					return u, false, errcode.New(errcode.ArgumentInvalid, "properties.reported are written by the device, not by a bulk registry call.")
 				}
 			default:

@@ -34,7 +34,7 @@ func (h *Hub) SetConfigurations(ctx context.Context, deviceID, moduleID string, 
 	if err != nil {
 		return err
 	}
-	if maps.Equal(cur.configurations, statuses) || (len(cur.configurations) == 0 && len(statuses) == 0) {
+	if maps.Equal(cur.configurations, statuses) { // nil and empty are equal
 		return nil
 	}
 	next := cur.with()

@@ -82,11 +82,9 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 		}
 	}
 	// Etags in item order, then the system modules of IoT Edge devices.
-	changes := make(map[string]*entry, len(items))
-	for i, e := range entries {
+	for _, e := range entries {
 		e.etagSeq = h.etagSeq.Add(1)
 		e.etag = registry.ETag(e.etagSeq)
-		changes[keys[i]] = e
 	}
 	for i, it := range items {
 		if it.ModuleID != "" {
@@ -97,8 +95,8 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 			return err
 		}
 		for k, e := range sys {
-			if changes[k] == nil {
-				changes[k], keys, entries = e, append(keys, k), append(entries, e)
+			if !seen[k] {
+				seen[k], keys, entries = true, append(keys, k), append(entries, e)
 			}
 		}
 	}
@@ -167,13 +165,11 @@ func inParallel(n int, fn func(i int)) {
 	per := (n + workers - 1) / workers
 	for start := 0; start < n; start += per {
 		end := min(start+per, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := start; i < end; i++ {
 				fn(i)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

@@ -255,20 +255,24 @@ func (h *Hub) load() error {
 // publish makes e the current state of the identity key in the map and the
 // query index; a nil e deletes it. The caller holds the device's key lock.
 func (h *Hub) publish(key string, e *entry) {
-	coll := query.Devices
-	if strings.Contains(key, "/") {
-		coll = query.Modules
-	}
 	if e == nil {
 		h.mu.Lock()
 		h.unindexLocked(key, h.entries[key])
 		delete(h.entries, key)
 		h.mu.Unlock()
-		h.index.Delete(coll, key)
+		h.index.Delete(collectionOf(key), key)
 		return
 	}
 	e.view = twinView(e)
 	h.publishView(key, e)
+}
+
+// collectionOf is the query collection an identity key belongs to.
+func collectionOf(key string) query.Collection {
+	if strings.Contains(key, "/") {
+		return query.Modules
+	}
+	return query.Devices
 }
 
 // unindexLocked drops what the side indexes hold of the entry old under
@@ -290,10 +294,6 @@ func (h *Hub) unindexLocked(key string, old *entry) {
 
 // publishView is publish for an entry whose view is rendered already.
 func (h *Hub) publishView(key string, e *entry) {
-	coll := query.Devices
-	if strings.Contains(key, "/") {
-		coll = query.Modules
-	}
 	h.mu.Lock()
 	h.unindexLocked(key, h.entries[key])
 	h.entries[key] = e
@@ -307,7 +307,7 @@ func (h *Hub) publishView(key string, e *entry) {
 		h.modules[dev][key] = true
 	}
 	h.mu.Unlock()
-	h.index.Put(coll, key, e.view)
+	h.index.Put(collectionOf(key), key, e.view)
 }
 
 func (h *Hub) get(key string) *entry {

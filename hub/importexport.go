@@ -56,8 +56,8 @@ func exportItem(e *entry, excludeKeys bool) map[string]any {
 		"status":         e.status,
 		"authentication": authJSON,
 		"twinETag":       e.twin.ETag(),
-		"tags":           e.twin.Tags(),
-		"properties":     e.twin.Properties(),
+		"tags":           e.view["tags"], // rendered with the entry already
+		"properties":     e.view["properties"],
 	}
 	if e.kind == moduleKind {
 		item["moduleId"] = e.moduleID
@@ -122,55 +122,27 @@ func (h *Hub) ImportDevices(ctx context.Context, lines []json.RawMessage) []Bulk
 // parseImportLine decodes one import line into a bulk operation. The op's
 // ids are set whenever the line names them, for the error log.
 func parseImportLine(raw json.RawMessage) (BulkOp, error) {
-	var it map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &it); err != nil || it == nil {
+	var it bulkItem
+	if err := json.Unmarshal(raw, &it); err != nil {
 		return BulkOp{}, errcode.New(errcode.ArgumentInvalid, "The line is not an ExportImportDevice JSON object.")
 	}
-	var ids struct {
-		ID         string `json:"id"`
-		ModuleID   string `json:"moduleId"`
-		ImportMode string `json:"importMode"`
+	mode := ""
+	if it.ImportMode != nil {
+		mode = *it.ImportMode
 	}
-	_ = json.Unmarshal(raw, &ids)
-	op := BulkOp{DeviceID: ids.ID, ModuleID: ids.ModuleID, Mode: ids.ImportMode}
-	mode := ids.ImportMode
 	switch {
 	case mode == "" || strings.EqualFold(mode, importCreateOrUpdate):
 		mode = BulkUpdate
 	case strings.EqualFold(mode, importCreateOrUpdateIfMatchETag):
 		mode = BulkUpdateIfMatchETag
 	}
-	it["importMode"], _ = json.Marshal(mode)
-	if props, ok := it["properties"]; ok {
-		it["properties"] = desiredOnly(props)
-	}
-	item, _ := json.Marshal(it)
-	parsed, err := parseBulkItem(0, item)
+	it.ImportMode = &mode
+	op, err := bulkOpOf(0, it, true)
 	if err != nil {
-		return op, err
-	}
-	return parsed, nil
-}
-
-// desiredOnly keeps an exported properties section's desired properties,
-// without the twin's own $metadata and $version.
-func desiredOnly(raw json.RawMessage) json.RawMessage {
-	var props map[string]json.RawMessage
-	if json.Unmarshal(raw, &props) != nil || props == nil {
-		return raw // parseBulkItem refuses it
-	}
-	out := map[string]json.RawMessage{}
-	if d, ok := props["desired"]; ok && isJSONValue(d) {
-		var desired map[string]json.RawMessage
-		if json.Unmarshal(d, &desired) != nil || desired == nil {
-			return raw
+		if it.ID != nil {
+			op.DeviceID = *it.ID
 		}
-		delete(desired, "$metadata")
-		delete(desired, "$version")
-		if len(desired) > 0 {
-			out["desired"], _ = json.Marshal(desired)
-		}
+		op.ModuleID, op.Mode = it.ModuleID, mode
 	}
-	b, _ := json.Marshal(out)
-	return b
+	return op, err
 }
