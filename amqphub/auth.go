@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -96,25 +95,8 @@ func (s *Server) verifyClaim(token, audience string) (sas.Token, error) {
 // tokenIdentity reads the identity a token resource path names:
 // /devices/{id} or /devices/{id}/modules/{mid}.
 func tokenIdentity(path string) (identity, bool) {
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	if len(segs) < 2 || !strings.EqualFold(segs[0], "devices") {
-		return identity{}, false
-	}
-	var id identity
-	var err error
-	if id.deviceID, err = url.PathUnescape(segs[1]); err != nil || id.deviceID == "" {
-		return identity{}, false
-	}
-	switch {
-	case len(segs) == 2:
-		return id, true
-	case len(segs) == 4 && strings.EqualFold(segs[2], "modules"):
-		if id.moduleID, err = url.PathUnescape(segs[3]); err != nil || id.moduleID == "" {
-			return identity{}, false
-		}
-		return id, true
-	}
-	return identity{}, false
+	id, rest, ok := identityPath(path)
+	return id, ok && len(rest) == 0
 }
 
 // authorize checks that one of the connection's claims covers the link

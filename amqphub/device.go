@@ -31,40 +31,47 @@ func (id identity) key() string {
 	return id.deviceID + "/" + id.moduleID
 }
 
-// deviceAddress reads a device-side address: /devices/{id}[/modules/{mid}]
-// followed by messages/events, messages/devicebound, methods/devicebound or
-// twin. Ids arrive percent-encoded, as the SDKs escape them.
-func deviceAddress(path string) (identity, endpoint, error) {
+// identityPath reads the /devices/{id}[/modules/{moduleId}] a path starts
+// with (ids percent-encoded, as the SDKs escape them) and returns the
+// segments after it. "modules" names a module only when an id follows.
+func identityPath(path string) (identity, []string, bool) {
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	bad := func() (identity, endpoint, error) {
-		return identity{}, 0, errcode.New(errcode.ArgumentInvalid, "%q is not a device endpoint: /devices/{id}[/modules/{moduleId}]/messages/events, messages/devicebound, methods/devicebound or twin.", path)
-	}
-	if len(segs) < 3 || !strings.EqualFold(segs[0], "devices") {
-		return bad()
+	if len(segs) < 2 || !strings.EqualFold(segs[0], "devices") {
+		return identity{}, nil, false
 	}
 	var id identity
 	var err error
 	if id.deviceID, err = url.PathUnescape(segs[1]); err != nil || id.deviceID == "" {
-		return bad()
+		return identity{}, nil, false
 	}
 	rest := segs[2:]
-	if len(rest) >= 3 && strings.EqualFold(rest[0], "modules") {
+	if len(rest) >= 2 && strings.EqualFold(rest[0], "modules") {
 		if id.moduleID, err = url.PathUnescape(rest[1]); err != nil || id.moduleID == "" {
-			return bad()
+			return identity{}, nil, false
 		}
 		rest = rest[2:]
 	}
-	switch strings.ToLower(strings.Join(rest, "/")) {
-	case "messages/events":
-		return id, endpointEvents, nil
-	case "messages/devicebound":
-		return id, endpointC2D, nil
-	case "methods/devicebound":
-		return id, endpointMethods, nil
-	case "twin":
-		return id, endpointTwin, nil
+	return id, rest, true
+}
+
+// deviceAddress reads a device-side address: /devices/{id}[/modules/{mid}]
+// followed by messages/events, messages/devicebound, methods/devicebound or
+// twin.
+func deviceAddress(path string) (identity, endpoint, error) {
+	id, rest, ok := identityPath(path)
+	if ok {
+		switch strings.ToLower(strings.Join(rest, "/")) {
+		case "messages/events":
+			return id, endpointEvents, nil
+		case "messages/devicebound":
+			return id, endpointC2D, nil
+		case "methods/devicebound":
+			return id, endpointMethods, nil
+		case "twin":
+			return id, endpointTwin, nil
+		}
 	}
-	return bad()
+	return identity{}, 0, errcode.New(errcode.ArgumentInvalid, "%q is not a device endpoint: /devices/{id}[/modules/{moduleId}]/messages/events, messages/devicebound, methods/devicebound or twin.", path)
 }
 
 // authorizeDevice checks that the connection may act as id: a claim (CBS or
