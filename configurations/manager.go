@@ -314,9 +314,13 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	modules, err := m.twins(ctx, "SELECT * FROM devices.modules")
-	if err != nil {
-		return err
+	// Module twins matter only to deployments and module content, or
+	// while one still shows a status to clear: most hubs have neither.
+	var modules []map[string]any
+	if len(byKind[EdgeKind]) > 0 || len(byKind[ModuleKind]) > 0 || m.moduleShowsStatus() {
+		if modules, err = m.twins(ctx, "SELECT * FROM devices.modules"); err != nil {
+			return err
+		}
 	}
 	sw := sweep{m: m, counts: make(map[string]Counts, len(configs)), statuses: map[string]map[string]string{}}
 	for _, doc := range devices {
@@ -424,6 +428,17 @@ func (sw *sweep) record(ctx context.Context, docs ...[]map[string]any) {
 			}
 		}
 	}
+}
+
+// moduleShowsStatus reports whether a module twin shows a configurations
+// property.
+func (m *Manager) moduleShowsStatus() bool {
+	for _, id := range m.hub.ConfigurationHolders() {
+		if id[1] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // clearStatuses empties the configurations property of every twin that
