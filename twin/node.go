@@ -1,49 +1,129 @@
 package twin
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // node is one object or leaf of a desired or reported section together with
 // the metadata IoT Hub keeps for it. Keeping metadata beside the value (rather
 // than in a parallel map) makes it impossible for the two trees to drift:
 // deleting a key drops its metadata with it.
+//
+// A fleet holds millions of nodes, so they are kept small: members live in
+// a slice sorted by name (inline, one allocation per object rather than a
+// map and a node per member) and the timestamp is a tick count.
 type node struct {
-	children map[string]*node // non-nil exactly when the node is an object
-	value    any              // leaf value: string, float64, bool or []any
-	updated  time.Time        // $lastUpdated
-	version  int64            // $lastUpdatedVersion (desired only); 0 means none
+	children []member // non-nil exactly when the node is an object; sorted by name
+	value    any      // leaf value: string, float64, bool or []any
+	updated  ticks    // $lastUpdated
+	version  int64    // $lastUpdatedVersion (desired only); 0 means none
+}
+
+// member is one named child of an object node.
+type member struct {
+	name string
+	node
+}
+
+// ticks is a time as IoT Hub keeps it: 100 ns units since 0001-01-01 UTC.
+// The zero value is time.Time's zero, and every time a twin holds (years 1
+// to 9999, 100 ns resolution) converts both ways without loss.
+type ticks int64
+
+// unixTicks is the Unix epoch in ticks.
+const unixTicks = 621355968000000000
+
+func toTicks(t time.Time) ticks {
+	if t.IsZero() {
+		return 0
+	}
+	return ticks(t.Unix()*1e7 + int64(t.Nanosecond())/100 + unixTicks)
+}
+
+func (t ticks) time() time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	v := int64(t) - unixTicks
+	sec, rem := v/1e7, v%1e7
+	if rem < 0 {
+		sec, rem = sec-1, rem+1e7
+	}
+	return time.Unix(sec, rem*100).UTC()
 }
 
 // stamp is what a write records on every node it touches.
 type stamp struct {
-	at      time.Time
+	at      ticks
 	version int64 // desired $version of the write; 0 for reported
 }
 
 // stampTime is now as IoT Hub records it: UTC, 100 ns resolution, so that a
 // timestamp survives formatting with TimeFormat and parsing back unchanged.
-func stampTime(now time.Time) time.Time {
-	return now.UTC().Truncate(100 * time.Nanosecond)
+func stampTime(now time.Time) ticks { return toTicks(now) }
+
+func newObject(s stamp) node {
+	return node{children: []member{}, updated: s.at, version: s.version}
 }
 
-func newObject(s stamp) *node {
-	return &node{children: map[string]*node{}, updated: s.at, version: s.version}
+// emptyObject is an object node with no members and no metadata.
+func emptyObject() *node { return &node{children: []member{}} }
+
+// find returns the index of the member name, or where it would be inserted.
+func (n *node) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(n.children, name, func(m member, name string) int {
+		return strings.Compare(m.name, name)
+	})
+}
+
+// child returns the member name of the object n, or nil.
+func (n *node) child(name string) *node {
+	if i, ok := n.find(name); ok {
+		return &n.children[i].node
+	}
+	return nil
+}
+
+// set makes c the member name of the object n, replacing any it had.
+func (n *node) set(name string, c node) *node {
+	i, ok := n.find(name)
+	if ok {
+		n.children[i].node = c
+	} else {
+		n.children = slices.Insert(n.children, i, member{name: name, node: c})
+	}
+	return &n.children[i].node
+}
+
+// remove drops the member name of the object n, if it has one.
+func (n *node) remove(name string) {
+	if i, ok := n.find(name); ok {
+		n.children = slices.Delete(n.children, i, i+1)
+	}
 }
 
 // newTree builds the node for a validated value, stamping every node in it.
 // Nulls inside objects mean "absent" and are dropped; arrays are leaves and
 // are kept verbatim.
-func newTree(v any, s stamp) *node {
+func newTree(v any, s stamp) node {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return &node{value: copyValue(v), updated: s.at, version: s.version}
+		return node{value: copyValue(v), updated: s.at, version: s.version}
 	}
-	n := newObject(s)
+	n := node{children: make([]member, 0, len(m)), updated: s.at, version: s.version}
 	for k, cv := range m {
 		if cv != nil {
-			n.children[k] = newTree(cv, s)
+			n.children = append(n.children, member{name: k, node: newTree(cv, s)})
 		}
 	}
+	sortMembers(n.children)
 	return n
+}
+
+func sortMembers(ms []member) {
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.name, b.name) })
 }
 
 // merge applies a validated JSON merge-patch to the object node n: objects
@@ -55,16 +135,15 @@ func (n *node) merge(patch map[string]any, s stamp) {
 	for k, v := range patch {
 		switch pv := v.(type) {
 		case nil:
-			delete(n.children, k)
+			n.remove(k)
 		case map[string]any:
-			child := n.children[k]
+			child := n.child(k)
 			if child == nil || child.children == nil {
-				child = newObject(s)
-				n.children[k] = child
+				child = n.set(k, newObject(s))
 			}
 			child.merge(pv, s)
 		default:
-			n.children[k] = newTree(pv, s)
+			n.set(k, newTree(pv, s))
 		}
 	}
 }
@@ -73,14 +152,19 @@ func (n *node) clone() *node {
 	if n == nil {
 		return nil
 	}
-	c := &node{updated: n.updated, version: n.version}
+	c := n.cloneValue()
+	return &c
+}
+
+func (n *node) cloneValue() node {
+	c := node{updated: n.updated, version: n.version}
 	if n.children == nil {
 		c.value = copyValue(n.value)
 		return c
 	}
-	c.children = make(map[string]*node, len(n.children))
-	for k, child := range n.children {
-		c.children[k] = child.clone()
+	c.children = make([]member, len(n.children))
+	for i := range n.children {
+		c.children[i] = member{name: n.children[i].name, node: n.children[i].cloneValue()}
 	}
 	return c
 }
@@ -91,8 +175,8 @@ func (n *node) plain() any {
 		return copyValue(n.value)
 	}
 	m := make(map[string]any, len(n.children))
-	for k, child := range n.children {
-		m[k] = child.plain()
+	for i := range n.children {
+		m[n.children[i].name] = n.children[i].plain()
 	}
 	return m
 }
@@ -100,18 +184,16 @@ func (n *node) plain() any {
 // metadata is the node's $metadata object as IoT Hub renders it.
 func (n *node) metadata() map[string]any {
 	m := make(map[string]any, len(n.children)+2)
-	m["$lastUpdated"] = n.updated.Format(TimeFormat)
+	m["$lastUpdated"] = n.updated.time().Format(TimeFormat)
 	if n.version != 0 {
 		m["$lastUpdatedVersion"] = float64(n.version)
 	}
-	for k, child := range n.children {
-		m[k] = child.metadata()
+	for i := range n.children {
+		m[n.children[i].name] = n.children[i].metadata()
 	}
 	return m
 }
 
-// copyValue deep-copies a JSON value so that no map or slice is shared
-// between a twin and its caller or between a twin and its clone.
 func copyValue(v any) any {
 	switch x := v.(type) {
 	case map[string]any:

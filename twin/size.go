@@ -56,8 +56,8 @@ func nodeSize(n *node) int {
 		return valueSize(n.value)
 	}
 	total := 0
-	for k, child := range n.children {
-		total += textSize(k) + nodeSize(child)
+	for i := range n.children {
+		total += textSize(n.children[i].name) + nodeSize(&n.children[i].node)
 	}
 	return total
 }

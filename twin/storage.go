@@ -116,7 +116,7 @@ func loadNode(path string, v any, meta map[string]any, desired bool) (*node, err
 		n.value = v
 		return n, noNulls(path, v)
 	}
-	n.children = make(map[string]*node, len(m))
+	n.children = make([]member, 0, len(m))
 	for k, cv := range m {
 		if cv == nil {
 			return nil, fmt.Errorf("twin: decode: %s.%s is null", path, k)
@@ -129,8 +129,9 @@ func loadNode(path string, v any, meta map[string]any, desired bool) (*node, err
 		if err != nil {
 			return nil, err
 		}
-		n.children[k] = child
+		n.children = append(n.children, member{name: k, node: *child})
 	}
+	sortMembers(n.children)
 	return n, nil
 }
 

@@ -35,7 +35,7 @@ func (s section) clone() section {
 // rootNode returns the section's root object, creating it for a zero Twin.
 func (s *section) rootNode() *node {
 	if s.root == nil || s.root.children == nil {
-		s.root = &node{children: map[string]*node{}}
+		s.root = emptyObject()
 	}
 	return s.root
 }
@@ -47,8 +47,8 @@ func New(now time.Time) *Twin {
 	s := stamp{at: stampTime(now)}
 	return &Twin{
 		tags:     map[string]any{},
-		desired:  section{root: newObject(s), version: 1},
-		reported: section{root: newObject(s), version: 1},
+		desired:  section{root: ptr(newObject(s)), version: 1},
+		reported: section{root: ptr(newObject(s)), version: 1},
 		version:  1,
 		etag:     1,
 	}
@@ -98,3 +98,5 @@ func parseETag(s string) (uint64, bool) {
 	}
 	return binary.BigEndian.Uint64(b), true
 }
+
+func ptr[T any](v T) *T { return &v }

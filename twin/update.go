@@ -90,7 +90,7 @@ func (t *Twin) Replaced(u ServiceUpdate, now time.Time) (*Twin, DesiredChange, e
 		doc := dropNulls(desired)
 		old := next.desired.rootNode().plain().(map[string]any)
 		next.desired.version++
-		next.desired.root = newTree(doc, stamp{at: stampTime(now), version: next.desired.version})
+		next.desired.root = ptr(newTree(doc, stamp{at: stampTime(now), version: next.desired.version}))
 		change = desiredChange(next.desired.version, withRemovals(doc, old), u.desiredOrder)
 	}
 	if err := next.checkSizes(u.HasTags, u.HasDesired, false); err != nil {

@@ -13,6 +13,56 @@ func (t *Twin) Tags() map[string]any {
 	return copyMap(t.tags)
 }
 
+// SharedTags returns the tags themselves, not a copy: a twin never changes
+// once built (writes return a new one), so readers may share them, but they
+// must not modify them. Never nil.
+func (t *Twin) SharedTags() map[string]any {
+	if t.tags == nil {
+		return map[string]any{}
+	}
+	return t.tags
+}
+
+// TagValue returns the tag value at path (the tags object itself for an
+// empty path), shared as SharedTags is, and whether there is one.
+func (t *Twin) TagValue(path []string) (any, bool) {
+	var cur any = t.SharedTags()
+	for _, seg := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[seg]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// PropertyValue returns the desired (or reported) property at path, which
+// must not be empty and must not start at a "$" member: as the service view
+// has it under properties.desired (or .reported), without $metadata. Leaf
+// values are shared and must not be modified; objects are fresh copies.
+func (t *Twin) PropertyValue(desired bool, path []string) (any, bool) {
+	n := t.reported.root
+	if desired {
+		n = t.desired.root
+	}
+	for _, seg := range path {
+		if n == nil || n.children == nil {
+			return nil, false
+		}
+		n = n.child(seg)
+	}
+	if n == nil {
+		return nil, false
+	}
+	if n.children == nil {
+		return n.value, true
+	}
+	return n.plain(), true
+}
+
 // Properties returns the "properties" object of the service view (REST GET
 // /twins/{id}): {"desired":{...,"$metadata":{...},"$version":n},
 // "reported":{...,"$metadata":{...},"$version":m}}, as fresh maps the caller
@@ -47,7 +97,7 @@ func (t *Twin) DeviceJSON() []byte {
 func sectionView(s section, withMetadata bool) map[string]any {
 	root := s.root
 	if root == nil || root.children == nil {
-		root = &node{children: map[string]*node{}}
+		root = emptyObject()
 	}
 	doc := root.plain().(map[string]any)
 	if withMetadata {
