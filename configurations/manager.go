@@ -389,7 +389,7 @@ type sweep struct {
 func (sw *sweep) target(ctx context.Context, configs []compiled, doc map[string]any, statusKey string, apply func(*Configuration) bool) {
 	won := false
 	for _, cc := range configs {
-		if !cc.q.Match(doc) {
+		if !cc.q.Match(query.MapDoc(doc)) {
 			continue
 		}
 		n := sw.counts[cc.c.ID]

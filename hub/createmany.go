@@ -101,12 +101,11 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 		}
 	}
 
-	// Encoding the records and rendering the service views, too.
+	// Encoding the records, on every core.
 	opsOf := make([][]store.Op, len(entries))
 	encErrs := make([]error, len(entries))
 	inParallel(len(entries), func(i int) {
 		opsOf[i], encErrs[i] = ops(keys[i], entries[i], true)
-		entries[i].view = twinView(entries[i])
 	})
 	all := make([]store.Op, 0, 2*len(entries))
 	for i := range entries {
@@ -119,7 +118,7 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 		return err
 	}
 	for i, e := range entries {
-		h.publishView(keys[i], e)
+		h.publish(keys[i], e)
 		h.stats.registryOps.Inc("create-" + e.kind.String())
 	}
 	h.log.Debug("identities created in bulk", "identities", len(entries))

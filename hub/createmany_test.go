@@ -111,9 +111,8 @@ func TestEncodeTwins(t *testing.T) {
 			t.Errorf("item %d:\n got %s\nwant %s", i, got[i], want)
 		}
 	}
-	again, _ := h.EncodeTwins(page.Items[:1])
-	if &again[0][0] != &got[0][0] {
-		t.Error("d1's encoding was not kept")
+	if tags := page.Items[1].(map[string]any)["tags"].(map[string]any); len(tags) != 0 {
+		t.Errorf("d2 as read has tags %v; the write came after the page", tags)
 	}
 }
 

@@ -106,26 +106,14 @@ type Hub struct {
 	etagSeq atomic.Int64 // source of identity etags, unique across the hub
 }
 
-// entry is one identity (a device or a module): its registry record, its
-// twin and the service view of the twin that queries and GET /twins read.
-// An entry is immutable once published; writers build a new one.
+// entry is one identity (a device or a module): its registry record and its
+// twin. The service view of the twin (GET /twins, SELECT *) is rendered from
+// them when asked for; queries read the entry itself, through Lookup, so
+// that a fleet is held once, in the twins' compact form. An entry is
+// immutable once published; writers build a new one.
 type entry struct {
 	identity
 	twin *twin.Twin
-	view map[string]any
-
-	// encoded is view as JSON, made the first time something writes the
-	// view out whole (a SELECT * page) and kept, since the entry never
-	// changes: paging through a fleet re-encodes nothing.
-	encodeOnce sync.Once
-	encoded    []byte
-	encodeErr  error
-}
-
-// encodedView returns the service view as JSON.
-func (e *entry) encodedView() ([]byte, error) {
-	e.encodeOnce.Do(func() { e.encoded, e.encodeErr = json.Marshal(e.view) })
-	return e.encoded, e.encodeErr
 }
 
 // with returns a copy of e whose identity can be changed without touching
@@ -209,9 +197,12 @@ func (h *Hub) Policies() registry.Policies { return h.policies }
 func (h *Hub) load() error {
 	// Decoding is most of a start's work: it runs on every core.
 	twins := make(map[string]*twin.Twin)
+	loaders := sync.Pool{New: func() any { return new(twin.Loader) }}
 	err := loadBucket(h.store, store.Twins, func(key string, value []byte) (*twin.Twin, error) {
-		t := new(twin.Twin)
-		if err := json.Unmarshal(value, t); err != nil {
+		l := loaders.Get().(*twin.Loader)
+		defer loaders.Put(l)
+		t, err := l.Load(value)
+		if err != nil {
 			return nil, fmt.Errorf("twin %q: %w", key, err)
 		}
 		return t, nil
@@ -235,12 +226,10 @@ func (h *Hub) load() error {
 			}
 			// Nothing is connected to a hub that has just started.
 			id.connected = false
-			e := &entry{identity: id, twin: tw}
-			e.view = twinView(e)
-			return e, nil
+			return &entry{identity: id, twin: tw}, nil
 		}, func(key string, e *entry) error {
 			maxSeq = max(maxSeq, e.etagSeq)
-			h.publishView(key, e)
+			h.publish(key, e)
 			return nil
 		})
 		if err != nil {
@@ -263,8 +252,20 @@ func (h *Hub) publish(key string, e *entry) {
 		h.index.Delete(collectionOf(key), key)
 		return
 	}
-	e.view = twinView(e)
-	h.publishView(key, e)
+	h.mu.Lock()
+	h.unindexLocked(key, h.entries[key])
+	h.entries[key] = e
+	if len(e.configurations) > 0 {
+		h.configured++
+	}
+	if dev, _, isModule := strings.Cut(key, "/"); isModule {
+		if h.modules[dev] == nil {
+			h.modules[dev] = map[string]bool{}
+		}
+		h.modules[dev][key] = true
+	}
+	h.mu.Unlock()
+	h.index.Put(collectionOf(key), key, e)
 }
 
 // collectionOf is the query collection an identity key belongs to.
@@ -290,24 +291,6 @@ func (h *Hub) unindexLocked(key string, old *entry) {
 			delete(h.modules, dev)
 		}
 	}
-}
-
-// publishView is publish for an entry whose view is rendered already.
-func (h *Hub) publishView(key string, e *entry) {
-	h.mu.Lock()
-	h.unindexLocked(key, h.entries[key])
-	h.entries[key] = e
-	if len(e.configurations) > 0 {
-		h.configured++
-	}
-	if dev, _, isModule := strings.Cut(key, "/"); isModule {
-		if h.modules[dev] == nil {
-			h.modules[dev] = map[string]bool{}
-		}
-		h.modules[dev][key] = true
-	}
-	h.mu.Unlock()
-	h.index.Put(collectionOf(key), key, e.view)
 }
 
 func (h *Hub) get(key string) *entry {
@@ -374,47 +357,121 @@ func (h *Hub) storeErr(err error) error {
 	return errcode.Wrap(errcode.ServiceUnavailable, err, "The hub could not persist the change; nothing was written.")
 }
 
-// twinView renders the service view of a twin, as GET /twins returns it
-// and as queries see it (JSON-decoded types: numbers are float64).
-func twinView(e *entry) map[string]any {
-	auth := e.auth
-	v := map[string]any{
-		"deviceId":                  e.deviceID,
-		"etag":                      e.twin.ETag(),
-		"deviceEtag":                e.etag,
-		"status":                    e.status,
-		"statusUpdateTime":          wireTime(e.statusUpdated),
-		"connectionState":           e.connectionState(),
-		"lastActivityTime":          wireTime(e.lastActivity),
-		"cloudToDeviceMessageCount": float64(e.c2dCount),
-		"authenticationType":        auth.Type,
-		"x509Thumbprint": map[string]any{
-			"primaryThumbprint":   strOrNil(auth.X509Thumbprint.PrimaryThumbprint),
-			"secondaryThumbprint": strOrNil(auth.X509Thumbprint.SecondaryThumbprint),
-		},
-		"modelId":    e.modelID,
-		"version":    float64(e.twin.Version()),
-		"tags":       e.twin.Tags(),
-		"properties": e.twin.Properties(),
-	}
-	if e.kind == moduleKind {
-		v["moduleId"] = e.moduleID
-	} else {
-		var reason any
-		if e.statusReason != nil {
-			reason = *e.statusReason
+// viewFields are the members of a twin's service view, as GET /twins
+// returns it and as queries see it.
+var viewFields = []string{
+	"deviceId", "moduleId", "etag", "deviceEtag", "status", "statusReason",
+	"statusUpdateTime", "connectionState", "lastActivityTime",
+	"cloudToDeviceMessageCount", "authenticationType", "x509Thumbprint",
+	"modelId", "version", "capabilities", "configurations", "tags", "properties",
+}
+
+// field is one member of the service view (JSON-decoded types: numbers are
+// float64), and whether the entry's kind has it. Tags are shared with the
+// twin and must not be modified; everything else is fresh.
+func (e *entry) field(name string) (any, bool) {
+	switch name {
+	case "deviceId":
+		return e.deviceID, true
+	case "moduleId":
+		return e.moduleID, e.kind == moduleKind
+	case "etag":
+		return e.twin.ETag(), true
+	case "deviceEtag":
+		return e.etag, true
+	case "status":
+		return e.status, true
+	case "statusReason":
+		if e.kind == moduleKind {
+			return nil, false
 		}
-		v["statusReason"] = reason
-		v["capabilities"] = map[string]any{"iotEdge": e.capabilities.IotEdge}
-	}
-	if len(e.configurations) > 0 {
+		if e.statusReason == nil {
+			return nil, true
+		}
+		return *e.statusReason, true
+	case "statusUpdateTime":
+		return wireTime(e.statusUpdated), true
+	case "connectionState":
+		return e.connectionState(), true
+	case "lastActivityTime":
+		return wireTime(e.lastActivity), true
+	case "cloudToDeviceMessageCount":
+		return float64(e.c2dCount), true
+	case "authenticationType":
+		return e.auth.Type, true
+	case "x509Thumbprint":
+		return map[string]any{
+			"primaryThumbprint":   strOrNil(e.auth.X509Thumbprint.PrimaryThumbprint),
+			"secondaryThumbprint": strOrNil(e.auth.X509Thumbprint.SecondaryThumbprint),
+		}, true
+	case "modelId":
+		return e.modelID, true
+	case "version":
+		return float64(e.twin.Version()), true
+	case "capabilities":
+		if e.kind == moduleKind {
+			return nil, false
+		}
+		return map[string]any{"iotEdge": e.capabilities.IotEdge}, true
+	case "configurations":
+		if len(e.configurations) == 0 {
+			return nil, false
+		}
 		cfgs := make(map[string]any, len(e.configurations))
 		for id, status := range e.configurations {
 			cfgs[id] = map[string]any{"status": status}
 		}
-		v["configurations"] = cfgs
+		return cfgs, true
+	case "tags":
+		return e.twin.SharedTags(), true
+	case "properties":
+		return e.twin.Properties(), true
+	}
+	return nil, false
+}
+
+// twinView renders the service view of a twin. Its tags are shared with
+// the twin: callers must not modify the view.
+func twinView(e *entry) map[string]any {
+	v := make(map[string]any, len(viewFields))
+	for _, name := range viewFields {
+		if x, ok := e.field(name); ok {
+			v[name] = x
+		}
 	}
 	return v
+}
+
+// Lookup reads the service view at path, for queries, without rendering
+// it: tags and properties are read in the twin's own form. Only paths into
+// a section's $metadata, or naming a whole section, render it.
+func (e *entry) Lookup(path []string) (any, bool) {
+	switch path[0] {
+	case "tags":
+		return e.twin.TagValue(path[1:])
+	case "properties":
+		if len(path) >= 3 && (path[1] == "desired" || path[1] == "reported") {
+			desired := path[1] == "desired"
+			if !strings.HasPrefix(path[2], "$") {
+				return e.twin.PropertyValue(desired, path[2:])
+			}
+			if path[2] == "$version" && len(path) == 3 {
+				if desired {
+					return float64(e.twin.DesiredVersion()), true
+				}
+				return float64(e.twin.ReportedVersion()), true
+			}
+		}
+	}
+	x, ok := e.field(path[0])
+	for _, seg := range path[1:] {
+		m, isObject := x.(map[string]any)
+		if !ok || !isObject {
+			return nil, false
+		}
+		x, ok = m[seg]
+	}
+	return x, ok
 }
 
 func strOrNil(s *string) any {

@@ -56,8 +56,8 @@ func exportItem(e *entry, excludeKeys bool) map[string]any {
 		"status":         e.status,
 		"authentication": authJSON,
 		"twinETag":       e.twin.ETag(),
-		"tags":           e.view["tags"], // rendered with the entry already
-		"properties":     e.view["properties"],
+		"tags":           e.twin.SharedTags(),
+		"properties":     e.twin.Properties(),
 	}
 	if e.kind == moduleKind {
 		item["moduleId"] = e.moduleID

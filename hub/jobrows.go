@@ -10,5 +10,5 @@ func (h *Hub) PutJobRow(key string, row map[string]any) {
 		h.index.Delete(query.Jobs, key)
 		return
 	}
-	h.index.Put(query.Jobs, key, row)
+	h.index.Put(query.Jobs, key, query.MapDoc(row))
 }

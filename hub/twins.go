@@ -3,7 +3,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"reflect"
+	"errors"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -19,7 +19,7 @@ func (h *Hub) GetTwin(_ context.Context, deviceID, moduleID string) (map[string]
 		return nil, err
 	}
 	h.stats.twinOps.Inc("read")
-	return e.view, nil
+	return twinView(e), nil
 }
 
 // UpdateTwin applies a REST twin body: a merge (PATCH) or a replacement
@@ -65,7 +65,7 @@ func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []
 	}
 	h.stats.twinOps.Inc(op)
 	h.log.Debug("twin updated", "device", deviceID, "module", moduleID, "replace", replace, "version", next.twin.Version())
-	return next.view, nil
+	return twinView(next), nil
 }
 
 // sendDesired hands a desired change to the device protocol. It runs under
@@ -92,6 +92,13 @@ func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (que
 		h.stats.queryErrors.Inc("")
 		return query.Page{}, queryError(err)
 	}
+	// Whole twins come out of the index as entries: rendered here, outside
+	// its lock, and on every core.
+	inParallel(len(page.Items), func(i int) {
+		if e, ok := page.Items[i].(*entry); ok {
+			page.Items[i] = twinView(e)
+		}
+	})
 	h.stats.queries.Observe(time.Since(start).Seconds())
 	return page, nil
 }
@@ -120,33 +127,13 @@ func bodyNamesURLIdentity(u twin.ServiceUpdate, deviceID, moduleID string) error
 }
 
 // EncodeTwins writes the items of a SELECT * page over devices or modules
-// as JSON, each from its identity's encoding kept since its last change
-// (an item whose identity changed since the page was read is encoded
-// afresh).
+// as JSON, on every core.
 func (h *Hub) EncodeTwins(items []any) ([][]byte, error) {
 	out := make([][]byte, len(items))
-	for i, it := range items {
-		doc, _ := it.(map[string]any)
-		dev, _ := doc["deviceId"].(string)
-		mod, _ := doc["moduleId"].(string)
-		if e := h.get(identityKey(dev, mod)); e != nil && doc != nil && sameMap(e.view, doc) {
-			b, err := e.encodedView()
-			if err != nil {
-				return nil, err
-			}
-			out[i] = b
-			continue
-		}
-		b, err := json.Marshal(it)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = b
+	errs := make([]error, len(items))
+	inParallel(len(items), func(i int) { out[i], errs[i] = json.Marshal(items[i]) })
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
-}
-
-// sameMap reports whether a and b are the same map, not merely equal.
-func sameMap(a, b map[string]any) bool {
-	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }

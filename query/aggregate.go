@@ -84,7 +84,7 @@ func (a *acc) result(k aggKind, count int) (any, bool) {
 // executeGrouped computes every row of an aggregate query, orders them,
 // applies TOP, and returns the page at the token's offset. Recomputing per
 // page keeps tokens small and valid while data changes.
-func executeGrouped(q *Query, list *sortedList[map[string]any], size int, c cont) Page {
+func executeGrouped(q *Query, list *sortedList[Doc], size int, c cont) Page {
 	rows := groupRows(q, list)
 	if q.top >= 0 && len(rows) > q.top {
 		rows = rows[:q.top]
@@ -98,7 +98,7 @@ func executeGrouped(q *Query, list *sortedList[map[string]any], size int, c cont
 	return page
 }
 
-func groupRows(q *Query, list *sortedList[map[string]any]) []any {
+func groupRows(q *Query, list *sortedList[Doc]) []any {
 	groups := map[string]*group{}
 	var order []*group
 	if len(q.groupBy) == 0 {
@@ -124,7 +124,7 @@ func groupRows(q *Query, list *sortedList[map[string]any]) []any {
 				buf = buf[:0]
 				for i, p := range q.groupBy {
 					keys[i] = undef
-					if x, ok := lookup(doc, p); ok {
+					if x, ok := doc.Lookup(p); ok {
 						keys[i] = fromAny(x)
 					}
 					buf = appendKey(buf, keys[i])
@@ -141,7 +141,7 @@ func groupRows(q *Query, list *sortedList[map[string]any]) []any {
 					if e.agg == aggNone || e.agg == aggCount {
 						continue
 					}
-					if x, ok := lookup(doc, e.path); ok {
+					if x, ok := doc.Lookup(e.path); ok {
 						g.accs[i].add(fromAny(x))
 					}
 				}

@@ -65,8 +65,8 @@ var loadBench = sync.OnceValue(func() *benchFleet {
 			panic(err)
 		}
 		bf.docs = append(bf.docs, doc)
-		bf.scan.Put(Devices, id, doc)
-		bf.indexed.Put(Devices, id, doc)
+		bf.scan.Put(Devices, id, MapDoc(doc))
+		bf.indexed.Put(Devices, id, MapDoc(doc))
 	}
 	// Settle the collector so the first benchmark does not pay for the build.
 	runtime.GC()

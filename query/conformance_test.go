@@ -64,7 +64,7 @@ func (f *fleet) index(o indexOptions) *Index {
 	ix := newIndex(o)
 	for c, docs := range f.docs {
 		for k, d := range docs {
-			ix.Put(Collection(c), k, d)
+			ix.Put(Collection(c), k, MapDoc(d))
 		}
 	}
 	return ix

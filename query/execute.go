@@ -81,7 +81,7 @@ func (ix *Index) Execute(q *Query, opts PageOptions) (Page, error) {
 // candidates returns the documents that can match: all of them, or the
 // posting list of an equality index when the WHERE clause allows it. ok is
 // false when the index proves that nothing matches.
-func candidates(q *Query, ds *docSet) (list *sortedList[map[string]any], ok bool) {
+func candidates(q *Query, ds *docSet) (list *sortedList[Doc], ok bool) {
 	if q.hint != nil && ds.tags != nil {
 		if pl, usable := ds.tags.lookup(q.hint); usable {
 			return pl, pl != nil
@@ -92,7 +92,7 @@ func candidates(q *Query, ds *docSet) (list *sortedList[map[string]any], ok bool
 
 // scan fills page with up to size matching rows after the token's key, and
 // sets a continuation when at least one more row matches.
-func scan(q *Query, list *sortedList[map[string]any], size int, c cont, resume bool, page *Page) {
+func scan(q *Query, list *sortedList[Doc], size int, c cont, resume bool, page *Page) {
 	limit := size
 	if q.top >= 0 {
 		limit = min(limit, q.top-c.returned)
@@ -134,8 +134,11 @@ func scan(q *Query, list *sortedList[map[string]any], size int, c cont, resume b
 }
 
 // project builds the result item for one matching document.
-func project(q *Query, doc map[string]any) any {
+func project(q *Query, doc Doc) any {
 	if q.star {
+		if m, ok := doc.(MapDoc); ok {
+			return map[string]any(m)
+		}
 		return doc
 	}
 	out := make(map[string]any, len(q.elems))
@@ -143,7 +146,7 @@ func project(q *Query, doc map[string]any) any {
 		e := &q.elems[i]
 		// A value that is not JSON (only possible in a hand-built document)
 		// is undefined, like in WHERE, and so omitted.
-		if x, ok := lookup(doc, e.path); ok && fromAny(x).defined() {
+		if x, ok := doc.Lookup(e.path); ok && fromAny(x).defined() {
 			out[e.name] = x
 		}
 	}

@@ -5,7 +5,7 @@ import "math"
 // row is the evaluation context for one document. Paths that the WHERE
 // clause reads more than once are resolved once per row through slots.
 type row struct {
-	doc   map[string]any
+	doc   Doc
 	gen   uint64
 	slots []slot
 }
@@ -20,7 +20,7 @@ func newRow(nslots int) *row { return &row{slots: make([]slot, nslots)} }
 
 // reset points the context at the next document; bumping gen invalidates
 // every cached slot without touching them.
-func (r *row) reset(doc map[string]any) {
+func (r *row) reset(doc Doc) {
 	r.doc = doc
 	r.gen++
 }
@@ -52,7 +52,7 @@ func (n *pathNode) eval(r *row) val {
 // when the path is read more than once.
 func (n *pathNode) raw(r *row) (any, bool) {
 	if n.slot < 0 {
-		return lookup(r.doc, n.segs)
+		return r.doc.Lookup(n.segs)
 	}
 	return n.cached(r)
 }
@@ -60,7 +60,7 @@ func (n *pathNode) raw(r *row) (any, bool) {
 func (n *pathNode) cached(r *row) (any, bool) {
 	s := &r.slots[n.slot]
 	if s.gen != r.gen {
-		s.x, s.ok = lookup(r.doc, n.segs)
+		s.x, s.ok = r.doc.Lookup(n.segs)
 		s.gen = r.gen
 	}
 	return s.x, s.ok

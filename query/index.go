@@ -13,7 +13,7 @@ type Index struct {
 // docSet is one collection: documents in key order plus the tag equality
 // index. Later indexes hang off this struct.
 type docSet struct {
-	docs sortedList[map[string]any]
+	docs sortedList[Doc]
 	tags *tagIndex // nil when disabled
 }
 
@@ -47,7 +47,7 @@ func (ix *Index) set(c Collection) *docSet {
 // any previous document. The index keeps doc and never modifies it; the
 // caller must not modify it either. Jobs rows are keyed deviceId + "/" +
 // jobId. A nil doc, or an unknown collection, is ignored.
-func (ix *Index) Put(c Collection, key string, doc map[string]any) {
+func (ix *Index) Put(c Collection, key string, doc Doc) {
 	ds := ix.set(c)
 	if ds == nil || doc == nil {
 		return
@@ -87,3 +87,22 @@ func (ix *Index) Len(c Collection) int {
 	defer ix.mu.RUnlock()
 	return ds.docs.len()
 }
+
+// Doc is one document of a collection: a twin or a job row. The engine
+// reads documents only through Lookup, so that the hub can keep twins in
+// its own compact form rather than as generic maps.
+type Doc interface {
+	// Lookup returns the JSON value at the attribute path (objects as
+	// map[string]any, arrays as []any, numbers as float64) and whether the
+	// document has one there. path is never empty. The engine never
+	// modifies what Lookup returns.
+	Lookup(path []string) (any, bool)
+}
+
+// MapDoc is a Doc held as decoded JSON.
+type MapDoc map[string]any
+
+// Lookup walks path through nested objects.
+func (d MapDoc) Lookup(path []string) (any, bool) { return lookup(d, path) }
+
+var tagsPath = []string{"tags"}

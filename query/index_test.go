@@ -95,13 +95,13 @@ func TestSortedList(t *testing.T) {
 
 func TestIndexPutDeleteLen(t *testing.T) {
 	ix := NewIndex()
-	ix.Put(Devices, "a", map[string]any{"deviceId": "a"})
-	ix.Put(Devices, "b", map[string]any{"deviceId": "b"})
-	ix.Put(Devices, "a", map[string]any{"deviceId": "a", "status": "disabled"}) // replaces
-	ix.Put(Modules, "a/m", map[string]any{"deviceId": "a", "moduleId": "m"})
-	ix.Put(Jobs, "a/j1", map[string]any{"deviceId": "a", "jobId": "j1", "status": "completed"})
-	ix.Put(Collection(42), "x", map[string]any{}) // ignored
-	ix.Put(Devices, "nil", nil)                   // ignored
+	ix.Put(Devices, "a", MapDoc{"deviceId": "a"})
+	ix.Put(Devices, "b", MapDoc{"deviceId": "b"})
+	ix.Put(Devices, "a", MapDoc{"deviceId": "a", "status": "disabled"}) // replaces
+	ix.Put(Modules, "a/m", MapDoc{"deviceId": "a", "moduleId": "m"})
+	ix.Put(Jobs, "a/j1", MapDoc{"deviceId": "a", "jobId": "j1", "status": "completed"})
+	ix.Put(Collection(42), "x", MapDoc{}) // ignored
+	ix.Put(Devices, "nil", nil)           // ignored
 	ix.Delete(Devices, "missing")
 	ix.Delete(Collection(-1), "a")
 	if ix.Len(Devices) != 2 || ix.Len(Modules) != 1 || ix.Len(Jobs) != 1 || ix.Len(Collection(9)) != 0 {
@@ -176,8 +176,8 @@ func TestTagIndexMatchesScan(t *testing.T) {
 			plain.Delete(Devices, id)
 		} else {
 			doc := map[string]any{"deviceId": id, "tags": randomTags(rng)}
-			indexed.Put(Devices, id, doc)
-			plain.Put(Devices, id, doc)
+			indexed.Put(Devices, id, MapDoc(doc))
+			plain.Put(Devices, id, MapDoc(doc))
 		}
 		if step%100 != 0 {
 			continue
@@ -278,7 +278,7 @@ func TestMatch(t *testing.T) {
 		{" WHERE tags.missing = 1", false},
 		{" WHERE NOT (tags.env = 'prod')", false},
 	} {
-		if got := mustParse(t, "SELECT * FROM devices"+tt.cond).Match(doc); got != tt.want {
+		if got := mustParse(t, "SELECT * FROM devices"+tt.cond).Match(MapDoc(doc)); got != tt.want {
 			t.Errorf("%q: Match = %v, want %v", tt.cond, got, tt.want)
 		}
 	}

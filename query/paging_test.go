@@ -11,7 +11,7 @@ import (
 )
 
 // genDoc is a small device twin for paging tests.
-func genDoc(id string, n int) map[string]any {
+func genDoc(id string, n int) MapDoc {
 	return map[string]any{
 		"deviceId": id,
 		"status":   "enabled",

@@ -129,7 +129,7 @@ func TestParseDepthLimit(t *testing.T) {
 // Long flat chains are not nesting: they parse and evaluate.
 func TestParseLongChains(t *testing.T) {
 	ix := NewIndex()
-	ix.Put(Devices, "d", map[string]any{"deviceId": "d"})
+	ix.Put(Devices, "d", MapDoc{"deviceId": "d"})
 	for _, where := range []string{
 		strings.Repeat("1=1 AND ", 900) + "1=1",
 		strings.Repeat("1=2 OR ", 900) + "1=1",

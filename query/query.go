@@ -83,7 +83,7 @@ type eqHint struct {
 // document does when there is none), as Execute would decide it: for
 // conditions evaluated one document at a time (configurations' target
 // conditions).
-func (q *Query) Match(doc map[string]any) bool {
+func (q *Query) Match(doc Doc) bool {
 	if q.where == nil {
 		return true
 	}

@@ -31,11 +31,11 @@ func newTagKey(path string, v val) tagKey {
 // tagIndex maps every primitive leaf under "tags" to the documents holding
 // it, in key order, so "tags.a.b = 'x'" visits only the matching twins.
 type tagIndex struct {
-	postings map[tagKey]*sortedList[map[string]any]
+	postings map[tagKey]*sortedList[Doc]
 }
 
 func newTagIndex() *tagIndex {
-	return &tagIndex{postings: map[tagKey]*sortedList[map[string]any]{}}
+	return &tagIndex{postings: map[tagKey]*sortedList[Doc]{}}
 }
 
 // maxTagDepth bounds the walk; the hub limits nesting to 10 levels, and
@@ -46,8 +46,9 @@ const maxTagDepth = 16
 // leaves lists the indexable (path, value) pairs of doc's tags. Keys that
 // contain NUL are skipped: no query path can name them, and skipping them
 // keeps the joined path unambiguous.
-func tagLeaves(doc map[string]any) []tagKey {
-	tags, ok := doc["tags"].(map[string]any)
+func tagLeaves(doc Doc) []tagKey {
+	x, _ := doc.Lookup(tagsPath)
+	tags, ok := x.(map[string]any)
 	if !ok {
 		return nil
 	}
@@ -78,7 +79,7 @@ func tagLeaves(doc map[string]any) []tagKey {
 }
 
 // update moves key from the old document's leaves to the new one's.
-func (ti *tagIndex) update(key string, old, doc map[string]any) {
+func (ti *tagIndex) update(key string, old, doc Doc) {
 	var oldLeaves, newLeaves []tagKey
 	if old != nil {
 		oldLeaves = tagLeaves(old)
@@ -104,7 +105,7 @@ func (ti *tagIndex) update(key string, old, doc map[string]any) {
 	for _, k := range newLeaves {
 		pl := ti.postings[k]
 		if pl == nil {
-			pl = &sortedList[map[string]any]{}
+			pl = &sortedList[Doc]{}
 			ti.postings[k] = pl
 		}
 		pl.set(key, doc) // also refreshes the document for unchanged leaves
@@ -113,7 +114,7 @@ func (ti *tagIndex) update(key string, old, doc map[string]any) {
 
 // lookup returns the posting list for a hint, or nil when no document has
 // that value; ok is false when the index cannot answer the hint.
-func (ti *tagIndex) lookup(h *eqHint) (pl *sortedList[map[string]any], ok bool) {
+func (ti *tagIndex) lookup(h *eqHint) (pl *sortedList[Doc], ok bool) {
 	if len(h.path) > maxTagDepth {
 		return nil, false
 	}

@@ -11,8 +11,8 @@ import (
 // undefined rather than a panic.
 func TestHandBuiltDocuments(t *testing.T) {
 	ix := NewIndex()
-	ix.Put(Devices, "a", map[string]any{"deviceId": "a", "tags": map[string]any{"n": 3, "m": int64(4), "j": json.Number("5"), "u": uint8(6), "f": float32(1.5)}})
-	ix.Put(Devices, "b", map[string]any{"deviceId": "b", "tags": map[string]any{"n": time.Second, "m": struct{}{}, "j": json.Number("x")}})
+	ix.Put(Devices, "a", MapDoc{"deviceId": "a", "tags": map[string]any{"n": 3, "m": int64(4), "j": json.Number("5"), "u": uint8(6), "f": float32(1.5)}})
+	ix.Put(Devices, "b", MapDoc{"deviceId": "b", "tags": map[string]any{"n": time.Second, "m": struct{}{}, "j": json.Number("x")}})
 	tests := []struct {
 		where string
 		want  string
