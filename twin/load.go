@@ -3,8 +3,9 @@ package twin
 import (
 	"encoding/json"
 	"math"
-	"strconv"
 	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/internal/jsonscan"
 )
 
 // Loader decodes stored twins (the form MarshalJSON writes) without
@@ -53,265 +54,37 @@ func (l *Loader) Load(b []byte) (*Twin, error) {
 	return t, nil
 }
 
-// scan is the fast path's position in one document; any surprise sets
-// failed, and the caller falls back.
-type scan struct {
-	b      []byte
-	i      int
-	failed bool
-}
-
-func (s *scan) fail() { s.failed = true }
-
-func (s *scan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// peek returns the next significant byte, 0 at the end.
-func (s *scan) peek() byte {
-	s.ws()
-	if s.i >= len(s.b) {
-		return 0
-	}
-	return s.b[s.i]
-}
-
-func (s *scan) expect(c byte) {
-	if s.peek() != c {
-		s.fail()
-		return
-	}
-	s.i++
-}
-
-// rawString returns the bytes of a string without escapes or non-ASCII
-// bytes; anything else fails, and the caller falls back.
-func (s *scan) rawString() []byte {
-	if s.peek() != '"' {
-		s.fail()
-		return nil
-	}
-	s.i++
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			out := s.b[start:s.i]
-			s.i++
-			return out
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			s.fail()
-			return nil
-		}
-		s.i++
-	}
-	s.fail()
-	return nil
-}
-
-// stringValue is a string value: plain ones directly, others through
-// encoding/json so that escapes and invalid UTF-8 read exactly as they would
-// there.
-func (s *scan) stringValue() string {
-	if s.peek() != '"' {
-		s.fail()
-		return ""
-	}
-	start := s.i
-	s.i++
-	plain := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			if plain {
-				return string(s.b[start+1 : s.i-1])
-			}
-			var v string
-			if json.Unmarshal(s.b[start:s.i], &v) != nil {
-				s.fail()
-			}
-			return v
-		case c == '\\':
-			plain = false
-			s.i++ // the escaped byte cannot end the string
-		case c < 0x20:
-			s.fail()
-			return ""
-		case c >= 0x80:
-			plain = false
-		}
-		s.i++
-	}
-	s.fail()
-	return ""
-}
-
-// number returns the text of a JSON number.
-func (s *scan) number() []byte {
-	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	digits := func() int {
-		n := 0
-		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	intStart := s.i
-	if n := digits(); n == 0 || (n > 1 && s.b[intStart] == '0') {
-		s.fail()
-		return nil
-	}
-	if s.i < len(s.b) && s.b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			s.fail()
-			return nil
-		}
-	}
-	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		s.i++
-		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			s.fail()
-			return nil
-		}
-	}
-	return s.b[start:s.i]
-}
-
-func (s *scan) float() float64 {
-	f, err := strconv.ParseFloat(string(s.number()), 64)
-	if err != nil {
-		s.fail()
-	}
-	return f
-}
-
-func (s *scan) literal(word string, v any) any {
-	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
-		s.fail()
-		return nil
-	}
-	s.i += len(word)
-	return v
-}
-
-// skip passes over any JSON value, returning its bytes.
-func (s *scan) skip() []byte {
-	s.ws()
-	start := s.i
-	depth := 0
-	for s.i < len(s.b) && !s.failed {
-		switch c := s.b[s.i]; c {
-		case '"':
-			s.stringValue()
-		case '[', '{':
-			depth++
-			s.i++
-		case ']', '}':
-			depth--
-			s.i++
-		default:
-			s.i++
-		}
-		if depth == 0 {
-			return s.b[start:s.i]
-		}
-		if depth < 0 {
-			s.fail()
-		}
-	}
-	s.fail()
-	return nil
-}
-
 // value is any JSON value as encoding/json decodes it into an interface;
 // objects fail on duplicate members, which encoding/json would resolve.
-func (s *scan) value(l *Loader) any {
-	switch s.peek() {
+func value(s *jsonscan.Scanner, l *Loader) any {
+	switch s.Peek() {
 	case '"':
-		return s.stringValue()
+		return s.String()
 	case '{':
-		s.i++
 		m := map[string]any{}
-		if s.peek() == '}' {
-			s.i++
-			return m
-		}
-		for !s.failed {
-			k := l.name(s.rawString())
-			s.expect(':')
-			if _, dup := m[k]; dup {
-				s.fail()
+		s.Object(func(k []byte) {
+			name := l.name(k)
+			if _, dup := m[name]; dup {
+				s.Fail()
 			}
-			m[k] = s.value(l)
-			if s.peek() == ',' {
-				s.i++
-				continue
-			}
-			s.expect('}')
-			break
-		}
+			m[name] = value(s, l)
+		})
 		return m
 	case '[':
-		raw := s.skip()
+		raw := s.Skip()
 		var v any
-		if s.failed || json.Unmarshal(raw, &v) != nil {
-			s.fail()
+		if s.Failed() || json.Unmarshal(raw, &v) != nil {
+			s.Fail()
 		}
 		return v
 	case 't':
-		return s.literal("true", true)
+		return s.Literal("true", true)
 	case 'f':
-		return s.literal("false", false)
+		return s.Literal("false", false)
 	case 'n':
-		return s.literal("null", nil)
+		return s.Literal("null", nil)
 	default:
-		return s.float()
-	}
-}
-
-// object calls member for each member of an object, in order, with the
-// scan at the member's value; member must consume it.
-func (s *scan) object(member func(key []byte)) {
-	s.expect('{')
-	if s.failed {
-		return
-	}
-	if s.peek() == '}' {
-		s.i++
-		return
-	}
-	for !s.failed {
-		k := s.rawString()
-		s.expect(':')
-		if s.failed {
-			return
-		}
-		member(k)
-		if s.peek() == ',' {
-			s.i++
-			continue
-		}
-		s.expect('}')
-		return
+		return s.Float()
 	}
 }
 
@@ -332,67 +105,63 @@ func (l *Loader) name(k []byte) string {
 
 func (l *Loader) load(b []byte) (*Twin, bool) {
 	l.metas, l.kids, l.stack = l.metas[:0], l.kids[:0], l.stack[:0]
-	s := &scan{b: b}
+	s := jsonscan.New(b)
 	t := &Twin{}
 	var seen [4]bool // version, etag, tags, properties
 	once := func(i int) {
 		if seen[i] {
-			s.fail()
+			s.Fail()
 		}
 		seen[i] = true
 	}
-	s.object(func(k []byte) {
+	s.Object(func(k []byte) {
 		switch string(k) {
 		case "version":
 			once(0)
-			v, err := strconv.ParseInt(string(s.number()), 10, 64)
-			if err != nil {
-				s.fail()
-			}
-			t.version = v
+			t.version = s.Int()
 		case "etag":
 			once(1)
-			etag, ok := parseETag(s.stringValue())
+			etag, ok := parseETag(s.String())
 			if !ok {
-				s.fail()
+				s.Fail()
 			}
 			t.etag = etag
 		case "tags":
 			once(2)
-			tags, ok := s.value(l).(map[string]any)
+			tags, ok := value(s, l).(map[string]any)
 			if !ok || noNulls(secTags, tags) != nil {
-				s.fail()
+				s.Fail()
 			}
 			t.tags = tags
 		case "properties":
 			once(3)
 			var got [2]bool
-			s.object(func(k []byte) {
+			s.Object(func(k []byte) {
 				switch string(k) {
 				case "desired":
 					if got[0] {
-						s.fail()
+						s.Fail()
 					}
 					got[0] = true
 					t.desired = l.section(s, true)
 				case "reported":
 					if got[1] {
-						s.fail()
+						s.Fail()
 					}
 					got[1] = true
 					t.reported = l.section(s, false)
 				default:
-					s.fail()
+					s.Fail()
 				}
 			})
 			if !got[0] || !got[1] {
-				s.fail()
+				s.Fail()
 			}
 		default:
-			s.fail()
+			s.Fail()
 		}
 	})
-	if s.peek() != 0 || !seen[0] || !seen[1] || !seen[3] || s.failed {
+	if !s.End() || !seen[0] || !seen[1] || !seen[3] || s.Failed() {
 		return nil, false
 	}
 	if t.tags == nil {
@@ -403,49 +172,56 @@ func (l *Loader) load(b []byte) (*Twin, bool) {
 
 // section reads a desired or reported section whose $metadata comes before
 // its values, as MarshalJSON writes it.
-func (l *Loader) section(s *scan, desired bool) section {
+func (l *Loader) section(s *jsonscan.Scanner, desired bool) section {
 	var sec section
 	meta, haveMeta, haveVersion := int32(-1), false, false
-	root := node{children: []member{}}
-	s.object(func(k []byte) {
+	var root node
+	s.Object(func(k []byte) {
 		switch {
 		case string(k) == "$metadata":
 			if haveMeta {
-				s.fail()
+				s.Fail()
 			}
 			haveMeta = true
 			meta = l.meta(s)
 		case string(k) == "$version":
 			if haveVersion {
-				s.fail()
+				s.Fail()
 			}
 			haveVersion = true
-			f := s.float()
+			f := s.Float()
 			if f != math.Trunc(f) || f < 0 || f > MaxInteger {
-				s.fail()
+				s.Fail()
 			}
 			sec.version = int64(f)
 		case len(k) > 0 && k[0] == '$', !haveMeta:
-			s.fail()
+			s.Fail()
+		case root.children == nil:
+			// The first value: $metadata, read already, tells how many.
+			root.children = make([]member, 0, l.metas[meta].end-l.metas[meta].start)
+			fallthrough
 		default:
 			name := l.name(k)
 			child, ok := l.kid(meta, name)
 			if !ok {
-				s.fail()
+				s.Fail()
 				return
 			}
 			n := l.node(s, child, desired)
 			root.children = append(root.children, member{name: name, node: n})
 		}
 	})
-	if !haveMeta || !haveVersion || s.failed {
-		s.fail()
+	if !haveMeta || !haveVersion || s.Failed() {
+		s.Fail()
 		return sec
+	}
+	if root.children == nil {
+		root.children = []member{}
 	}
 	sortMembers(root.children)
 	for i := 1; i < len(root.children); i++ {
 		if root.children[i].name == root.children[i-1].name {
-			s.fail()
+			s.Fail()
 		}
 	}
 	l.stampNode(&root, meta, desired)
@@ -462,23 +238,23 @@ func (l *Loader) stampNode(n *node, meta int32, desired bool) {
 }
 
 // node reads the value of a member whose metadata is l.metas[meta].
-func (l *Loader) node(s *scan, meta int32, desired bool) node {
+func (l *Loader) node(s *jsonscan.Scanner, meta int32, desired bool) node {
 	var n node
 	l.stampNode(&n, meta, desired)
-	if s.peek() != '{' {
-		v := s.value(l)
+	if s.Peek() != '{' {
+		v := value(s, l)
 		if v == nil {
-			s.fail() // nulls are never stored
+			s.Fail() // nulls are never stored
 		}
 		n.value = v
 		return n
 	}
-	n.children = []member{}
-	s.object(func(k []byte) {
+	n.children = make([]member, 0, l.metas[meta].end-l.metas[meta].start)
+	s.Object(func(k []byte) {
 		name := l.name(k)
 		child, ok := l.kid(meta, name)
 		if !ok {
-			s.fail()
+			s.Fail()
 			return
 		}
 		n.children = append(n.children, member{name: name, node: l.node(s, child, desired)})
@@ -486,7 +262,7 @@ func (l *Loader) node(s *scan, meta int32, desired bool) node {
 	sortMembers(n.children)
 	for i := 1; i < len(n.children); i++ {
 		if n.children[i].name == n.children[i-1].name {
-			s.fail()
+			s.Fail()
 		}
 	}
 	return n
@@ -507,43 +283,43 @@ func (l *Loader) kid(meta int32, name string) (int32, bool) {
 }
 
 // meta reads a $metadata object into l.metas and returns its index.
-func (l *Loader) meta(s *scan) int32 {
+func (l *Loader) meta(s *jsonscan.Scanner) int32 {
 	idx := int32(len(l.metas))
 	l.metas = append(l.metas, metaNode{})
 	var m metaNode
 	haveUpdated := false
 	base := len(l.stack)
-	s.object(func(k []byte) {
+	s.Object(func(k []byte) {
 		switch string(k) {
 		case "$lastUpdated":
 			if haveUpdated {
-				s.fail()
+				s.Fail()
 			}
 			haveUpdated = true
-			at, err := time.Parse(time.RFC3339Nano, s.stringValue())
+			at, err := time.Parse(time.RFC3339Nano, s.String())
 			if err != nil {
-				s.fail()
+				s.Fail()
 			}
 			m.updated = toTicks(at)
 		case "$lastUpdatedVersion":
 			if m.hasVersion {
-				s.fail()
+				s.Fail()
 			}
 			m.hasVersion = true
-			f := s.float()
+			f := s.Float()
 			if f != math.Trunc(f) || f < 0 || f > MaxInteger {
-				s.fail()
+				s.Fail()
 			}
 			m.version = int64(f)
 		default:
-			if s.peek() != '{' {
-				s.fail()
+			if s.Peek() != '{' {
+				s.Fail()
 				return
 			}
 			name := l.name(k)
 			for _, k := range l.stack[base:] {
 				if k.name == name {
-					s.fail()
+					s.Fail()
 				}
 			}
 			child := l.meta(s)
@@ -551,7 +327,7 @@ func (l *Loader) meta(s *scan) int32 {
 		}
 	})
 	if !haveUpdated {
-		s.fail()
+		s.Fail()
 	}
 	m.start = int32(len(l.kids))
 	l.kids = append(l.kids, l.stack[base:]...)

@@ -59,7 +59,7 @@ func loadCorpus(t testing.TB) (fast, other [][]byte) {
 		[]byte(strings.Replace(valid, `"temperature":21.5`, `"temperature":null`, 1)),
 		[]byte(strings.Replace(valid, `"fw":"1.0"`, `"f\u0077":"1.0"`, 1)),
 		[]byte(strings.Replace(valid, `"$version":`, `"$other":1,"$version":`, 1)),
-		[]byte(valid + " x"),
+		[]byte(valid + " x"), []byte(valid + "\x00"),
 		[]byte(valid[:len(valid)/2]),
 		[]byte(`{}`), []byte(`null`), []byte(``),
 	}

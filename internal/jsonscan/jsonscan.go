@@ -1,0 +1,281 @@
+// Package jsonscan reads JSON documents of a known shape without
+// reflection: the stored forms a start decodes by the hundred thousand.
+// A Scanner never guesses: anything it does not read exactly as
+// encoding/json would (escapes in keys, invalid UTF-8, numbers out of
+// range) marks it failed, and its caller falls back to encoding/json.
+package jsonscan
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// New returns a Scanner at the start of b.
+func New(b []byte) *Scanner { return &Scanner{b: b} }
+
+// Failed reports whether the scanner met anything it does not read.
+func (s *Scanner) Failed() bool { return s.failed }
+
+// End reports whether nothing but white space is left.
+func (s *Scanner) End() bool {
+	s.ws()
+	return s.i >= len(s.b)
+}
+
+// Int reads an integer as encoding/json reads one into an int64.
+func (s *Scanner) Int() int64 {
+	v, err := strconv.ParseInt(string(s.Number()), 10, 64)
+	if err != nil {
+		s.Fail()
+	}
+	return v
+}
+
+// OptString reads a string or null (nil).
+func (s *Scanner) OptString() *string {
+	if s.Peek() == 'n' {
+		s.Literal("null", nil)
+		return nil
+	}
+	v := s.String()
+	return &v
+}
+
+// Bool reads true or false.
+func (s *Scanner) Bool() bool {
+	if s.Peek() == 't' {
+		s.Literal("true", nil)
+		return true
+	}
+	s.Literal("false", nil)
+	return false
+}
+
+// Null reads a null if one is next, and reports whether it did.
+func (s *Scanner) Null() bool {
+	if s.Peek() != 'n' {
+		return false
+	}
+	s.Literal("null", nil)
+	return true
+}
+
+// Scanner is a position in one document; any surprise marks it failed,
+// and its caller falls back.
+type Scanner struct {
+	b      []byte
+	i      int
+	failed bool
+}
+
+// Fail marks the scanner failed.
+func (s *Scanner) Fail() { s.failed = true }
+
+func (s *Scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// Peek returns the next significant byte, 0 at the end.
+func (s *Scanner) Peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// Expect reads the byte c.
+func (s *Scanner) Expect(c byte) {
+	if s.Peek() != c {
+		s.Fail()
+		return
+	}
+	s.i++
+}
+
+// RawString returns the bytes of a string without escapes or non-ASCII
+// bytes; anything else fails, and the caller falls back.
+func (s *Scanner) RawString() []byte {
+	if s.Peek() != '"' {
+		s.Fail()
+		return nil
+	}
+	s.i++
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			out := s.b[start:s.i]
+			s.i++
+			return out
+		case c < 0x20 || c >= 0x80 || c == '\\':
+			s.Fail()
+			return nil
+		}
+		s.i++
+	}
+	s.Fail()
+	return nil
+}
+
+// String reads a string value: plain ones directly, others through
+// encoding/json so that escapes and invalid UTF-8 read exactly as they would
+// there.
+func (s *Scanner) String() string {
+	if s.Peek() != '"' {
+		s.Fail()
+		return ""
+	}
+	start := s.i
+	s.i++
+	plain := true
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			if plain {
+				return string(s.b[start+1 : s.i-1])
+			}
+			var v string
+			if json.Unmarshal(s.b[start:s.i], &v) != nil {
+				s.Fail()
+			}
+			return v
+		case c == '\\':
+			plain = false
+			s.i++ // the escaped byte cannot end the string
+		case c < 0x20:
+			s.Fail()
+			return ""
+		case c >= 0x80:
+			plain = false
+		}
+		s.i++
+	}
+	s.Fail()
+	return ""
+}
+
+// Number returns the text of a JSON number.
+func (s *Scanner) Number() []byte {
+	s.ws()
+	start := s.i
+	if s.i < len(s.b) && s.b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	intStart := s.i
+	if n := digits(); n == 0 || (n > 1 && s.b[intStart] == '0') {
+		s.Fail()
+		return nil
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			s.Fail()
+			return nil
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			s.Fail()
+			return nil
+		}
+	}
+	return s.b[start:s.i]
+}
+
+// Float reads a number as encoding/json reads one into an interface.
+func (s *Scanner) Float() float64 {
+	f, err := strconv.ParseFloat(string(s.Number()), 64)
+	if err != nil {
+		s.Fail()
+	}
+	return f
+}
+
+// Literal reads word (true, false, null) and returns v.
+func (s *Scanner) Literal(word string, v any) any {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		s.Fail()
+		return nil
+	}
+	s.i += len(word)
+	return v
+}
+
+// Skip passes over any JSON value, returning its bytes.
+func (s *Scanner) Skip() []byte {
+	s.ws()
+	start := s.i
+	depth := 0
+	for s.i < len(s.b) && !s.failed {
+		switch c := s.b[s.i]; c {
+		case '"':
+			_ = s.String()
+		case '[', '{':
+			depth++
+			s.i++
+		case ']', '}':
+			depth--
+			s.i++
+		default:
+			s.i++
+		}
+		if depth == 0 {
+			return s.b[start:s.i]
+		}
+		if depth < 0 {
+			s.Fail()
+		}
+	}
+	s.Fail()
+	return nil
+}
+
+// Object calls member for each member of an object, in order, with the
+// scan at the member's value; member must consume it.
+func (s *Scanner) Object(member func(key []byte)) {
+	s.Expect('{')
+	if s.failed {
+		return
+	}
+	if s.Peek() == '}' {
+		s.i++
+		return
+	}
+	for !s.failed {
+		k := s.RawString()
+		s.Expect(':')
+		if s.failed {
+			return
+		}
+		member(k)
+		if s.Peek() == ',' {
+			s.i++
+			continue
+		}
+		s.Expect('}')
+		return
+	}
+}

@@ -1,0 +1,110 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// A value the scanner reads must read as encoding/json reads it; where the
+// scanner fails, its callers fall back, so failing is always allowed.
+func checkValue(t *testing.T, in string) {
+	t.Helper()
+	var want any
+	wantErr := json.Unmarshal([]byte(in), &want)
+	s := New([]byte(in))
+	var got any
+	switch s.Peek() {
+	case '"':
+		got = s.String()
+	case 't', 'f':
+		got = s.Bool()
+	case 'n':
+		s.Null()
+		got = nil
+	case '[', '{':
+		// Skip finds a value's extent without checking it; callers hand
+		// what it returns to encoding/json.
+		raw := s.Skip()
+		if !s.Failed() && json.Unmarshal(raw, &got) != nil {
+			s.Fail()
+		}
+	default:
+		got = s.Float()
+	}
+	if s.Failed() || !s.End() {
+		return
+	}
+	if wantErr != nil {
+		t.Fatalf("scanner read %q as %v; encoding/json refuses it: %v", in, got, wantErr)
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if string(gb) != string(wb) {
+		t.Fatalf("scanner read %q as %s, encoding/json as %s", in, gb, wb)
+	}
+}
+
+func TestValues(t *testing.T) {
+	for _, in := range []string{
+		`0`, `-0`, `12`, `1.5`, `-1.5e-3`, `1E+2`, `01`, `1.`, `.5`, `+1`, `-`, `1e`, `1e400`, `4503599627370495.5`,
+		`""`, `"abc"`, `"a\"b"`, `"\u00e9"`, `"é"`, "\"\xff\"", `"\ud800"`, `"tab` + "\t" + `"`, `"unterminated`,
+		`true`, `false`, `null`, `tru`, `nul`,
+		`[]`, `[1,[2,{"a":"]"}]]`, `{"a":{"b":[]}}`, `[`, `{"a":1`, `]`, `  7  `,
+	} {
+		checkValue(t, in)
+	}
+}
+
+func TestObject(t *testing.T) {
+	tests := []struct {
+		in   string
+		keys string
+		ok   bool
+	}{
+		{`{}`, "", true},
+		{`{"a":1,"b":2}`, "ab", true},
+		{` { "a" : 1 } `, "a", true},
+		{`{"a":1,}`, "a", false},
+		{`{"a\u0062":1}`, "", false}, // escaped keys are left to encoding/json
+		{`{"a" 1}`, "", false},
+		{`[1]`, "", false},
+	}
+	for _, tt := range tests {
+		s := New([]byte(tt.in))
+		keys := ""
+		s.Object(func(k []byte) {
+			keys += string(k)
+			s.Float()
+		})
+		ok := !s.Failed() && s.End()
+		if ok != tt.ok || (ok && keys != tt.keys) {
+			t.Errorf("Object(%s): keys %q ok %v, want %q %v", tt.in, keys, ok, tt.keys, tt.ok)
+		}
+	}
+}
+
+func TestIntAndOptString(t *testing.T) {
+	s := New([]byte(`[12, 1.5, "x", null]`))
+	s.Expect('[')
+	if v := s.Int(); v != 12 || s.Failed() {
+		t.Fatalf("Int = %d (failed %v)", v, s.Failed())
+	}
+	s.Expect(',')
+	if s.Int(); !s.Failed() {
+		t.Fatal("Int read 1.5, which encoding/json refuses for an integer")
+	}
+	s = New([]byte(`"x" null`))
+	if p := s.OptString(); p == nil || *p != "x" {
+		t.Fatalf("OptString = %v", p)
+	}
+	if p := s.OptString(); p != nil || s.Failed() || !s.End() {
+		t.Fatalf("OptString of null = %v (failed %v)", p, s.Failed())
+	}
+}
+
+func FuzzValue(f *testing.F) {
+	for _, in := range []string{`0`, `-1.5e3`, `"a\"b"`, `[1,{"a":"]"}]`, `true`, `null`, `{"a":{}}`} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) { checkValue(t, in) })
+}
