@@ -307,12 +307,21 @@ type storedIdentity struct {
 	ParentScopes               []string                `json:"parentScopes"`
 }
 
-// decodeIdentity reads a record of k's bucket.
+// decodeIdentity reads a record of k's bucket, through scanRecord when it
+// can (see identity_load.go) and encoding/json otherwise.
 func decodeIdentity(k kind, value []byte) (identity, error) {
-	var rec storedRecord
-	if err := json.Unmarshal(value, &rec); err != nil {
-		return identity{}, err
+	rec, ok := scanRecord(value)
+	if !ok {
+		rec = storedRecord{}
+		if err := json.Unmarshal(value, &rec); err != nil {
+			return identity{}, err
+		}
 	}
+	return rec.identity(k)
+}
+
+// identity is the record as the hub keeps it.
+func (rec *storedRecord) identity(k kind) (identity, error) {
 	s := rec.Device
 	if k == moduleKind {
 		s = rec.Module
