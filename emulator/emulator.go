@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,6 +125,7 @@ func (e *Emulator) start() error {
 		e.openJobs,
 		e.openConfigurations,
 		e.applySeed,
+		e.releaseLoadMemory,
 		e.newFaults,
 		e.newFileUpload,
 		e.openImportExport,
@@ -137,6 +139,15 @@ func (e *Emulator) start() error {
 	}
 	e.ready.Store(true)
 	e.log.Info("emulator ready", "listeners", e.addrs)
+	return nil
+}
+
+// releaseLoadMemory hands the memory a start used for decoding (copies of
+// stored records, scratch space) back to the system: the runtime would
+// otherwise keep it for minutes, and the load's peak is far above what the
+// hub then holds.
+func (e *Emulator) releaseLoadMemory() error {
+	debug.FreeOSMemory()
 	return nil
 }
 

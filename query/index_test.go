@@ -35,6 +35,25 @@ func checkList[V any](t *testing.T, s *sortedList[V], model map[string]V) {
 	}
 }
 
+// Keys set in order fill every chunk, as a start or an import sets them.
+func TestSortedListFillsInOrder(t *testing.T) {
+	var s sortedList[int]
+	model := map[string]int{}
+	const n = 10*chunkSize + 7
+	for i := range n {
+		key := fmt.Sprintf("k%06d", i)
+		s.set(key, i)
+		model[key] = i
+	}
+	checkList(t, &s, model)
+	if want := (n + chunkSize - 1) / chunkSize; len(s.chunks) != want {
+		t.Fatalf("%d keys in order fill %d chunks, want %d", n, len(s.chunks), want)
+	}
+	s.set("k000100x", -1) // an insert in the middle still splits
+	model["k000100x"] = -1
+	checkList(t, &s, model)
+}
+
 // The chunked list behaves like a sorted map through splits and removals.
 func TestSortedList(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))

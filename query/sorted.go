@@ -59,6 +59,16 @@ func (s *sortedList[V]) set(key string, v V) {
 	ci := s.chunkFor(key)
 	if ci == len(s.chunks) {
 		ci-- // beyond the last key: append to the last chunk
+		if len(s.chunks[ci]) == chunkSize {
+			// ...or start a new one: keys set in order (a start, an
+			// import) then fill every chunk instead of splitting each in
+			// half.
+			c := make([]item[V], 1, chunkSize)
+			c[0] = item[V]{key: key, v: v}
+			s.chunks = append(s.chunks, c)
+			s.n++
+			return
+		}
 	}
 	c := s.chunks[ci]
 	i := searchChunk(c, key)

@@ -87,9 +87,12 @@ func (ti *tagIndex) update(key string, old, doc Doc) {
 	if doc != nil {
 		newLeaves = tagLeaves(doc)
 	}
-	keep := make(map[tagKey]bool, len(newLeaves))
-	for _, k := range newLeaves {
-		keep[k] = true
+	var keep map[tagKey]bool
+	if len(oldLeaves) > 0 {
+		keep = make(map[tagKey]bool, len(newLeaves))
+		for _, k := range newLeaves {
+			keep[k] = true
+		}
 	}
 	for _, k := range oldLeaves {
 		if keep[k] {
