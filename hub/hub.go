@@ -10,7 +10,6 @@ package hub
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -318,7 +317,7 @@ func ops(key string, e *entry, twinChanged bool) ([]store.Op, error) {
 	if !twinChanged {
 		return []store.Op{{Bucket: bucket, Key: key, Value: rec}}, nil
 	}
-	tw, err := json.Marshal(e.twin)
+	tw, err := e.twin.MarshalJSON()
 	if err != nil {
 		return nil, errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", key)
 	}

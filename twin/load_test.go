@@ -89,9 +89,21 @@ func sameLoad(t *testing.T, data []byte) {
 	if (gotErr != nil) != (wantErr != nil) {
 		t.Fatalf("Load error %v, UnmarshalJSON error %v\n%s", gotErr, wantErr, data)
 	}
-	if wantErr == nil && !reflect.DeepEqual(got, want) {
+	if wantErr != nil {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
 		gb, _ := got.MarshalJSON()
 		t.Fatalf("Load and UnmarshalJSON differ:\n%s\n%s", gb, data)
+	}
+	// What MarshalJSON writes of it reads back as the same twin.
+	again, err := want.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := l.Load(again)
+	if err != nil || !reflect.DeepEqual(back, want) {
+		t.Fatalf("the stored form does not read back (%v):\n%s\n%s", err, again, data)
 	}
 }
 

@@ -21,20 +21,10 @@ type stored struct {
 	} `json:"properties"`
 }
 
-// MarshalJSON writes the storage form. UnmarshalJSON reads it back exactly:
-// values, metadata timestamps and all versions.
+// MarshalJSON writes the storage form (see encode.go). UnmarshalJSON and
+// Loader read it back exactly: values, metadata timestamps and all versions.
 func (t *Twin) MarshalJSON() ([]byte, error) {
-	var s stored
-	s.Version = t.version
-	s.ETag = formatETag(t.etag)
-	s.Tags = t.Tags()
-	s.Properties.Desired = sectionView(t.desired, true)
-	s.Properties.Reported = sectionView(t.reported, true)
-	b, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("twin: encode: %w", err)
-	}
-	return b, nil
+	return t.appendStored(make([]byte, 0, 1024)), nil
 }
 
 // UnmarshalJSON reads the storage form written by MarshalJSON. On error the
