@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -43,7 +44,7 @@ type session struct {
 	since    time.Time    // when it became the identity's connection; set by establish
 	replaced *session     // the connection this one took over; set by establish
 
-	out   chan outbound // asynchronous pushes (notifications, method requests, C2D), in order
+	out   outQueue      // asynchronous pushes (notifications, method requests, C2D), in order
 	done  chan struct{} // closed when the connection has ended
 	timer *time.Timer   // token expiry; touched only on the connection's goroutine
 
@@ -78,7 +79,7 @@ func newSession(id Identity, modelID string, cl *mqtt.Client, sl *slot, log *slo
 		cl:      cl,
 		log:     log,
 		slot:    sl,
-		out:     make(chan outbound, sessionQueue),
+		out:     newOutQueue(),
 		done:    make(chan struct{}),
 		calls:   pendingCalls{m: map[string]chan methodResult{}},
 		c2d:     c2dInflight{acks: map[uint16]func(){}},
@@ -103,48 +104,121 @@ func (s *session) push(o outbound) bool {
 		return false
 	default:
 	}
-	select {
-	case s.out <- o:
-		return true
-	default:
+	if !s.out.add(o) {
 		s.log.Info("closing mqtt connection: notification queue full")
 		s.close(errSlowConsumer)
 		return false
 	}
+	return true
 }
 
 // pushWait queues a publish, waiting for room until ctx ends; for callers
 // that can wait (a method call), so a burst of them does not count as a stuck
 // connection.
 func (s *session) pushWait(ctx context.Context, o outbound) bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	select {
-	case s.out <- o:
-		return true
-	case <-s.done:
-		return false
-	case <-ctx.Done():
-		return false
+	for waited := false; ; waited = true {
+		select {
+		case <-s.done:
+			return false
+		default:
+		}
+		if s.out.add(o) {
+			if waited {
+				s.out.signalRoom() // another caller may be waiting too
+			}
+			return true
+		}
+		select {
+		case <-s.out.room:
+		case <-s.done:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
 // writeLoop writes pushed packets until the connection ends.
 func (s *session) writeLoop() {
+	var batch []outbound
 	for {
 		select {
 		case <-s.done:
 			return
-		case o := <-s.out:
+		case <-s.out.ready:
+		}
+		batch = s.out.takeAll(batch[:0])
+		for i, o := range batch {
 			if err := s.cl.WritePacket(o.packet()); err != nil {
 				s.log.Debug("mqtt write failed", "topic", o.topic, "error", err)
 				s.close(err)
 				return
 			}
+			batch[i] = outbound{} // the payload is not kept until the next batch
 		}
+		if cap(batch) > outQueueKeep {
+			batch = nil
+		}
+	}
+}
+
+// outQueue is a session's queue of pushes, at most sessionQueue long. It
+// grows as pushes arrive rather than holding room for all of them: most
+// connections are idle, and a buffered channel that deep cost each one
+// more memory than the rest of its session.
+type outQueue struct {
+	mu    sync.Mutex
+	items []outbound
+	ready chan struct{} // holds a token while items may be waiting
+	room  chan struct{} // gets a token when items are taken
+}
+
+// outQueueKeep is the capacity a drained queue keeps; a burst's larger
+// arrays go back to the collector.
+const outQueueKeep = 8
+
+func newOutQueue() outQueue {
+	return outQueue{ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+// add appends o unless the queue is full.
+func (q *outQueue) add(o outbound) bool {
+	q.mu.Lock()
+	if len(q.items) >= sessionQueue {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, o)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// takeAll moves every queued item to dst, in order.
+func (q *outQueue) takeAll(dst []outbound) []outbound {
+	q.mu.Lock()
+	took := len(q.items) > 0
+	dst = append(dst, q.items...)
+	clear(q.items)
+	q.items = q.items[:0]
+	if cap(q.items) > outQueueKeep {
+		q.items = nil
+	}
+	q.mu.Unlock()
+	if took {
+		q.signalRoom()
+	}
+	return dst
+}
+
+// signalRoom wakes a caller waiting for room, if there is one.
+func (q *outQueue) signalRoom() {
+	select {
+	case q.room <- struct{}{}:
+	default:
 	}
 }
 

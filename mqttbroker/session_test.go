@@ -1,6 +1,7 @@
 package mqttbroker
 
 import (
+	"context"
 	"errors"
 	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"net"
@@ -295,4 +296,46 @@ func TestServeConn(t *testing.T) {
 		t.Fatal("ServeConn did not return after DISCONNECT")
 	}
 	testkit.EventuallyWithin(t, waitFor, "disconnected", func() bool { return !b.IsConnected("dev1", "") })
+}
+
+// The push queue keeps order, refuses past sessionQueue, and wakes every
+// caller waiting for room as a writer drains it.
+func TestOutQueue(t *testing.T) {
+	s := &session{out: newOutQueue(), done: make(chan struct{})}
+	q := &s.out
+	for i := range sessionQueue {
+		if !q.add(outbound{packetID: uint16(i + 1)}) {
+			t.Fatalf("add %d refused with room", i)
+		}
+	}
+	if q.add(outbound{}) {
+		t.Fatal("add accepted into a full queue")
+	}
+	got := q.takeAll(nil)
+	if len(got) != sessionQueue || got[0].packetID != 1 || got[sessionQueue-1].packetID != sessionQueue {
+		t.Fatalf("took %d items, first %d last %d", len(got), got[0].packetID, got[len(got)-1].packetID)
+	}
+
+	// Fill it again; three callers wait for room; a writer drains.
+	for range sessionQueue {
+		q.add(outbound{})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	results := make(chan bool, 3)
+	for range 3 {
+		go func() { results <- s.pushWait(ctx, outbound{topic: "late"}) }()
+	}
+	time.Sleep(10 * time.Millisecond) // let them find the queue full
+	q.takeAll(nil)                    // one drain must let all three in
+	for done := 0; done < 3; done++ {
+		select {
+		case ok := <-results:
+			if !ok {
+				t.Fatal("a waiting push gave up")
+			}
+		case <-ctx.Done():
+			t.Fatalf("%d of 3 waiting pushes went in after the queue was drained", done)
+		}
+	}
 }
