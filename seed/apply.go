@@ -48,11 +48,17 @@ func Apply(ctx context.Context, h *hub.Hub, d *Document) (Result, error) {
 // "enrollment <id>" in the result. With p nil, a document that has
 // enrollments is refused before anything is written.
 func ApplyWithProvisioning(ctx context.Context, h *hub.Hub, p *dps.Service, d *Document) (Result, error) {
-	res := Result{Created: []string{}, Updated: []string{}, Unchanged: []string{}}
 	doc, err := prepare(d, nil)
 	if err != nil {
-		return res, err
+		return Result{Created: []string{}, Updated: []string{}, Unchanged: []string{}}, err
 	}
+	return applyPrepared(ctx, h, p, doc)
+}
+
+// applyPrepared is ApplyWithProvisioning for a document prepare returned
+// (as Parse does): checking a large document once is enough.
+func applyPrepared(ctx context.Context, h *hub.Hub, p *dps.Service, doc *Document) (Result, error) {
+	res := Result{Created: []string{}, Updated: []string{}, Unchanged: []string{}}
 	if p == nil && doc.hasProvisioning() {
 		return res, errNoProvisioning
 	}

@@ -40,7 +40,13 @@ func Parse(data []byte, format string) (*Document, error) {
 		lines locator
 		err   error
 	)
-	switch strings.ToLower(format) {
+	f := strings.ToLower(format)
+	if f == FormatJSON || f == "" {
+		if d, ok := scanDocument(data); ok {
+			return prepare(d, nil)
+		}
+	}
+	switch f {
 	case FormatJSON:
 		d, err = parseJSON(data)
 	case FormatYAML:

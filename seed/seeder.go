@@ -45,7 +45,7 @@ func (s *Seeder) Import(ctx context.Context, data []byte, format string) (Result
 	}
 	s.importing.Lock()
 	defer s.importing.Unlock()
-	return ApplyWithProvisioning(ctx, s.hub, s.prov, d)
+	return applyPrepared(ctx, s.hub, s.prov, d) // Parse has prepared it
 }
 
 // Export writes the hub as a document in format (yaml or json, in any

@@ -4,7 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
@@ -49,59 +52,128 @@ func (p *problems) err() error {
 }
 
 // prepare returns a canonical deep copy of d, or every problem found in it.
+// A valid document (the usual case, and a large one) is checked device by
+// device on every core; one with problems is checked again in order, so
+// that its problems read the same whatever the machine.
 func prepare(d *Document, lines locator) (*Document, error) {
 	if d == nil {
 		return nil, invalidDoc("there is no document")
+	}
+	if out, ok := prepareParallel(d); ok {
+		return out, nil
 	}
 	p := &problems{lines: lines}
 	out := &Document{Devices: make([]Device, 0, len(d.Devices))}
 	seen := map[string]int{}
 	for i, in := range d.Devices {
-		dev := in
-		if err := registry.ValidateID("Device", dev.ID); err != nil {
-			p.add(i, -1, "", "%s", errcode.From(err).Message)
-		} else if first, dup := seen[dev.ID]; dup {
-			p.add(i, -1, dev.ID, "the device id is already used by devices[%d]", first)
-		} else {
-			seen[dev.ID] = i
-		}
-		switch strings.ToLower(dev.Status) {
-		case "", registry.StatusEnabled:
-			dev.Status = registry.StatusEnabled
-		case registry.StatusDisabled:
-			dev.Status = registry.StatusDisabled
-		default:
-			p.add(i, -1, dev.ID, "status must be enabled or disabled, not %q", dev.Status)
-		}
-		dev.Keys, dev.Thumbprints = copyKeys(dev.Keys), copyThumbprints(dev.Thumbprints)
-		checkIdentity(p, i, -1, dev.ID, dev.identity())
-		if len(dev.Modules) > registry.MaxModulesPerDevice {
-			p.add(i, -1, dev.ID, "%d modules; a device may have at most %d", len(dev.Modules), registry.MaxModulesPerDevice)
-		}
-		dev.Modules = nil
-		mods := map[string]int{}
-		for j, m := range in.Modules {
-			if err := registry.ValidateID("Module", m.ID); err != nil {
-				p.add(i, j, "", "%s", errcode.From(err).Message)
-			} else if first, dup := mods[m.ID]; dup {
-				p.add(i, j, m.ID, "the module id is already used by modules[%d]", first)
-			} else {
-				mods[m.ID] = j
-			}
-			m.Keys, m.Thumbprints = copyKeys(m.Keys), copyThumbprints(m.Thumbprints)
-			checkIdentity(p, i, j, m.ID, m.identity())
-			dev.Modules = append(dev.Modules, m)
-		}
-		if len(p.list) == 0 {
-			checkRegistryAccepts(p, i, &dev)
-		}
-		out.Devices = append(out.Devices, dev)
+		checkDeviceID(p, seen, i, in.ID)
+		out.Devices = append(out.Devices, checkDevice(p, i, in))
 	}
 	prepareProvisioning(p, d, out)
 	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// prepareParallel is prepare for a document without problems; ok is false
+// as soon as one is found.
+func prepareParallel(d *Document) (*Document, bool) {
+	p := &problems{}
+	seen := make(map[string]int, len(d.Devices))
+	for i := range d.Devices {
+		checkDeviceID(p, seen, i, d.Devices[i].ID)
+	}
+	if len(p.list) > 0 {
+		return nil, false
+	}
+	out := &Document{Devices: make([]Device, len(d.Devices))}
+	var clean atomic.Bool
+	clean.Store(true)
+	inParallel(len(d.Devices), func(i int) {
+		dp := &problems{}
+		out.Devices[i] = checkDevice(dp, i, d.Devices[i])
+		if len(dp.list) > 0 {
+			clean.Store(false)
+		}
+	})
+	if !clean.Load() {
+		return nil, false
+	}
+	prepareProvisioning(p, d, out)
+	return out, len(p.list) == 0
+}
+
+// checkDeviceID checks device i's id and that no earlier device has it.
+func checkDeviceID(p *problems, seen map[string]int, i int, id string) {
+	if err := registry.ValidateID("Device", id); err != nil {
+		p.add(i, -1, "", "%s", errcode.From(err).Message)
+	} else if first, dup := seen[id]; dup {
+		p.add(i, -1, id, "the device id is already used by devices[%d]", first)
+	} else {
+		seen[id] = i
+	}
+}
+
+// checkDevice returns the canonical copy of device i and its modules,
+// adding what is wrong with them to p. The registry's own parser runs only
+// while p has no problems.
+func checkDevice(p *problems, i int, in Device) Device {
+	dev := in
+	switch strings.ToLower(dev.Status) {
+	case "", registry.StatusEnabled:
+		dev.Status = registry.StatusEnabled
+	case registry.StatusDisabled:
+		dev.Status = registry.StatusDisabled
+	default:
+		p.add(i, -1, dev.ID, "status must be enabled or disabled, not %q", dev.Status)
+	}
+	dev.Keys, dev.Thumbprints = copyKeys(dev.Keys), copyThumbprints(dev.Thumbprints)
+	checkIdentity(p, i, -1, dev.ID, dev.identity())
+	if len(dev.Modules) > registry.MaxModulesPerDevice {
+		p.add(i, -1, dev.ID, "%d modules; a device may have at most %d", len(dev.Modules), registry.MaxModulesPerDevice)
+	}
+	dev.Modules = nil
+	mods := map[string]int{}
+	for j, m := range in.Modules {
+		if err := registry.ValidateID("Module", m.ID); err != nil {
+			p.add(i, j, "", "%s", errcode.From(err).Message)
+		} else if first, dup := mods[m.ID]; dup {
+			p.add(i, j, m.ID, "the module id is already used by modules[%d]", first)
+		} else {
+			mods[m.ID] = j
+		}
+		m.Keys, m.Thumbprints = copyKeys(m.Keys), copyThumbprints(m.Thumbprints)
+		checkIdentity(p, i, j, m.ID, m.identity())
+		dev.Modules = append(dev.Modules, m)
+	}
+	if len(p.list) == 0 {
+		checkRegistryAccepts(p, i, &dev)
+	}
+	return dev
+}
+
+// inParallel calls fn(0) ... fn(n-1) on as many goroutines as there are
+// cores, each taking a contiguous run of indexes.
+func inParallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		wg.Go(func() {
+			for i := start; i < end; i++ {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // note adds a problem that is not an identity's.
