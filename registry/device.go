@@ -149,9 +149,17 @@ func ParseDeviceInput(id string, body []byte) (DeviceInput, error) {
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return in, errcode.New(errcode.ArgumentNull, "The request body is empty; a device identity is required.")
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
+	// Through a wire shape whose authentication decodes in the same pass
+	// (Authentication's own UnmarshalJSON would decode its bytes again).
+	var w struct {
+		DeviceInput
+		Authentication *authInput `json:"authentication"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
 		return in, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body is not a valid device identity: %s", jsonProblem(err))
 	}
+	in = w.DeviceInput
+	in.Authentication = w.Authentication.authentication()
 	if in.DeviceID == "" {
 		in.DeviceID = id
 	}
@@ -254,15 +262,27 @@ func (a Authentication) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads IoT Hub's shape; a symmetricKey that is null, or whose
 // keys are both null or empty, is no key at all.
 func (a *Authentication) UnmarshalJSON(b []byte) error {
-	var w struct {
-		SymmetricKey   *keyWire       `json:"symmetricKey"`
-		X509Thumbprint X509Thumbprint `json:"x509Thumbprint"`
-		Type           string         `json:"type"`
-	}
+	var w authInput
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*a = Authentication{X509Thumbprint: w.X509Thumbprint, Type: w.Type}
+	*a = *w.authentication()
+	return nil
+}
+
+// authInput is Authentication as bodies and records carry it.
+type authInput struct {
+	SymmetricKey   *keyWire       `json:"symmetricKey"`
+	X509Thumbprint X509Thumbprint `json:"x509Thumbprint"`
+	Type           string         `json:"type"`
+}
+
+// authentication is w as an Authentication (nil for a nil w).
+func (w *authInput) authentication() *Authentication {
+	if w == nil {
+		return nil
+	}
+	a := &Authentication{X509Thumbprint: w.X509Thumbprint, Type: w.Type}
 	if k := w.SymmetricKey; k != nil {
 		var sk SymmetricKey
 		if k.PrimaryKey != nil {
@@ -275,5 +295,5 @@ func (a *Authentication) UnmarshalJSON(b []byte) error {
 			a.SymmetricKey = &sk
 		}
 	}
-	return nil
+	return a
 }

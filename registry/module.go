@@ -38,9 +38,15 @@ func ParseModuleInput(deviceID, moduleID string, body []byte) (ModuleInput, erro
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return in, errcode.New(errcode.ArgumentNull, "The request body is empty; a module identity is required.")
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
+	var w struct {
+		ModuleInput
+		Authentication *authInput `json:"authentication"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
 		return in, errcode.Wrap(errcode.ArgumentInvalid, err, "The request body is not a valid module identity: %s", jsonProblem(err))
 	}
+	in = w.ModuleInput
+	in.Authentication = w.Authentication.authentication()
 	if in.ModuleID == "" {
 		in.ModuleID = moduleID
 	}
