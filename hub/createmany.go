@@ -22,6 +22,10 @@ type NewIdentity struct {
 	// reported properties as the device would send them: decoded JSON
 	// values (a bulk load holds them so), checked as bodies would be.
 	Tags, Desired, Reported map[string]any
+	// Twin, if set, is the twin instead: one twin.Build made of the
+	// sections ahead of time (a bulk load checks its document so before
+	// writing anything). CreateMany stamps it with the time of the create.
+	Twin *twin.Twin
 }
 
 // CreateMany creates identities that do not exist yet, with their twins,
@@ -131,21 +135,14 @@ func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now), twin: twin.New(now)}
+	e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now)}
 	e.set(in, stamp, false)
-	if it.Tags != nil || it.Desired != nil {
-		u, err := twin.NewServiceUpdate(it.Tags, it.Desired)
-		if err != nil {
-			return nil, err
-		}
-		if e.twin, _, err = e.twin.Replaced(u, now); err != nil {
-			return nil, err
-		}
+	if it.Twin != nil {
+		e.twin = it.Twin.Restamped(now)
+		return e, nil
 	}
-	if len(it.Reported) > 0 {
-		if e.twin, err = e.twin.PatchedReportedValues(it.Reported, now); err != nil {
-			return nil, err
-		}
+	if e.twin, err = twin.Build(now, it.Tags, it.Desired, it.Reported); err != nil {
+		return nil, err
 	}
 	return e, nil
 }

@@ -174,6 +174,10 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 
 func newIdentity(deviceID, moduleID string, body []byte, x identity) (hub.NewIdentity, error) {
 	n := hub.NewIdentity{DeviceID: deviceID, ModuleID: moduleID, Body: body}
+	if *x.built != nil {
+		n.Twin = *x.built
+		return n, nil
+	}
 	if t := orEmpty(*x.tags); len(t) > 0 {
 		n.Tags = t
 	}

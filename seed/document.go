@@ -10,6 +10,7 @@ import (
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
 	"github.com/iothub-emulator/iothub-emulator/registry"
+	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
 // Formats a document can be written in.
@@ -61,6 +62,8 @@ type Device struct {
 	// Reported are the reported properties, as if the device had sent them.
 	Reported Properties `json:"reported,omitempty" yaml:"reported,omitempty"`
 	Modules  []Module   `json:"modules,omitempty" yaml:"modules,omitempty"`
+
+	built *twin.Twin // the twin prepare checked the sections with
 }
 
 // Module is one module identity of a device, with its twin.
@@ -72,6 +75,8 @@ type Module struct {
 	Tags        Properties   `json:"tags,omitempty" yaml:"tags,omitempty"`
 	Desired     Properties   `json:"desired,omitempty" yaml:"desired,omitempty"`
 	Reported    Properties   `json:"reported,omitempty" yaml:"reported,omitempty"`
+
+	built *twin.Twin // the twin prepare checked the sections with
 }
 
 // Keys are an identity's symmetric keys, base64 of 16 to 64 bytes.
@@ -99,14 +104,15 @@ type identity struct {
 	tags        *Properties
 	desired     *Properties
 	reported    *Properties
+	built       **twin.Twin
 }
 
 func (d *Device) identity() identity {
-	return identity{&d.Auth, d.Keys, d.Thumbprints, &d.Tags, &d.Desired, &d.Reported}
+	return identity{&d.Auth, d.Keys, d.Thumbprints, &d.Tags, &d.Desired, &d.Reported, &d.built}
 }
 
 func (m *Module) identity() identity {
-	return identity{&m.Auth, m.Keys, m.Thumbprints, &m.Tags, &m.Desired, &m.Reported}
+	return identity{&m.Auth, m.Keys, m.Thumbprints, &m.Tags, &m.Desired, &m.Reported, &m.built}
 }
 
 // Marshal writes the document as "yaml" (also for "") or "json".

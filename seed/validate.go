@@ -272,6 +272,15 @@ func checkSections(p *problems, dev, mod int, id string, x identity) {
 		*s.v = m
 	}
 	at := time.Unix(0, 0).UTC()
+	*x.built = nil
+	if ok["tags"] && ok["desired"] && ok["reported"] {
+		// The twin CreateMany would build, kept for it (it restamps it).
+		if t, err := twin.Build(at, *x.tags, *x.desired, *x.reported); err == nil {
+			*x.built = t
+			return
+		}
+	}
+	// Checked again section by section, for every problem and in order.
 	t := twin.New(at)
 	u := twin.ServiceUpdate{Tags: orEmpty(*x.tags), Desired: orEmpty(*x.desired), HasTags: ok["tags"], HasDesired: ok["desired"]}
 	if u.HasTags || u.HasDesired {
