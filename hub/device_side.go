@@ -29,7 +29,7 @@ func (h *Hub) PatchReported(ctx context.Context, deviceID, moduleID string, patc
 	next := cur.with()
 	next.twin = tw
 	next.lastActivity = h.stamp()
-	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
+	if err := h.commitTwin(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return 0, err
 	}
 	h.stats.twinOps.Inc("reported")

@@ -108,6 +108,11 @@ func TestStoredFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeIdentities(t, h, clock)
+	// Stopped cleanly, as the emulator stops it: the last activity that
+	// reported properties moved in memory is stored too.
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
 	testkit.Golden(t, "store-v1.json", dumpStore(t, st))
 }
 

@@ -99,6 +99,10 @@ type Hub struct {
 	modules map[string]map[string]bool
 	// configured counts the entries showing a configurations property.
 	configured int
+	// activity holds the identities whose stored record is behind in
+	// lastActivityTime only (telemetry and reported properties move it in
+	// memory); Close stores them.
+	activity map[string]bool
 
 	devices Devices
 	c2d     *c2d.Queues
@@ -156,6 +160,7 @@ func Open(opts Options) (*Hub, error) {
 		index:     query.NewIndex(),
 		entries:   make(map[string]*entry),
 		modules:   make(map[string]map[string]bool),
+		activity:  make(map[string]bool),
 	}
 	if len(h.hostNames) == 0 {
 		h.hostNames = []string{"localhost"}
@@ -185,7 +190,42 @@ func Open(opts Options) (*Hub, error) {
 
 // Close stops the hub's background work (the cloud-to-device scheduler).
 // The store is the caller's to close, after.
-func (h *Hub) Close() error { return h.c2d.Close() }
+func (h *Hub) Close() error {
+	return errors.Join(h.c2d.Close(), h.storeActivity())
+}
+
+// storeActivity writes the records whose stored lastActivityTime is
+// behind, in one transaction: a hub that stops cleanly keeps them.
+func (h *Hub) storeActivity() error {
+	h.mu.Lock()
+	var ops []store.Op
+	for key := range h.activity {
+		if e := h.entries[key]; e != nil {
+			bucket, rec, err := e.record()
+			if err != nil {
+				h.mu.Unlock()
+				return fmt.Errorf("hub: encode identity %s: %w", key, err)
+			}
+			ops = append(ops, store.Op{Bucket: bucket, Key: key, Value: rec})
+		}
+	}
+	clear(h.activity)
+	h.mu.Unlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := h.store.Apply(context.Background(), ops...); err != nil {
+		return fmt.Errorf("hub: store last activity: %w", err)
+	}
+	return nil
+}
+
+// activityAhead notes that key's stored record is behind in lastActivityTime.
+func (h *Hub) activityAhead(key string) {
+	h.mu.Lock()
+	h.activity[key] = true
+	h.mu.Unlock()
+}
 
 // HostName is the canonical host name of the hub.
 func (h *Hub) HostName() string { return h.hostNames[0] }
@@ -336,7 +376,31 @@ func (h *Hub) persist(ctx context.Context, changes map[string]*entry) error {
 		}
 		all = append(all, o...)
 	}
-	return h.storeErr(h.store.Apply(ctx, all...))
+	if err := h.storeErr(h.store.Apply(ctx, all...)); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	for key := range changes {
+		delete(h.activity, key) // its record is written whole
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// commitTwin persists only the twin of e, whose identity record on disk
+// differs from e's at most in lastActivityTime (which, as for telemetry,
+// the next write of the record stores), and publishes e.
+func (h *Hub) commitTwin(ctx context.Context, key string, e *entry) error {
+	tw, err := e.twin.MarshalJSON()
+	if err != nil {
+		return errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", key)
+	}
+	if err := h.storeErr(h.store.Apply(ctx, store.Op{Bucket: store.Twins, Key: key, Value: tw})); err != nil {
+		return err
+	}
+	h.publish(key, e)
+	h.activityAhead(key)
+	return nil
 }
 
 // commit persists one identity and publishes it.

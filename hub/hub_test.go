@@ -560,3 +560,50 @@ func TestMemoryStoreTakesTheSamePath(t *testing.T) {
 		t.Fatal("a write the store refused was published")
 	}
 }
+
+// TestActivityStoredOnClose: reported properties and telemetry move an
+// identity's lastActivityTime in memory only; a clean stop stores it.
+func TestActivityStoredOnClose(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	h, st := openHub(t, path)
+	if _, err := h.PutDevice(ctx, "d1", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PutDevice(ctx, "d2", []byte(`{}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.PatchReported(ctx, "d1", "", []byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReceiveTelemetry(ctx, "d2", "", Telemetry{Body: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, id := range []string{"d1", "d2"} {
+		d, err := h.GetDevice(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.LastActivityTime == "0001-01-01T00:00:00Z" || d.LastActivityTime == "" {
+			t.Fatalf("%s shows no activity: %q", id, d.LastActivityTime)
+		}
+		want[id] = d.LastActivityTime
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := openHub(t, path)
+	for id, w := range want {
+		d, err := h2.GetDevice(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.LastActivityTime != w {
+			t.Errorf("%s after a restart: lastActivityTime %s, want %s", id, d.LastActivityTime, w)
+		}
+	}
+}

@@ -68,4 +68,5 @@ func (h *Hub) noteActivity(deviceID, moduleID string) {
 	next := cur.with()
 	next.lastActivity = h.stamp()
 	h.publish(identityKey(deviceID, moduleID), next)
+	h.activityAhead(identityKey(deviceID, moduleID))
 }

@@ -53,7 +53,7 @@ func (h *Hub) UpdateTwin(ctx context.Context, deviceID, moduleID string, body []
 	}
 	next := cur.with()
 	next.twin = tw
-	if err := h.commit(ctx, identityKey(deviceID, moduleID), next); err != nil {
+	if err := h.commitTwin(ctx, identityKey(deviceID, moduleID), next); err != nil {
 		return nil, err
 	}
 	if change.Changed {
