@@ -12,15 +12,16 @@ import (
 const loadChunkSize = 4096
 
 // loadChunk is a run of records copied out of the store: keys[i]'s value
-// is data[ends[i-1]:ends[i]]. Two chunks take turns, so that reading the
-// next overlaps decoding the last.
-type loadChunk struct {
+// is data[ends[i-1]:ends[i]], and out[i], errs[i] what decoding made of it.
+type loadChunk[T any] struct {
 	keys []string
 	ends []int
 	data []byte
+	out  []T
+	errs []error
 }
 
-func (c *loadChunk) value(i int) []byte {
+func (c *loadChunk[T]) value(i int) []byte {
 	start := 0
 	if i > 0 {
 		start = c.ends[i-1]
@@ -28,29 +29,45 @@ func (c *loadChunk) value(i int) []byte {
 	return c.data[start:c.ends[i]:c.ends[i]]
 }
 
-func (c *loadChunk) reset() { c.keys, c.ends, c.data = c.keys[:0], c.ends[:0], c.data[:0] }
+func (c *loadChunk[T]) reset() {
+	clear(c.out)
+	clear(c.errs)
+	c.keys, c.ends, c.data = c.keys[:0], c.ends[:0], c.data[:0]
+}
 
-// errLoadStopped ends the store's iteration once decoding has failed.
+// errLoadStopped ends the store's iteration once a later stage has failed.
 var errLoadStopped = errors.New("load stopped")
 
 // loadBucket reads every record of a bucket and hands each, decoded, to use
-// in key order. One goroutine reads the store while the chunk it read last
-// is decoded on every core. Records are copied out of the store first,
-// since a store may reuse them once its iteration moves on.
+// in key order. Three stages overlap, each on chunks the others are done
+// with: one goroutine reads the store, the chunk it read last is decoded on
+// every core, and the one before that is handed to use. Records are copied
+// out of the store first, since a store may reuse them once its iteration
+// moves on.
 func loadBucket[T any](st store.Store, bucket string, decode func(key string, value []byte) (T, error), use func(key string, v T) error) error {
-	free := make(chan *loadChunk, 2)
-	free <- &loadChunk{}
-	free <- &loadChunk{}
-	full := make(chan *loadChunk)
+	const chunks = 3
+	free := make(chan *loadChunk[T], chunks)
+	for range chunks {
+		free <- &loadChunk[T]{out: make([]T, loadChunkSize), errs: make([]error, loadChunkSize)}
+	}
+	read := make(chan *loadChunk[T])
+	decoded := make(chan *loadChunk[T], 1)
 	done := make(chan error, 1)
 	var failed atomic.Bool
-	go func() {
-		out := make([]T, loadChunkSize)
-		errs := make([]error, loadChunkSize)
+	go func() { // decode
+		for c := range read {
+			if !failed.Load() {
+				inParallel(len(c.keys), func(i int) { c.out[i], c.errs[i] = decode(c.keys[i], c.value(i)) })
+			}
+			decoded <- c
+		}
+		close(decoded)
+	}()
+	go func() { // use
 		var first error
-		for c := range full {
+		for c := range decoded {
 			if first == nil {
-				if first = decodeChunk(c, out, errs, decode, use); first != nil {
+				if first = useChunk(c, use); first != nil {
 					failed.Store(true)
 				}
 			}
@@ -67,7 +84,7 @@ func loadBucket[T any](st store.Store, bucket string, decode func(key string, va
 		if len(cur.keys) < loadChunkSize {
 			return nil
 		}
-		full <- cur
+		read <- cur
 		cur = <-free
 		if failed.Load() {
 			return errLoadStopped
@@ -75,30 +92,25 @@ func loadBucket[T any](st store.Store, bucket string, decode func(key string, va
 		return nil
 	})
 	if readErr == nil && len(cur.keys) > 0 {
-		full <- cur
+		read <- cur
 	}
-	close(full)
-	decodeErr := <-done
-	if decodeErr != nil {
-		return decodeErr
+	close(read)
+	if err := <-done; err != nil {
+		return err
 	}
 	return readErr
 }
 
-// decodeChunk decodes a chunk on every core and hands the results to use
-// in order; it returns the first error.
-func decodeChunk[T any](c *loadChunk, out []T, errs []error, decode func(string, []byte) (T, error), use func(string, T) error) error {
-	n := len(c.keys)
-	inParallel(n, func(i int) { out[i], errs[i] = decode(c.keys[i], c.value(i)) })
-	var zero T
-	for i := range n {
-		if errs[i] != nil {
-			return errs[i]
+// useChunk hands a decoded chunk to use in order and returns the first
+// error, a decoding error included.
+func useChunk[T any](c *loadChunk[T], use func(string, T) error) error {
+	for i := range c.keys {
+		if c.errs[i] != nil {
+			return c.errs[i]
 		}
-		if err := use(c.keys[i], out[i]); err != nil {
+		if err := use(c.keys[i], c.out[i]); err != nil {
 			return err
 		}
-		out[i], errs[i] = zero, nil
 	}
 	return nil
 }
