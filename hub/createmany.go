@@ -2,12 +2,11 @@ package hub
 
 import (
 	"context"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/parallel"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/store"
 	"github.com/iothub-emulator/iothub-emulator/twin"
@@ -79,7 +78,7 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 	// the cores. The first error in item order refuses the call.
 	entries := make([]*entry, len(items))
 	errs := make([]error, len(items))
-	inParallel(len(items), func(i int) { entries[i], errs[i] = newEntry(items[i], now, stamp) })
+	parallel.For(len(items), func(i int) { entries[i], errs[i] = newEntry(items[i], now, stamp) })
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -108,7 +107,7 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 	// Encoding the records, on every core.
 	opsOf := make([][]store.Op, len(entries))
 	encErrs := make([]error, len(entries))
-	inParallel(len(entries), func(i int) {
+	parallel.For(len(entries), func(i int) {
 		opsOf[i], encErrs[i] = ops(keys[i], entries[i], true)
 	})
 	all := make([]store.Op, 0, 2*len(entries))
@@ -145,27 +144,4 @@ func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-// inParallel calls fn(0) ... fn(n-1) on as many goroutines as there are
-// cores, each taking a contiguous run of indexes.
-func inParallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	per := (n + workers - 1) / workers
-	for start := 0; start < n; start += per {
-		end := min(start+per, n)
-		wg.Go(func() {
-			for i := start; i < end; i++ {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }

@@ -15,14 +15,11 @@ import (
 func scanRecord(b []byte) (storedRecord, bool) {
 	s := jsonscan.New(b)
 	var rec storedRecord
-	var seen uint8
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
-		bit, ok := recordMembers[string(k)]
-		if !ok || seen&bit != 0 {
-			s.Fail()
+		if !s.Member(recordMembers, &seen, k) {
 			return
 		}
-		seen |= bit
 		switch string(k) {
 		case "device":
 			rec.Device = scanIdentity(s)
@@ -50,19 +47,16 @@ func scanRecord(b []byte) (storedRecord, bool) {
 }
 
 // recordMembers are the members of a stored record.
-var recordMembers = map[string]uint8{"device": 1, "module": 2, "etagSeq": 4, "modelId": 8, "configurations": 16}
+var recordMembers = jsonscan.NewNames("device", "module", "etagSeq", "modelId", "configurations")
 
 // scanIdentity reads the device or module object of a record.
 func scanIdentity(s *jsonscan.Scanner) *storedIdentity {
 	var id storedIdentity
-	var seen uint32
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
-		bit, ok := identityMembers[string(k)]
-		if !ok || seen&bit != 0 {
-			s.Fail()
+		if !s.Member(identityMembers, &seen, k) {
 			return
 		}
-		seen |= bit
 		switch string(k) {
 		case "deviceId":
 			id.DeviceID = s.String()
@@ -111,55 +105,36 @@ func scanIdentity(s *jsonscan.Scanner) *storedIdentity {
 }
 
 // identityMembers are the members of a stored device or module object.
-var identityMembers = func() map[string]uint32 {
-	names := []string{"deviceId", "moduleId", "managedBy", "generationId", "etag",
-		"connectionState", "status", "statusReason", "connectionStateUpdatedTime",
-		"statusUpdatedTime", "lastActivityTime", "cloudToDeviceMessageCount",
-		"authentication", "capabilities", "deviceScope", "parentScopes"}
-	m := make(map[string]uint32, len(names))
-	for i, n := range names {
-		m[n] = 1 << i
-	}
-	return m
-}()
+var identityMembers = jsonscan.NewNames("deviceId", "moduleId", "managedBy", "generationId", "etag",
+	"connectionState", "status", "statusReason", "connectionStateUpdatedTime",
+	"statusUpdatedTime", "lastActivityTime", "cloudToDeviceMessageCount",
+	"authentication", "capabilities", "deviceScope", "parentScopes")
 
 // scanAuthentication reads authentication as registry.Authentication's
 // UnmarshalJSON does: a symmetricKey whose keys are both null or empty is
 // no key at all.
 func scanAuthentication(s *jsonscan.Scanner) registry.Authentication {
 	var a registry.Authentication
-	var seen [3]bool
-	once := func(i int) {
-		if seen[i] {
-			s.Fail()
-		}
-		seen[i] = true
-	}
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
 		switch string(k) {
 		case "symmetricKey":
-			once(0)
+			s.Once(&seen, 0)
 			if s.Null() {
 				return
 			}
 			var sk registry.SymmetricKey
-			var got [2]bool
+			var got jsonscan.Seen
 			s.Object(func(k []byte) {
 				var v *string
 				switch string(k) {
 				case "primaryKey":
-					if got[0] {
-						s.Fail()
-					}
-					got[0] = true
+					s.Once(&got, 0)
 					if v = s.OptString(); v != nil {
 						sk.PrimaryKey = *v
 					}
 				case "secondaryKey":
-					if got[1] {
-						s.Fail()
-					}
-					got[1] = true
+					s.Once(&got, 1)
 					if v = s.OptString(); v != nil {
 						sk.SecondaryKey = *v
 					}
@@ -171,28 +146,22 @@ func scanAuthentication(s *jsonscan.Scanner) registry.Authentication {
 				a.SymmetricKey = &sk
 			}
 		case "x509Thumbprint":
-			once(1)
-			var got [2]bool
+			s.Once(&seen, 1)
+			var got jsonscan.Seen
 			s.Object(func(k []byte) {
 				switch string(k) {
 				case "primaryThumbprint":
-					if got[0] {
-						s.Fail()
-					}
-					got[0] = true
+					s.Once(&got, 0)
 					a.X509Thumbprint.PrimaryThumbprint = s.OptString()
 				case "secondaryThumbprint":
-					if got[1] {
-						s.Fail()
-					}
-					got[1] = true
+					s.Once(&got, 1)
 					a.X509Thumbprint.SecondaryThumbprint = s.OptString()
 				default:
 					s.Fail()
 				}
 			})
 		case "type":
-			once(2)
+			s.Once(&seen, 2)
 			a.Type = s.String()
 		default:
 			s.Fail()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/parallel"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
@@ -57,7 +58,7 @@ func loadBucket[T any](st store.Store, bucket string, decode func(key string, va
 	go func() { // decode
 		for c := range read {
 			if !failed.Load() {
-				inParallel(len(c.keys), func(i int) { c.out[i], c.errs[i] = decode(c.keys[i], c.value(i)) })
+				parallel.For(len(c.keys), func(i int) { c.out[i], c.errs[i] = decode(c.keys[i], c.value(i)) })
 			}
 			decoded <- c
 		}

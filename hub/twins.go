@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/parallel"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
@@ -94,7 +95,7 @@ func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (que
 	}
 	// Whole twins come out of the index as entries: rendered here, outside
 	// its lock, and on every core.
-	inParallel(len(page.Items), func(i int) {
+	parallel.For(len(page.Items), func(i int) {
 		if e, ok := page.Items[i].(*entry); ok {
 			page.Items[i] = twinView(e)
 		}
@@ -131,7 +132,7 @@ func bodyNamesURLIdentity(u twin.ServiceUpdate, deviceID, moduleID string) error
 func (h *Hub) EncodeTwins(items []any) ([][]byte, error) {
 	out := make([][]byte, len(items))
 	errs := make([]error, len(items))
-	inParallel(len(items), func(i int) { out[i], errs[i] = json.Marshal(items[i]) })
+	parallel.For(len(items), func(i int) { out[i], errs[i] = json.Marshal(items[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

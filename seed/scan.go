@@ -16,20 +16,14 @@ import (
 func scanDocument(data []byte) (*Document, bool) {
 	s := jsonscan.New(data)
 	d := new(Document)
-	var seen [2]bool
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
 		switch string(k) {
 		case "hub":
-			if seen[0] {
-				s.Fail()
-			}
-			seen[0] = true
+			s.Once(&seen, 0)
 			s.Object(func([]byte) { s.Fail() }) // no settings yet
 		case "devices":
-			if seen[1] {
-				s.Fail()
-			}
-			seen[1] = true
+			s.Once(&seen, 1)
 			d.Devices = []Device{} // as encoding/json makes of []
 			array(s, func() {
 				d.Devices = append(d.Devices, scanDevice(s))
@@ -65,53 +59,28 @@ func array(s *jsonscan.Scanner, item func()) {
 	}
 }
 
-// once marks member i seen, failing the scan on a duplicate.
-func once(s *jsonscan.Scanner, seen *uint32, i uint) {
-	if *seen&(1<<i) != 0 {
-		s.Fail()
-	}
-	*seen |= 1 << i
-}
+var (
+	deviceMembers = jsonscan.NewNames("id", "status", "edge", "auth", "keys", "thumbprints", "tags", "desired", "reported", "modules")
+	moduleMembers = jsonscan.NewNames("id", "auth", "keys", "thumbprints", "tags", "desired", "reported")
+)
 
 func scanDevice(s *jsonscan.Scanner) Device {
 	var d Device
-	var seen uint32
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
+		if !s.Member(deviceMembers, &seen, k) {
+			return
+		}
 		switch string(k) {
-		case "id":
-			once(s, &seen, 0)
-			d.ID = s.String()
 		case "status":
-			once(s, &seen, 1)
 			d.Status = s.String()
 		case "edge":
-			once(s, &seen, 2)
 			d.Edge = s.Bool()
-		case "auth":
-			once(s, &seen, 3)
-			d.Auth = s.String()
-		case "keys":
-			once(s, &seen, 4)
-			d.Keys = scanKeys(s)
-		case "thumbprints":
-			once(s, &seen, 5)
-			t := Thumbprints(*scanKeys(s))
-			d.Thumbprints = &t
-		case "tags":
-			once(s, &seen, 6)
-			d.Tags = scanProperties(s)
-		case "desired":
-			once(s, &seen, 7)
-			d.Desired = scanProperties(s)
-		case "reported":
-			once(s, &seen, 8)
-			d.Reported = scanProperties(s)
 		case "modules":
-			once(s, &seen, 9)
 			d.Modules = []Module{}
 			array(s, func() { d.Modules = append(d.Modules, scanModule(s)) })
 		default:
-			s.Fail()
+			scanShared(s, string(k), &d.ID, &d.Auth, &d.Keys, &d.Thumbprints, &d.Tags, &d.Desired, &d.Reported)
 		}
 	})
 	return d
@@ -119,56 +88,54 @@ func scanDevice(s *jsonscan.Scanner) Device {
 
 func scanModule(s *jsonscan.Scanner) Module {
 	var m Module
-	var seen uint32
+	var seen jsonscan.Seen
 	s.Object(func(k []byte) {
-		switch string(k) {
-		case "id":
-			once(s, &seen, 0)
-			m.ID = s.String()
-		case "auth":
-			once(s, &seen, 1)
-			m.Auth = s.String()
-		case "keys":
-			once(s, &seen, 2)
-			m.Keys = scanKeys(s)
-		case "thumbprints":
-			once(s, &seen, 3)
-			t := Thumbprints(*scanKeys(s))
-			m.Thumbprints = &t
-		case "tags":
-			once(s, &seen, 4)
-			m.Tags = scanProperties(s)
-		case "desired":
-			once(s, &seen, 5)
-			m.Desired = scanProperties(s)
-		case "reported":
-			once(s, &seen, 6)
-			m.Reported = scanProperties(s)
-		default:
-			s.Fail()
+		if s.Member(moduleMembers, &seen, k) {
+			scanShared(s, string(k), &m.ID, &m.Auth, &m.Keys, &m.Thumbprints, &m.Tags, &m.Desired, &m.Reported)
 		}
 	})
 	return m
 }
 
+// scanShared reads a member devices and modules have alike.
+func scanShared(s *jsonscan.Scanner, name string, id, auth *string, keys **Keys, thumbprints **Thumbprints, tags, desired, reported *Properties) {
+	switch name {
+	case "id":
+		*id = s.String()
+	case "auth":
+		*auth = s.String()
+	case "keys":
+		*keys = scanKeys(s)
+	case "thumbprints":
+		t := Thumbprints(*scanKeys(s))
+		*thumbprints = &t
+	case "tags":
+		*tags = scanProperties(s)
+	case "desired":
+		*desired = scanProperties(s)
+	case "reported":
+		*reported = scanProperties(s)
+	}
+}
+
 // scanKeys reads {"primary": ..., "secondary": ...}, as Keys or Thumbprints.
 func scanKeys(s *jsonscan.Scanner) *Keys {
 	var k Keys
-	var seen uint32
+	var seen jsonscan.Seen
 	s.Object(func(name []byte) {
-		switch string(name) {
-		case "primary":
-			once(s, &seen, 0)
+		if !s.Member(keyMembers, &seen, name) {
+			return
+		}
+		if string(name) == "primary" {
 			k.Primary = s.String()
-		case "secondary":
-			once(s, &seen, 1)
+		} else {
 			k.Secondary = s.String()
-		default:
-			s.Fail()
 		}
 	})
 	return &k
 }
+
+var keyMembers = jsonscan.NewNames("primary", "secondary")
 
 // scanProperties reads a twin section as Properties.UnmarshalJSON does: an
 // object whose null members are gone.

@@ -4,13 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/parallel"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
@@ -90,7 +89,7 @@ func prepareParallel(d *Document) (*Document, bool) {
 	out := &Document{Devices: make([]Device, len(d.Devices))}
 	var clean atomic.Bool
 	clean.Store(true)
-	inParallel(len(d.Devices), func(i int) {
+	parallel.For(len(d.Devices), func(i int) {
 		dp := &problems{}
 		out.Devices[i] = checkDevice(dp, i, d.Devices[i])
 		if len(dp.list) > 0 {
@@ -151,29 +150,6 @@ func checkDevice(p *problems, i int, in Device) Device {
 		checkRegistryAccepts(p, i, &dev)
 	}
 	return dev
-}
-
-// inParallel calls fn(0) ... fn(n-1) on as many goroutines as there are
-// cores, each taking a contiguous run of indexes.
-func inParallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	per := (n + workers - 1) / workers
-	for start := 0; start < n; start += per {
-		end := min(start+per, n)
-		wg.Go(func() {
-			for i := start; i < end; i++ {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // note adds a problem that is not an identity's.

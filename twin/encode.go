@@ -44,13 +44,7 @@ func appendSection(b []byte, s section) []byte {
 	b = appendMetadata(b, root)
 	b = append(b, `,"$version":`...)
 	b = strconv.AppendInt(b, s.version, 10)
-	for i := range root.children {
-		b = append(b, ',')
-		b = appendString(b, root.children[i].name)
-		b = append(b, ':')
-		b = appendNode(b, &root.children[i].node)
-	}
-	return append(b, '}')
+	return append(appendMembers(b, root, true), '}')
 }
 
 // appendNode appends a node's value without metadata.
@@ -58,16 +52,21 @@ func appendNode(b []byte, n *node) []byte {
 	if n.children == nil {
 		return appendValue(b, n.value)
 	}
-	b = append(b, '{')
+	return append(appendMembers(append(b, '{'), n, false), '}')
+}
+
+// appendMembers appends the members of the object n as "name":value
+// pairs, each after a comma if comma, else between commas.
+func appendMembers(b []byte, n *node, comma bool) []byte {
 	for i := range n.children {
-		if i > 0 {
+		if comma || i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, n.children[i].name)
 		b = append(b, ':')
 		b = appendNode(b, &n.children[i].node)
 	}
-	return append(b, '}')
+	return b
 }
 
 // appendMetadata appends a node's $metadata object.

@@ -107,61 +107,49 @@ func (l *Loader) load(b []byte) (*Twin, bool) {
 	l.metas, l.kids, l.stack = l.metas[:0], l.kids[:0], l.stack[:0]
 	s := jsonscan.New(b)
 	t := &Twin{}
-	var seen [4]bool // version, etag, tags, properties
-	once := func(i int) {
-		if seen[i] {
-			s.Fail()
-		}
-		seen[i] = true
-	}
+	var seen jsonscan.Seen // version, etag, tags, properties
 	s.Object(func(k []byte) {
 		switch string(k) {
 		case "version":
-			once(0)
+			s.Once(&seen, 0)
 			t.version = s.Int()
 		case "etag":
-			once(1)
+			s.Once(&seen, 1)
 			etag, ok := parseETag(s.String())
 			if !ok {
 				s.Fail()
 			}
 			t.etag = etag
 		case "tags":
-			once(2)
+			s.Once(&seen, 2)
 			tags, ok := value(s, l).(map[string]any)
 			if !ok || noNulls(secTags, tags) != nil {
 				s.Fail()
 			}
 			t.tags = tags
 		case "properties":
-			once(3)
-			var got [2]bool
+			s.Once(&seen, 3)
+			var got jsonscan.Seen
 			s.Object(func(k []byte) {
 				switch string(k) {
 				case "desired":
-					if got[0] {
-						s.Fail()
-					}
-					got[0] = true
+					s.Once(&got, 0)
 					t.desired = l.section(s, true)
 				case "reported":
-					if got[1] {
-						s.Fail()
-					}
-					got[1] = true
+					s.Once(&got, 1)
 					t.reported = l.section(s, false)
 				default:
 					s.Fail()
 				}
 			})
-			if !got[0] || !got[1] {
+			if !got.Has(0) || !got.Has(1) {
 				s.Fail()
 			}
 		default:
 			s.Fail()
 		}
 	})
-	if !s.End() || !seen[0] || !seen[1] || !seen[3] || s.Failed() {
+	if !s.End() || !seen.Has(0) || !seen.Has(1) || !seen.Has(3) || s.Failed() {
 		return nil, false
 	}
 	if t.tags == nil {

@@ -279,3 +279,43 @@ func (s *Scanner) Object(member func(key []byte)) {
 		return
 	}
 }
+
+// Seen records which members of an object were read, by the caller's
+// numbering (0 to 63), so that a duplicate fails the scan: encoding/json
+// would keep the last, and the caller falls back to it.
+type Seen uint64
+
+// Once marks member i read, failing the scan if it was already.
+func (s *Scanner) Once(seen *Seen, i int) {
+	if *seen&(1<<i) != 0 {
+		s.Fail()
+	}
+	*seen |= 1 << i
+}
+
+// Has reports whether member i was read.
+func (seen Seen) Has(i int) bool { return seen&(1<<i) != 0 }
+
+// Names numbers the members an object may have, for Member.
+type Names map[string]int
+
+// NewNames numbers names in order.
+func NewNames(names ...string) Names {
+	n := make(Names, len(names))
+	for i, name := range names {
+		n[name] = i
+	}
+	return n
+}
+
+// Member marks the member k read and reports whether it is one of names,
+// read for the first time; otherwise it fails the scan.
+func (s *Scanner) Member(names Names, seen *Seen, k []byte) bool {
+	i, ok := names[string(k)]
+	if !ok || seen.Has(i) {
+		s.Fail()
+		return false
+	}
+	s.Once(seen, i)
+	return true
+}
