@@ -1,11 +1,9 @@
 package twin
 
 import (
-	"encoding/json"
-	"math"
-	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/iothub-emulator/iothub-emulator/internal/jsonenc"
 )
 
 // The storage form is written by hand rather than through encoding/json:
@@ -26,7 +24,7 @@ func (t *Twin) appendStored(b []byte) []byte {
 	if t.tags == nil {
 		b = append(b, "{}"...)
 	} else {
-		b = appendValue(b, t.tags)
+		b = jsonenc.AppendValue(b, t.tags)
 	}
 	b = append(b, `,"properties":{"desired":`...)
 	b = appendSection(b, t.desired)
@@ -50,7 +48,7 @@ func appendSection(b []byte, s section) []byte {
 // appendNode appends a node's value without metadata.
 func appendNode(b []byte, n *node) []byte {
 	if n.children == nil {
-		return appendValue(b, n.value)
+		return jsonenc.AppendValue(b, n.value)
 	}
 	return append(appendMembers(append(b, '{'), n, false), '}')
 }
@@ -62,7 +60,7 @@ func appendMembers(b []byte, n *node, comma bool) []byte {
 		if comma || i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, n.children[i].name)
+		b = jsonenc.AppendString(b, n.children[i].name)
 		b = append(b, ':')
 		b = appendNode(b, &n.children[i].node)
 	}
@@ -80,90 +78,84 @@ func appendMetadata(b []byte, n *node) []byte {
 	}
 	for i := range n.children {
 		b = append(b, ',')
-		b = appendString(b, n.children[i].name)
+		b = jsonenc.AppendString(b, n.children[i].name)
 		b = append(b, ':')
 		b = appendMetadata(b, &n.children[i].node)
 	}
 	return append(b, '}')
 }
 
-// appendValue appends a JSON value as encoding/json writes it.
-func appendValue(b []byte, v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...)
-	case string:
-		return appendString(b, x)
-	case bool:
-		return strconv.AppendBool(b, x)
-	case float64:
-		return appendFloat(b, x)
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+// AppendTags appends the tags as json.Marshal(t.Tags()) writes them.
+func (t *Twin) AppendTags(b []byte) []byte { return jsonenc.AppendValue(b, t.SharedTags()) }
+
+// AppendProperties appends the "properties" object of the service view
+// exactly as json.Marshal(t.Properties()) writes it: every object's keys
+// in order, "$metadata" and "$version" (and "$lastUpdated",
+// "$lastUpdatedVersion") among them, without building the maps.
+func (t *Twin) AppendProperties(b []byte) []byte {
+	b = append(b, `{"desired":`...)
+	b = appendViewSection(b, t.desired)
+	b = append(b, `,"reported":`...)
+	b = appendViewSection(b, t.reported)
+	return append(b, '}')
+}
+
+// viewMember is one member an object of the view has beside its node's
+// members, written where its name sorts.
+type viewMember struct {
+	name  string
+	write func(b []byte) []byte
+}
+
+// appendSorted writes the members of n and extra (already in order) as one
+// object, every name in encoding/json's order.
+func appendSorted(b []byte, n *node, extra []viewMember, value func(b []byte, c *node) []byte) []byte {
+	b = append(b, '{')
+	first := true
+	sep := func() {
+		if !first {
+			b = append(b, ',')
 		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
+		first = false
+	}
+	i, j := 0, 0
+	for i < len(n.children) || j < len(extra) {
+		if j < len(extra) && (i == len(n.children) || extra[j].name < n.children[i].name) {
+			sep()
+			b = jsonenc.AppendString(b, extra[j].name)
 			b = append(b, ':')
-			b = appendValue(b, x[k])
+			b = extra[j].write(b)
+			j++
+			continue
 		}
-		return append(b, '}')
-	case []any:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendValue(b, e)
-		}
-		return append(b, ']')
+		sep()
+		b = jsonenc.AppendString(b, n.children[i].name)
+		b = append(b, ':')
+		b = value(b, &n.children[i].node)
+		i++
 	}
-	// Not a decoded JSON value (a caller's own type): encoding/json's form.
-	enc, err := json.Marshal(v)
-	if err != nil {
-		return append(b, "null"...)
-	}
-	return append(b, enc...)
+	return append(b, '}')
 }
 
-// appendString writes plain ASCII directly; anything encoding/json would
-// escape (quotes, controls, <, >, &, U+2028, invalid UTF-8) goes through it.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			enc, _ := json.Marshal(s) // a string always encodes
-			return append(b, enc...)
-		}
+func appendViewSection(b []byte, s section) []byte {
+	root := s.root
+	if root == nil || root.children == nil {
+		root = emptyObject()
 	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
+	return appendSorted(b, root, []viewMember{
+		{"$metadata", func(b []byte) []byte { return appendViewMetadata(b, root) }},
+		{"$version", func(b []byte) []byte { return strconv.AppendInt(b, s.version, 10) }},
+	}, appendNode)
 }
 
-// appendFloat writes a number as encoding/json does: the shortest form that
-// reads back the same, in exponent form only for very large or small ones.
-func appendFloat(b []byte, f float64) []byte {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return append(b, "null"...) // never in a twin: JSON has no such numbers
+func appendViewMetadata(b []byte, n *node) []byte {
+	extra := []viewMember{{"$lastUpdated", func(b []byte) []byte {
+		b = append(b, '"')
+		b = n.updated.time().AppendFormat(b, TimeFormat)
+		return append(b, '"')
+	}}}
+	if n.version != 0 {
+		extra = append(extra, viewMember{"$lastUpdatedVersion", func(b []byte) []byte { return strconv.AppendInt(b, n.version, 10) }})
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 is written e-9, as encoding/json does.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return appendSorted(b, n, extra, appendViewMetadata)
 }

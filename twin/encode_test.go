@@ -60,12 +60,33 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
-	for _, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e-6, 9.99e-7, 1e-7, 1e20, 1e21, 123456789e15,
-		-5e-324, math.MaxFloat64, -math.MaxFloat64, 1.5e-10, 2e-100, 1e100, 12345.6789, 1 << 53} {
-		want, _ := json.Marshal(f)
-		if got := appendFloat(nil, f); string(got) != string(want) {
-			t.Errorf("%v: got %s, want %s", f, got, want)
+func TestAppendViewMatchesEncodingJSON(t *testing.T) {
+	fast, _ := loadCorpus(t)
+	var twins []*Twin
+	for _, b := range fast {
+		tw, err := new(Loader).Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twins = append(twins, tw)
+	}
+	// Names that sort before and among "$metadata" and "$version".
+	odd, err := Build(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC),
+		map[string]any{"!a": 1.0, "#": map[string]any{"!": "x"}},
+		map[string]any{"!": map[string]any{"#x": 1.0, "a": true}, "z": "<>"},
+		map[string]any{"!r": 2.0, "#h": map[string]any{}, "a": nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twins = append(twins, odd)
+	for i, tw := range twins {
+		want, _ := json.Marshal(tw.Properties())
+		if got := tw.AppendProperties(nil); string(got) != string(want) {
+			t.Errorf("twin %d properties:\n got %s\nwant %s", i, got, want)
+		}
+		want, _ = json.Marshal(tw.Tags())
+		if got := tw.AppendTags(nil); string(got) != string(want) {
+			t.Errorf("twin %d tags:\n got %s\nwant %s", i, got, want)
 		}
 	}
 }
