@@ -173,7 +173,7 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	page, err := s.hub.Query(r.Context(), *spec.Query, query.PageOptions{
+	page, encoded, err := s.hub.QueryEncoded(r.Context(), *spec.Query, query.PageOptions{
 		MaxItemCount: maxItems,
 		Continuation: r.Header.Get("x-ms-continuation"),
 	})
@@ -194,12 +194,7 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, items)
 		return
 	}
-	// Whole twins: written from the encodings the hub keeps.
-	encoded, err := s.hub.EncodeTwins(items)
-	if err != nil {
-		s.writeError(w, errcode.Wrap(errcode.ServerError, err, "could not encode the response"))
-		return
-	}
+	// Whole twins: written as the hub encoded them.
 	size := 2 + len(encoded)
 	for _, b := range encoded {
 		size += len(b)

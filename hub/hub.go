@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/iothub-emulator/iothub-emulator/c2d"
 	"github.com/iothub-emulator/iothub-emulator/d2c"
 	"github.com/iothub-emulator/iothub-emulator/errcode"
+	"github.com/iothub-emulator/iothub-emulator/internal/jsonenc"
 	"github.com/iothub-emulator/iothub-emulator/metrics"
 	"github.com/iothub-emulator/iothub-emulator/query"
 	"github.com/iothub-emulator/iothub-emulator/registry"
@@ -503,6 +505,44 @@ func twinView(e *entry) map[string]any {
 		}
 	}
 	return v
+}
+
+// sortedViewFields are viewFields in encoding/json's order.
+var sortedViewFields = func() []string {
+	f := slices.Clone(viewFields)
+	slices.Sort(f)
+	return f
+}()
+
+// appendView appends the service view as JSON, byte for byte what
+// json.Marshal(twinView(e)) writes, without rendering the maps.
+func appendView(b []byte, e *entry) []byte {
+	b = append(b, '{')
+	first := true
+	for _, name := range sortedViewFields {
+		var x any
+		var ok bool
+		if name != "tags" && name != "properties" {
+			if x, ok = e.field(name); !ok {
+				continue
+			}
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = jsonenc.AppendString(b, name)
+		b = append(b, ':')
+		switch name {
+		case "tags":
+			b = e.twin.AppendTags(b)
+		case "properties":
+			b = e.twin.AppendProperties(b)
+		default:
+			b = jsonenc.AppendValue(b, x)
+		}
+	}
+	return append(b, '}')
 }
 
 // Lookup reads the service view at path, for queries, without rendering

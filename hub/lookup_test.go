@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,6 +54,10 @@ func TestLookupMatchesTheView(t *testing.T) {
 		walk(nil, view)
 		if len(paths) < 25 {
 			t.Fatalf("%s: only %d paths in the view", key, len(paths))
+		}
+		wantJSON, _ := json.Marshal(twinView(e))
+		if got := appendView(nil, e); string(got) != string(wantJSON) {
+			t.Errorf("%s: appendView:\n got %s\nwant %s", key, got, wantJSON)
 		}
 		for _, p := range append(paths, absent...) {
 			got, gotOK := e.Lookup(p)

@@ -80,8 +80,49 @@ func (h *Hub) sendDesired(deviceID, moduleID string, change twin.DesiredChange) 
 	h.devices.DesiredChanged(deviceID, moduleID, change.Version, body)
 }
 
-// Query runs a query text over the twins and returns one page.
-func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (query.Page, error) {
+// Query runs a query text over the twins and returns one page; whole twins
+// (SELECT *) come as service views.
+func (h *Hub) Query(ctx context.Context, text string, opts query.PageOptions) (query.Page, error) {
+	page, err := h.query(text, opts)
+	if err != nil {
+		return query.Page{}, err
+	}
+	// Rendered here, outside the index's lock, and on every core.
+	parallel.For(len(page.Items), func(i int) {
+		if e, ok := page.Items[i].(*entry); ok {
+			page.Items[i] = twinView(e)
+		}
+	})
+	return page, nil
+}
+
+// QueryEncoded is Query for a page that is written out as JSON: for whole
+// twins, twins holds each item's JSON (as json.Marshal writes its view,
+// written on every core without rendering the view) and the page's Items
+// are not for use; for other pages twins is nil.
+func (h *Hub) QueryEncoded(ctx context.Context, text string, opts query.PageOptions) (page query.Page, twins [][]byte, err error) {
+	if page, err = h.query(text, opts); err != nil {
+		return query.Page{}, nil, err
+	}
+	if page.ItemType != query.ItemTypeTwin {
+		return page, nil, nil
+	}
+	twins = make([][]byte, len(page.Items))
+	errs := make([]error, len(page.Items))
+	parallel.For(len(page.Items), func(i int) {
+		if e, ok := page.Items[i].(*entry); ok {
+			twins[i] = appendView(make([]byte, 0, 2048), e)
+			return
+		}
+		twins[i], errs[i] = json.Marshal(page.Items[i])
+	})
+	if err := errors.Join(errs...); err != nil {
+		return query.Page{}, nil, errcode.Wrap(errcode.ServerError, err, "could not encode the page")
+	}
+	return page, twins, nil
+}
+
+func (h *Hub) query(text string, opts query.PageOptions) (query.Page, error) {
 	start := time.Now()
 	q, err := query.Parse(text)
 	if err != nil {
@@ -93,13 +134,6 @@ func (h *Hub) Query(_ context.Context, text string, opts query.PageOptions) (que
 		h.stats.queryErrors.Inc("")
 		return query.Page{}, queryError(err)
 	}
-	// Whole twins come out of the index as entries: rendered here, outside
-	// its lock, and on every core.
-	parallel.For(len(page.Items), func(i int) {
-		if e, ok := page.Items[i].(*entry); ok {
-			page.Items[i] = twinView(e)
-		}
-	})
 	h.stats.queries.Observe(time.Since(start).Seconds())
 	return page, nil
 }
@@ -125,16 +159,4 @@ func bodyNamesURLIdentity(u twin.ServiceUpdate, deviceID, moduleID string) error
 		return errcode.New(errcode.ArgumentInvalid, "The twin body is for module '%s', but the URL names module '%s'.", u.ModuleID, moduleID)
 	}
 	return nil
-}
-
-// EncodeTwins writes the items of a SELECT * page over devices or modules
-// as JSON, on every core.
-func (h *Hub) EncodeTwins(items []any) ([][]byte, error) {
-	out := make([][]byte, len(items))
-	errs := make([]error, len(items))
-	parallel.For(len(items), func(i int) { out[i], errs[i] = json.Marshal(items[i]) })
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
