@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/jsonenc"
 	"github.com/iothub-emulator/iothub-emulator/registry"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
@@ -252,7 +254,8 @@ func parseWireTime(field, s string) (time.Time, error) {
 }
 
 // deviceRecord is what the devices bucket stores for one device; its
-// shape is the stored format every version of the hub reads.
+// shape is the stored format every version of the hub reads. record writes
+// it by hand; this type is the reference it is checked against.
 type deviceRecord struct {
 	Device         registry.Device   `json:"device"`
 	ETagSeq        int64             `json:"etagSeq"`
@@ -268,14 +271,31 @@ type moduleRecord struct {
 	Configurations map[string]string `json:"configurations,omitempty"`
 }
 
-// record is the identity as its bucket stores it.
+// record is the identity as its bucket stores it: what json.Marshal writes of a deviceRecord or moduleRecord
+// (TestRecordMatchesEncodingJSON checks), by hand: a bulk load writes one
+// per identity.
 func (r *identity) record() (bucket string, value []byte, err error) {
+	b := make([]byte, 0, 512)
 	if r.kind == moduleKind {
-		value, err = json.Marshal(moduleRecord{Module: r.toModule(), ETagSeq: r.etagSeq, ModelID: r.modelID, Configurations: r.configurations})
+		m := r.toModule()
+		b = m.AppendJSON(append(b, `{"module":`...))
 	} else {
-		value, err = json.Marshal(deviceRecord{Device: r.toDevice(), ETagSeq: r.etagSeq, ModelID: r.modelID, Configurations: r.configurations})
+		d := r.toDevice()
+		b = d.AppendJSON(append(b, `{"device":`...))
 	}
-	return r.kind.bucket(), value, err
+	b = append(b, `,"etagSeq":`...)
+	b = strconv.AppendInt(b, r.etagSeq, 10)
+	b = append(b, `,"modelId":`...)
+	b = jsonenc.AppendString(b, r.modelID)
+	if len(r.configurations) > 0 {
+		cfgs := make(map[string]any, len(r.configurations))
+		for id, status := range r.configurations {
+			cfgs[id] = status
+		}
+		b = append(b, `,"configurations":`...)
+		b = jsonenc.AppendValue(b, cfgs)
+	}
+	return r.kind.bucket(), append(b, '}'), nil
 }
 
 // storedRecord reads a record of either bucket: the device and module
