@@ -20,7 +20,9 @@ func legacyStored(t *Twin) ([]byte, error) {
 	return json.Marshal(s)
 }
 
-func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
+// corpusTwins are the twins of loadCorpus's stored forms.
+func corpusTwins(t *testing.T) []*Twin {
+	t.Helper()
 	fast, _ := loadCorpus(t)
 	var twins []*Twin
 	for _, b := range fast {
@@ -30,6 +32,11 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 		}
 		twins = append(twins, tw)
 	}
+	return twins
+}
+
+func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
+	twins := corpusTwins(t)
 	numbers := New(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC))
 	vals := map[string]any{}
 	for i, f := range []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e-6, 9.99e-7, 1e-7, 4503599627370495, -5e-324, 1.5e-10, 2e-100} {
@@ -61,15 +68,7 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendViewMatchesEncodingJSON(t *testing.T) {
-	fast, _ := loadCorpus(t)
-	var twins []*Twin
-	for _, b := range fast {
-		tw, err := new(Loader).Load(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		twins = append(twins, tw)
-	}
+	twins := corpusTwins(t)
 	// Names that sort before and among "$metadata" and "$version".
 	odd, err := Build(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC),
 		map[string]any{"!a": 1.0, "#": map[string]any{"!": "x"}},
