@@ -29,6 +29,30 @@ func claims(c *amqp.ConnInfo) []claim {
 	return v
 }
 
+// allClaims are the connection's $cbs claims and the one SASL PLAIN carried.
+func allClaims(c *amqp.ConnInfo) []claim {
+	all := claims(c)
+	if cl, ok := c.Principal().(claim); ok {
+		all = append(all[:len(all):len(all)], cl) // never into the stored slice
+	}
+	return all
+}
+
+// accepted reports whether a claim that has not expired passes check; if
+// none does, last is why the last one failed (nil without claims).
+func accepted(all []claim, now time.Time, check func(token string) error) (last error, ok bool) {
+	for _, cl := range all {
+		if !now.Before(cl.expires) {
+			last = errcode.New(errcode.IotHubUnauthorized, "The token for this connection expired at %s.", cl.expires.UTC().Format(time.RFC3339))
+			continue
+		}
+		if last = check(cl.token); last == nil {
+			return nil, true
+		}
+	}
+	return last, false
+}
+
 // addClaim records a verified token, replacing one for the same audience
 // (clients renew tokens before they expire).
 func addClaim(c *amqp.ConnInfo, token string, expires time.Time, resource string) {
@@ -102,22 +126,11 @@ func tokenIdentity(path string) (identity, bool) {
 // authorize checks that one of the connection's claims covers the link
 // path and grants ServiceConnect.
 func (s *Server) authorize(c *amqp.ConnInfo, path string) *amqp.Error {
-	now := s.now()
-	all := claims(c)
-	if cl, ok := c.Principal().(claim); ok { // from SASL PLAIN
-		all = append(all, cl)
-	}
-	var last error
-	for _, cl := range all {
-		if !now.Before(cl.expires) {
-			last = errcode.New(errcode.IotHubUnauthorized, "The token for this connection expired at %s.", cl.expires.UTC().Format(time.RFC3339))
-			continue
-		}
-		err := s.hub.AuthorizeAMQP(cl.token, path, registry.ServiceConnect)
-		if err == nil {
-			return nil
-		}
-		last = err
+	last, ok := accepted(allClaims(c), s.now(), func(token string) error {
+		return s.hub.AuthorizeAMQP(token, path, registry.ServiceConnect)
+	})
+	if ok {
+		return nil
 	}
 	if last == nil {
 		last = errcode.New(errcode.IotHubUnauthorized, "No token covers %s: put one on $cbs first, or authenticate with SASL PLAIN.", path)

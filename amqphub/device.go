@@ -79,22 +79,13 @@ func deviceAddress(path string) (identity, endpoint, error) {
 // (the identity's keys, or a policy with DeviceConnect, the device enabled),
 // else the TLS client certificate, checked as MQTT checks it.
 func (s *Server) authorizeDevice(c *amqp.ConnInfo, id identity) *amqp.Error {
-	now := s.now()
-	all := claims(c)
-	if cl, ok := c.Principal().(claim); ok {
-		all = append(all, cl)
-	}
-	var last error
-	for _, cl := range all {
-		if !now.Before(cl.expires) {
-			last = errcode.New(errcode.IotHubUnauthorized, "The token for this connection expired at %s.", cl.expires.UTC().Format(time.RFC3339))
-			continue
-		}
-		_, err := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, cl.token)
-		if err == nil {
-			return nil
-		}
-		last = err
+	all := allClaims(c)
+	last, ok := accepted(all, s.now(), func(token string) error {
+		_, err := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, token)
+		return err
+	})
+	if ok {
+		return nil
 	}
 	if st := c.TLS(); st != nil && len(st.PeerCertificates) > 0 && len(all) == 0 {
 		err := s.hub.AuthenticateDeviceX509(id.deviceID, id.moduleID, st.PeerCertificates)
@@ -114,12 +105,8 @@ func (s *Server) authorizeDevice(c *amqp.ConnInfo, id identity) *amqp.Error {
 // on the TLS client certificate, which (as for MQTT) is checked once, at
 // the handshake.
 func (s *Server) authorityEnds(c *amqp.ConnInfo, id identity) time.Time {
-	all := claims(c)
-	if cl, ok := c.Principal().(claim); ok {
-		all = append(all, cl)
-	}
 	var end time.Time
-	for _, cl := range all {
+	for _, cl := range allClaims(c) {
 		if _, err := s.hub.AuthenticateDevice(id.deviceID, id.moduleID, cl.token); err == nil && cl.expires.After(end) {
 			end = cl.expires
 		}
