@@ -398,7 +398,8 @@ func (m *Manager) finish(j *Job, status, reason string) {
 
 // targets lists the device ids the job's condition selects, in id order.
 func (m *Manager) targets(ctx context.Context, j *Job) ([]string, error) {
-	text := "SELECT * FROM devices WHERE " + j.QueryCondition
+	// Only the ids: whole twins would be rendered for nothing.
+	text := "SELECT deviceId FROM devices WHERE " + j.QueryCondition
 	var ids []string
 	opts := query.PageOptions{MaxItemCount: query.MaxPageSize}
 	for {
