@@ -3,17 +3,12 @@ package scalebench
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/certs"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
@@ -121,9 +117,10 @@ func build(tb testing.TB) binaries {
 	return bins
 }
 
-// tlsFiles is one ECDSA P-256 certificate (as the emulator generates its
-// own) for 127.0.0.1 and localhost, served by the emulator and by every
-// TLS baseline alike, so both sides pay for the same handshakes.
+// tlsFiles is one server certificate, made by the emulator's own
+// certificate code (an ECDSA P-256 leaf for 127.0.0.1 and localhost under
+// a CA), served by the emulator and by every TLS baseline alike, so both
+// sides pay for the same handshakes.
 type tlsFiles struct {
 	cert, key string
 	pool      *x509.CertPool
@@ -138,47 +135,32 @@ var (
 func serverTLS(tb testing.TB) tlsFiles {
 	tb.Helper()
 	dir := workDir(tb)
-	tlsOnce.Do(func() {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			tlsErr = err
-			return
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "scalebench"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-			DNSNames:              []string{"localhost"},
-			IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			tlsErr = err
-			return
-		}
-		kder, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			tlsErr = err
-			return
-		}
-		tlsF = tlsFiles{cert: filepath.Join(dir, "tls.crt"), key: filepath.Join(dir, "tls.key"), pool: x509.NewCertPool()}
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		tlsF.pool.AppendCertsFromPEM(certPEM)
-		if err := os.WriteFile(tlsF.cert, certPEM, 0o600); err != nil {
-			tlsErr = err
-			return
-		}
-		tlsErr = os.WriteFile(tlsF.key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	})
+	tlsOnce.Do(func() { tlsF, tlsErr = writeServerTLS(dir) })
 	if tlsErr != nil {
 		tb.Fatal(tlsErr)
 	}
 	return tlsF
+}
+
+func writeServerTLS(dir string) (tlsFiles, error) {
+	b, err := certs.LoadOrCreate("", []string{"127.0.0.1", "localhost"}, time.Now())
+	if err != nil {
+		return tlsFiles{}, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(b.Certificate.PrivateKey)
+	if err != nil {
+		return tlsFiles{}, err
+	}
+	var chain []byte
+	for _, der := range b.Certificate.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	f := tlsFiles{cert: filepath.Join(dir, "tls.crt"), key: filepath.Join(dir, "tls.key"), pool: x509.NewCertPool()}
+	f.pool.AppendCertsFromPEM(b.CAPEM)
+	if err := os.WriteFile(f.cert, chain, 0o600); err != nil {
+		return tlsFiles{}, err
+	}
+	return f, os.WriteFile(f.key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 }
 
 func clientTLS(tb testing.TB) *tls.Config {
