@@ -122,6 +122,30 @@ func fleetOf(tb testing.TB, addr, host string, onMessage func(i int, topic strin
 	return cs
 }
 
+// timed runs fn(0) ... fn(n-1) at once and returns how long they all took.
+func timed(n int, fn func(i int)) time.Duration {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Go(func() { fn(i) })
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+// compare runs the rounds of both sides, alternating, and reports each
+// side's rate (n operations a side) and ratio, the emulator's rate over the
+// baseline's.
+func compare(b *testing.B, n int, baseRun, emuRun func() time.Duration, emuUnit, baseUnit string) {
+	b.ResetTimer()
+	baseTime, emuTime := alternate(baseRun, emuRun)
+	b.StopTimer()
+	ops := float64(n * liveRounds / 2)
+	b.ReportMetric(ops/emuTime.Seconds(), emuUnit)
+	b.ReportMetric(ops/baseTime.Seconds(), baseUnit)
+	b.ReportMetric(baseTime.Seconds()/emuTime.Seconds(), "ratio")
+}
+
 // alternate runs liveRounds rounds, the baseline first, and returns the
 // summed time of each side.
 func alternate(base, emu func() time.Duration) (baseTime, emuTime time.Duration) {
@@ -157,40 +181,28 @@ func BenchmarkRegistryCreate(b *testing.B) {
 	creates := func(addr string) func() time.Duration {
 		return func() time.Duration {
 			round++
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			for c := range clients {
-				wg.Go(func() {
-					for i := range perClient {
-						id := fmt.Sprintf("reg-%d-%d-%d", round, c, i)
-						req, _ := http.NewRequest("PUT", "https://"+addr+"/devices/"+id+"?"+apiVersion, strings.NewReader(`{"deviceId":"`+id+`"}`))
-						req.Header.Set("Authorization", tok)
-						req.Header.Set("Content-Type", "application/json")
-						resp, err := hc[c].Do(req)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusOK {
-							b.Errorf("PUT %s: %d", id, resp.StatusCode)
-							return
-						}
+			return timed(clients, func(c int) {
+				for i := range perClient {
+					id := fmt.Sprintf("reg-%d-%d-%d", round, c, i)
+					req, _ := http.NewRequest("PUT", "https://"+addr+"/devices/"+id+"?"+apiVersion, strings.NewReader(`{"deviceId":"`+id+`"}`))
+					req.Header.Set("Authorization", tok)
+					req.Header.Set("Content-Type", "application/json")
+					resp, err := hc[c].Do(req)
+					if err != nil {
+						b.Error(err)
+						return
 					}
-				})
-			}
-			wg.Wait()
-			return time.Since(t0)
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("PUT %s: %d", id, resp.StatusCode)
+						return
+					}
+				}
+			})
 		}
 	}
-	b.ResetTimer()
-	baseTime, emuTime := alternate(creates(base.https), creates(e.https))
-	b.StopTimer()
-	n := float64(clients * perClient * liveRounds / 2)
-	b.ReportMetric(n/emuTime.Seconds(), "creates/s")
-	b.ReportMetric(n/baseTime.Seconds(), "noop/s")
-	b.ReportMetric(baseTime.Seconds()/emuTime.Seconds(), "ratio")
+	compare(b, clients*perClient, creates(base.https), creates(e.https), "creates/s", "noop/s")
 }
 
 // BenchmarkReportedRoundTrip measures reported-property round trips from
@@ -219,38 +231,26 @@ func BenchmarkReportedRoundTrip(b *testing.B) {
 			subscribe(b, c, "$iothub/twin/res/#")
 		}
 		return func() time.Duration {
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			for i, c := range cs {
-				wg.Go(func() {
-					for n := range perDevice {
-						rid := fmt.Sprintf("%d", n+1)
-						c.Publish("$iothub/twin/PATCH/properties/reported/?$rid="+rid, 0, false, fmt.Sprintf(`{"temperature":21.5,"n":%d}`, n))
-						select {
-						case topic := <-answers[i]:
-							if !strings.HasPrefix(topic, "$iothub/twin/res/204/?$rid="+rid+"&") {
-								b.Errorf("%s: answer %s to $rid=%s", deviceID(i), topic, rid)
-								return
-							}
-						case <-time.After(wait):
-							b.Errorf("%s: no answer to $rid=%s", deviceID(i), rid)
+			return timed(len(cs), func(i int) {
+				c := cs[i]
+				for n := range perDevice {
+					rid := fmt.Sprintf("%d", n+1)
+					c.Publish("$iothub/twin/PATCH/properties/reported/?$rid="+rid, 0, false, fmt.Sprintf(`{"temperature":21.5,"n":%d}`, n))
+					select {
+					case topic := <-answers[i]:
+						if !strings.HasPrefix(topic, "$iothub/twin/res/204/?$rid="+rid+"&") {
+							b.Errorf("%s: answer %s to $rid=%s", deviceID(i), topic, rid)
 							return
 						}
+					case <-time.After(wait):
+						b.Errorf("%s: no answer to $rid=%s", deviceID(i), rid)
+						return
 					}
-				})
-			}
-			wg.Wait()
-			return time.Since(t0)
+				}
+			})
 		}
 	}
-	baseRun, emuRun := run(base.mqtts), run(e.mqtts)
-	b.ResetTimer()
-	baseTime, emuTime := alternate(baseRun, emuRun)
-	b.StopTimer()
-	n := float64(liveDevices * perDevice * liveRounds / 2)
-	b.ReportMetric(n/emuTime.Seconds(), "trips/s")
-	b.ReportMetric(n/baseTime.Seconds(), "echo/s")
-	b.ReportMetric(baseTime.Seconds()/emuTime.Seconds(), "ratio")
+	compare(b, liveDevices*perDevice, run(base.mqtts), run(e.mqtts), "trips/s", "echo/s")
 }
 
 // BenchmarkTelemetryQoS1 measures device-to-cloud telemetry at QoS 1 from
@@ -268,31 +268,18 @@ func BenchmarkTelemetryQoS1(b *testing.B) {
 	run := func(addr string) func() time.Duration {
 		cs := fleetOf(b, addr, host, nil)
 		return func() time.Duration {
-			var wg sync.WaitGroup
-			t0 := time.Now()
-			for i, c := range cs {
-				wg.Go(func() {
-					topic := "devices/" + deviceID(i) + "/messages/events/"
-					for range perDevice {
-						if tk := c.Publish(topic, 1, false, payload); !tk.WaitTimeout(wait) || tk.Error() != nil {
-							b.Errorf("%s: publish: %v", deviceID(i), tk.Error())
-							return
-						}
+			return timed(len(cs), func(i int) {
+				topic := "devices/" + deviceID(i) + "/messages/events/"
+				for range perDevice {
+					if tk := cs[i].Publish(topic, 1, false, payload); !tk.WaitTimeout(wait) || tk.Error() != nil {
+						b.Errorf("%s: publish: %v", deviceID(i), tk.Error())
+						return
 					}
-				})
-			}
-			wg.Wait()
-			return time.Since(t0)
+				}
+			})
 		}
 	}
-	baseRun, emuRun := run(base.mqtts), run(e.mqtts)
-	b.ResetTimer()
-	baseTime, emuTime := alternate(baseRun, emuRun)
-	b.StopTimer()
-	n := float64(liveDevices * perDevice * liveRounds / 2)
-	b.ReportMetric(n/emuTime.Seconds(), "msg/s")
-	b.ReportMetric(n/baseTime.Seconds(), "mochi-msg/s")
-	b.ReportMetric(baseTime.Seconds()/emuTime.Seconds(), "ratio")
+	compare(b, liveDevices*perDevice, run(base.mqtts), run(e.mqtts), "msg/s", "mochi-msg/s")
 }
 
 // BenchmarkDesiredNotify measures the latency from sending a desired
