@@ -23,7 +23,9 @@ import (
 // Hub is what the manager needs of the hub: the twins a query selects and
 // the twin PATCH that writes desired properties.
 type Hub interface {
-	Query(ctx context.Context, text string, opts query.PageOptions) (query.Page, error)
+	// QueryDocs runs a query; a SELECT * page's items are the twins as
+	// query.Doc, read without rendering them.
+	QueryDocs(ctx context.Context, text string, opts query.PageOptions) (query.Page, error)
 	GetTwin(ctx context.Context, deviceID, moduleID string) (map[string]any, error)
 	UpdateTwin(ctx context.Context, deviceID, moduleID string, body []byte, ifMatch string, replace bool) (map[string]any, error)
 	// SetConfigurations records a twin's configurations property: status
@@ -316,7 +318,7 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	}
 	// Module twins matter only to deployments and module content, or
 	// while one still shows a status to clear: most hubs have neither.
-	var modules []map[string]any
+	var modules []query.Doc
 	if len(byKind[EdgeKind]) > 0 || len(byKind[ModuleKind]) > 0 || m.moduleShowsStatus() {
 		if modules, err = m.twins(ctx, "SELECT * FROM devices.modules"); err != nil {
 			return err
@@ -324,11 +326,11 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	}
 	sw := sweep{m: m, counts: make(map[string]Counts, len(configs)), statuses: map[string]map[string]string{}}
 	for _, doc := range devices {
-		id, _ := doc["deviceId"].(string)
+		id := docString(doc, "deviceId")
 		sw.target(ctx, byKind[DeviceKind], doc, id, func(c *Configuration) bool {
-			return m.write(ctx, c, id, "", doc, twinWrite{paths: c.Content.DeviceContent})
+			return m.write(ctx, c, id, "", twinWrite{paths: c.Content.DeviceContent})
 		})
-		if edge, _ := doc["capabilities"].(map[string]any); edge["iotEdge"] == true {
+		if edge, _ := doc.Lookup(iotEdgePath); edge == true {
 			sw.target(ctx, byKind[EdgeKind], doc, identityKey(id, edgeAgent), func(c *Configuration) bool {
 				return m.deploy(ctx, c, id)
 			})
@@ -338,10 +340,9 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		}
 	}
 	for _, doc := range modules {
-		id, _ := doc["deviceId"].(string)
-		mid, _ := doc["moduleId"].(string)
+		id, mid := docString(doc, "deviceId"), docString(doc, "moduleId")
 		sw.target(ctx, byKind[ModuleKind], doc, identityKey(id, mid), func(c *Configuration) bool {
-			return m.write(ctx, c, id, mid, doc, twinWrite{paths: c.Content.ModuleContent})
+			return m.write(ctx, c, id, mid, twinWrite{paths: c.Content.ModuleContent})
 		})
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -386,10 +387,10 @@ type sweep struct {
 // target finds the configurations (of one kind, winners first) whose
 // condition doc matches, applies the first with apply, and records their
 // statuses under statusKey, the twin that shows them.
-func (sw *sweep) target(ctx context.Context, configs []compiled, doc map[string]any, statusKey string, apply func(*Configuration) bool) {
+func (sw *sweep) target(ctx context.Context, configs []compiled, doc query.Doc, statusKey string, apply func(*Configuration) bool) {
 	won := false
 	for _, cc := range configs {
-		if !cc.q.Match(query.MapDoc(doc)) {
+		if !cc.q.Match(doc) {
 			continue
 		}
 		n := sw.counts[cc.c.ID]
@@ -414,13 +415,13 @@ func (sw *sweep) target(ctx context.Context, configs []compiled, doc map[string]
 
 // record writes the configurations property of every twin whose statuses
 // changed.
-func (sw *sweep) record(ctx context.Context, docs ...[]map[string]any) {
+func (sw *sweep) record(ctx context.Context, docs ...[]query.Doc) {
 	for _, list := range docs {
 		for _, doc := range list {
-			id, _ := doc["deviceId"].(string)
-			mid, _ := doc["moduleId"].(string)
+			id, mid := docString(doc, "deviceId"), docString(doc, "moduleId")
 			want := sw.statuses[identityKey(id, mid)]
-			if statusesEqual(doc["configurations"], want) {
+			shown, _ := doc.Lookup(configurationsPath)
+			if statusesEqual(shown, want) {
 				continue
 			}
 			if err := sw.m.hub.SetConfigurations(ctx, id, mid, want); err != nil {
@@ -474,8 +475,20 @@ func identityKey(deviceID, moduleID string) string {
 }
 
 // write makes one twin hold a configuration's content unless it does
-// already; it reports whether the twin holds it afterwards.
-func (m *Manager) write(ctx context.Context, c *Configuration, deviceID, moduleID string, doc map[string]any, w twinWrite) bool {
+// already; it reports whether the twin holds it afterwards. The twin is
+// read here, for the targeted twins only: a sweep reads the others without
+// rendering them.
+func (m *Manager) write(ctx context.Context, c *Configuration, deviceID, moduleID string, w twinWrite) bool {
+	doc, err := m.hub.GetTwin(ctx, deviceID, moduleID)
+	if err != nil {
+		m.log.Debug("configuration target has no twin", "configuration", c.ID, "device", deviceID, "module", moduleID, "err", err)
+		return false
+	}
+	return m.writeTwin(ctx, c, deviceID, moduleID, doc, w)
+}
+
+// writeTwin is write for the twin doc, read already.
+func (m *Manager) writeTwin(ctx context.Context, c *Configuration, deviceID, moduleID string, doc map[string]any, w twinWrite) bool {
 	if w.heldBy(doc) {
 		return true
 	}
@@ -501,7 +514,7 @@ func (m *Manager) deploy(ctx context.Context, c *Configuration, deviceID string)
 			all = false
 			continue
 		}
-		if !m.write(ctx, c, deviceID, name, doc, writes[name]) {
+		if !m.writeTwin(ctx, c, deviceID, name, doc, writes[name]) {
 			all = false
 		}
 	}
@@ -563,23 +576,39 @@ func (m *Manager) writeNow(ctx context.Context, deviceID, moduleID string, doc m
 }
 
 // twins runs a query through every page.
-func (m *Manager) twins(ctx context.Context, text string) ([]map[string]any, error) {
-	var out []map[string]any
+func (m *Manager) twins(ctx context.Context, text string) ([]query.Doc, error) {
+	var out []query.Doc
 	opts := query.PageOptions{MaxItemCount: query.MaxPageSize}
 	for {
-		page, err := m.hub.Query(ctx, text, opts)
+		page, err := m.hub.QueryDocs(ctx, text, opts)
 		if err != nil {
 			return nil, err
 		}
 		for _, it := range page.Items {
-			doc, _ := it.(map[string]any)
-			out = append(out, doc)
+			switch d := it.(type) {
+			case query.Doc:
+				out = append(out, d)
+			case map[string]any: // a projection or a group
+				out = append(out, query.MapDoc(d))
+			}
 		}
 		if page.Continuation == "" {
 			return out, nil
 		}
 		opts.Continuation = page.Continuation
 	}
+}
+
+var (
+	iotEdgePath        = []string{"capabilities", "iotEdge"}
+	configurationsPath = []string{"configurations"}
+)
+
+// docString is the string member name of doc, or "".
+func docString(doc query.Doc, name string) string {
+	v, _ := doc.Lookup([]string{name})
+	s, _ := v.(string)
+	return s
 }
 
 // etagMatches implements If-Match: "" and the wildcard match anything,

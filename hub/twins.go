@@ -96,6 +96,13 @@ func (h *Hub) Query(ctx context.Context, text string, opts query.PageOptions) (q
 	return page, nil
 }
 
+// QueryDocs is Query for readers that look at a few paths of many twins
+// (configurations' sweeps): a SELECT * page's items are the twins as
+// query.Doc, read through Lookup without rendering them.
+func (h *Hub) QueryDocs(_ context.Context, text string, opts query.PageOptions) (query.Page, error) {
+	return h.query(text, opts)
+}
+
 // QueryEncoded is Query for a page that is written out as JSON: for whole
 // twins, twins holds each item's JSON (as json.Marshal writes its view,
 // written on every core without rendering the view) and the page's Items
