@@ -54,10 +54,13 @@ func New(now time.Time) *Twin {
 	}
 }
 
-// Clone returns a deep copy; operations on either never affect the other.
+// Clone returns a copy; operations on either never affect the other. The
+// tags map is shared: nothing modifies one in place (a tag write copies it
+// first), and most writes (reported properties, desired properties) leave
+// the tags alone.
 func (t *Twin) Clone() *Twin {
 	return &Twin{
-		tags:     copyMap(t.tags),
+		tags:     t.tags,
 		desired:  t.desired.clone(),
 		reported: t.reported.clone(),
 		version:  t.version,

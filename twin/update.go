@@ -43,9 +43,7 @@ func (t *Twin) Patched(u ServiceUpdate, now time.Time) (*Twin, DesiredChange, er
 	}
 	next := t.Clone()
 	if u.HasTags {
-		if next.tags == nil {
-			next.tags = map[string]any{}
-		}
+		next.tags = copyMap(next.tags) // shared with t until now
 		mergePlain(next.tags, tags)
 	}
 	var change DesiredChange
