@@ -31,6 +31,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'TelemetryToEventHubs' -benchtime 20000x ./emulator >>$$out 2>&1 || status=1; \
 	$(GO) test -run '^$$' -bench 'C2DSendAMQPvsREST' ./emulator >>$$out 2>&1 || status=1; \
 	$(GO) test -run '^$$' -bench 'TagEquality|ReportedRange|GroupBy' ./query >>$$out 2>&1 || status=1; \
+	$(GO) test -run '^$$' -bench 'TwinQuery' -benchtime 10x ./hub >>$$out 2>&1 || status=1; \
 	$(GO) test -run '^$$' -bench 'AppendWithConsumers' ./d2c >>$$out 2>&1 || status=1; \
 	$(GO) run ./internal/benchratio <$$out || status=1; rm -f $$out; exit $$status
 

@@ -52,7 +52,7 @@ var errOffline = errors.New("device offline")
 
 // open opens a hub on st with a telemetry log on the same store and a
 // fresh recorder unless opts has them; the hub is closed at cleanup.
-func open(t *testing.T, opts Options) (*Hub, error) {
+func open(t testing.TB, opts Options) (*Hub, error) {
 	t.Helper()
 	if opts.Devices == nil {
 		opts.Devices = &recorder{}
@@ -92,12 +92,12 @@ func (r *recorder) Disconnect(deviceID, moduleID string) {
 	r.disconnects = append(r.disconnects, deviceID)
 }
 
-func openHub(t *testing.T, path string) (*Hub, *store.File) {
+func openHub(t testing.TB, path string) (*Hub, *store.File) {
 	t.Helper()
 	return openHubWith(t, path, &recorder{})
 }
 
-func openHubWith(t *testing.T, path string, rec *recorder) (*Hub, *store.File) {
+func openHubWith(t testing.TB, path string, rec *recorder) (*Hub, *store.File) {
 	t.Helper()
 	st := storetest.Open(t, path) // checked when the test ends, unless closed by it
 	h, err := open(t, Options{Store: st, Devices: rec, HostNames: []string{"localhost", "127.0.0.1"}})

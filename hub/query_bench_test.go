@@ -1,0 +1,187 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/query"
+)
+
+// benchFleetSize is the fleet the scale table measures queries over.
+const benchFleetSize = 100_000
+
+// BenchmarkTwinQuery runs the scale table's query rows through the hub, over
+// the twins as the hub holds them, against the baseline the table names: a
+// hand-written Go loop over the same twins decoded from their service JSON
+// (what a back end holding the fleet in memory would write). The query
+// package's own benchmarks measure the engine over decoded maps, where both
+// sides read the same maps.
+func BenchmarkTwinQuery(b *testing.B) {
+	ctx := context.Background()
+	h, _ := openHub(b, filepath.Join(b.TempDir(), "hub.db"))
+	rng := rand.New(rand.NewPCG(2024, 1))
+	regions := []string{"US", "EU", "APAC", "LATAM"}
+	items := make([]NewIdentity, 0, 1000)
+	for i := 0; i < benchFleetSize; i++ {
+		reported := map[string]any{
+			"temperature":  rng.Float64() * 50,
+			"battery":      float64(rng.IntN(101)),
+			"connectivity": map[string]any{"type": []string{"wifi", "cellular", "wired"}[rng.IntN(3)]},
+		}
+		if rng.IntN(20) > 0 { // 5% have no firmware reported
+			reported["fw"] = fmt.Sprintf("1.%d.%d", rng.IntN(3), rng.IntN(4))
+		}
+		items = append(items, NewIdentity{
+			DeviceID: fmt.Sprintf("dev-%06d", i), Body: []byte(`{}`),
+			Tags: map[string]any{
+				"location": map[string]any{"region": regions[rng.IntN(4)], "plant": fmt.Sprintf("Plant%d", rng.IntN(100))},
+				"floor":    float64(rng.IntN(10)),
+			},
+			Desired:  map[string]any{"interval": float64(1 + rng.IntN(60))},
+			Reported: reported,
+		})
+		if len(items) == cap(items) {
+			if err := h.CreateMany(ctx, items); err != nil {
+				b.Fatal(err)
+			}
+			items = items[:0]
+		}
+	}
+	docs := make([]map[string]any, 0, benchFleetSize)
+	for i := 0; i < benchFleetSize; i++ {
+		tw, err := h.GetTwin(ctx, fmt.Sprintf("dev-%06d", i), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := json.Marshal(tw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			b.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+
+	b.Run("range", func(b *testing.B) {
+		const text = "SELECT * FROM devices WHERE properties.reported.temperature > 30 AND properties.reported.temperature < 31"
+		want := len(loopReportedRange(docs))
+		pairedAgainst(b, func() {
+			if got := len(drainHub(b, h, text)); got != want {
+				b.Fatalf("%d rows, the loop has %d", got, want)
+			}
+		}, func() { loopReportedRange(docs) })
+	})
+	b.Run("groupBy", func(b *testing.B) {
+		const text = "SELECT properties.reported.fw AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fw"
+		want := fmt.Sprint(loopGroupBy(docs))
+		pairedAgainst(b, func() {
+			if got := fmt.Sprint(drainHub(b, h, text)); got != want {
+				b.Fatalf("rows %s, the loop has %s", got, want)
+			}
+		}, func() { loopGroupBy(docs) })
+	})
+}
+
+// drainHub runs text to its last page, 1,000 rows a page.
+func drainHub(b *testing.B, h *Hub, text string) []any {
+	var out []any
+	opts := query.PageOptions{MaxItemCount: query.MaxPageSize}
+	for {
+		p, err := h.QueryDocs(context.Background(), text, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, p.Items...)
+		if p.Continuation == "" {
+			return out
+		}
+		opts.Continuation = p.Continuation
+	}
+}
+
+// pairedAgainst runs run and baseline in turn, first one then the other,
+// and reports ratio: the median over the pairs of the baseline's time over
+// run's, which does not move with the machine's speed the way two
+// benchmarks run one after the other do. ns/op is run's alone.
+func pairedAgainst(b *testing.B, run, baseline func()) {
+	b.ReportAllocs()
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		var base time.Duration
+		measureBaseline := func() {
+			b.StopTimer()
+			t0 := time.Now()
+			baseline()
+			base = time.Since(t0)
+			b.StartTimer()
+		}
+		if i%2 == 1 {
+			measureBaseline()
+		}
+		t0 := time.Now()
+		run()
+		took := time.Since(t0)
+		if i%2 == 0 {
+			measureBaseline()
+		}
+		ratios = append(ratios, base.Seconds()/took.Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+}
+
+func loopReportedRange(docs []map[string]any) []any {
+	var out []any
+	for _, d := range docs {
+		props, ok := d["properties"].(map[string]any)
+		if !ok {
+			continue
+		}
+		rep, ok := props["reported"].(map[string]any)
+		if !ok {
+			continue
+		}
+		if t, ok := rep["temperature"].(float64); ok && t > 30 && t < 31 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// loopGroupBy builds the rows the query answers, in its order: the group
+// without a firmware first, then the versions as strings in order.
+func loopGroupBy(docs []map[string]any) []any {
+	counts := map[string]int{}
+	missing := 0
+	for _, d := range docs {
+		props, _ := d["properties"].(map[string]any)
+		rep, _ := props["reported"].(map[string]any)
+		if fw, ok := rep["fw"].(string); ok {
+			counts[fw]++
+		} else {
+			missing++
+		}
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []any
+	if missing > 0 {
+		out = append(out, map[string]any{"n": float64(missing)})
+	}
+	for _, k := range keys {
+		out = append(out, map[string]any{"fw": k, "n": float64(counts[k])})
+	}
+	return out
+}
