@@ -1,10 +1,12 @@
 // Package store persists the hub's records: buckets of JSON values keyed by
 // id, changed only by atomic batches of operations.
 //
-// Two implementations keep the same contract. Open is one bbolt file:
-// writes are acknowledged only after their transaction has committed, and
-// concurrent writers share commits (group commit, see Batcher), so
-// durability costs one fsync per batch instead of one per write.
+// Two implementations keep the same contract. Open is one bbolt file with
+// a write-ahead log beside it: writes are acknowledged only after their
+// record is on disk, and concurrent writers share records (group commit,
+// see Batcher), so durability costs one fdatasync per batch instead of
+// one per write, and bbolt's own commits, which cost several, happen
+// behind the writers (see File).
 // OpenMemory keeps the same buckets in maps and leaves nothing on disk, for
 // --in-memory and tests. The hub's packages run the same code over either.
 package store
