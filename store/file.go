@@ -42,7 +42,16 @@ type File struct {
 	seq     uint64 // of the last record written
 	failed  error  // a log write failed: nothing more is accepted
 	ckpt    chan struct{}
-	spare   chan spareSegment // the next segment, being zeroed; nil if not begun
+	spare   chan spareSegment // the next segment, being readied; nil if not begun
+
+	// recycled holds a full-size segment whose records bbolt holds, for
+	// the next spare: writing over it costs no zeroing.
+	recycled chan *segment
+
+	// checkpointHook, when set (by tests), runs before a checkpoint
+	// writes to bbolt, so a test can stop it there and copy the files as
+	// a crash would leave them.
+	checkpointHook func()
 
 	mu      sync.RWMutex
 	active  *overlay // committed since the last checkpoint began
@@ -118,7 +127,7 @@ func openFile(path string, segSize int64) (*File, error) {
 		db.Close()
 		return nil, fmt.Errorf("create buckets: %w", err)
 	}
-	s := &File{path: path, db: db, segSize: segSize, seq: seq, active: newOverlay()}
+	s := &File{path: path, db: db, segSize: segSize, seq: seq, active: newOverlay(), recycled: make(chan *segment, 1)}
 	if err := s.recover(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -129,31 +138,30 @@ func openFile(path string, segSize int64) (*File, error) {
 
 // recover replays the log's records that bbolt does not hold, in order,
 // writes them to bbolt, removes the old segments and starts a new one.
-// Replay stops at the first record that is torn or does not follow the
-// one before: what a crash cut off, which no writer was told was
-// committed.
+// Each segment is read up to its first record that is torn or does not
+// follow the one before: the end of what was written to it (a recycled
+// segment holds older records past that), or what a crash cut off, which
+// no writer was told was committed. Records at or below the sequence
+// number reached are in bbolt or already replayed.
 func (s *File) recover() error {
 	ns, err := listSegments(s.path)
 	if err != nil {
 		return err
 	}
-	stop := errors.New("stop")
+	endOfSegment := errors.New("end of segment")
 	for _, n := range ns {
 		err := readSegment(segmentPath(s.path, n), func(rec logRecord) error {
 			switch {
-			case rec.seq <= s.seq && s.active.empty():
-				return nil // bbolt has it
+			case rec.seq <= s.seq:
+				return nil
 			case rec.seq != s.seq+1:
-				return stop
+				return endOfSegment
 			}
 			s.active.put(rec)
 			s.seq = rec.seq
 			return nil
 		})
-		if errors.Is(err, stop) {
-			break
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, endOfSegment) {
 			return err
 		}
 	}
@@ -208,18 +216,50 @@ func (s *File) nextSegment() error {
 	return nil
 }
 
-// prepareSpare zeroes the next segment behind the committer, once the
+// prepareSpare readies the next segment behind the committer, once the
 // active one is half full, so that a store that never fills one (most
-// tests, a quiet hub) never writes one.
+// tests, a quiet hub) never writes one: a recycled segment renamed, or a
+// new one zeroed.
 func (s *File) prepareSpare() {
 	n, size := s.segNext, s.nextSize()
 	s.segNext++
 	ch := make(chan spareSegment, 1)
 	s.spare = ch
 	go func() {
+		select {
+		case g := <-s.recycled:
+			if g.size == size && g.renumber(segmentPath(s.path, n)) == nil {
+				ch <- spareSegment{seg: g}
+				return
+			}
+			g.remove()
+		default:
+		}
 		g, err := createSegment(s.path, n, size, true)
 		ch <- spareSegment{g, err}
 	}()
+}
+
+// recycle keeps a segment whose records bbolt holds for the next spare,
+// if it is of the largest size and none is kept yet, else removes it.
+func (s *File) recycle(g *segment) error {
+	if g.size == s.segSize {
+		select {
+		case s.recycled <- g:
+			return nil
+		default:
+		}
+	}
+	return g.remove()
+}
+
+// dropRecycled removes a recycled segment nobody will write.
+func (s *File) dropRecycled() {
+	select {
+	case g := <-s.recycled:
+		g.remove()
+	default:
+	}
 }
 
 func (s *File) nextSize() int64 { return min(2*s.seg.size, s.segSize) }
@@ -395,9 +435,12 @@ func (s *File) checkpoint(wait bool) error {
 	s.ckpt = done
 	go func() {
 		defer close(done)
+		if hook := s.checkpointHook; hook != nil {
+			hook()
+		}
 		err := s.writeBack(frozen)
 		if err == nil {
-			err = old.remove()
+			err = s.recycle(old)
 		}
 		s.mu.Lock()
 		if err == nil {
@@ -511,10 +554,11 @@ func (s *File) Check() error {
 func (s *File) Close() error {
 	s.once.Do(func() {
 		s.commits.Close()
+		err := errors.Join(s.failed, s.awaitCheckpoint())
 		s.dropSpare()
-		err := s.failed
-		if err == nil {
-			err = s.checkpoint(true)
+		s.dropRecycled()
+		if err == nil && !s.active.empty() {
+			err = s.writeBack(s.active)
 		}
 		if err == nil {
 			err = s.seg.remove()

@@ -262,6 +262,17 @@ func (g *segment) write(rec []byte) error {
 	return nil
 }
 
+// renumber makes a recycled segment the one at path, to be written from
+// its start. The records left in it are older than any bbolt lacks, so a
+// replay skips them.
+func (g *segment) renumber(path string) error {
+	if err := os.Rename(g.path, path); err != nil {
+		return fmt.Errorf("rename log segment: %w", err)
+	}
+	g.path, g.off = path, 0
+	return syncDir(filepath.Dir(path))
+}
+
 // remove deletes a segment whose records bbolt holds.
 func (g *segment) remove() error {
 	g.f.Close()

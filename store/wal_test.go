@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ func abandon(t *testing.T, s *File) {
 		if r := <-s.spare; r.err == nil {
 			r.seg.f.Close()
 		}
+	}
+	select {
+	case g := <-s.recycled:
+		g.f.Close()
+	default:
 	}
 	s.seg.f.Close()
 	if err := s.db.Close(); err != nil {
@@ -241,10 +247,11 @@ func TestReplayStopsAtATornTail(t *testing.T) {
 func TestReplaySkipsWhatTheCheckpointWrote(t *testing.T) {
 	// A crash between a checkpoint's commit and the removal of its
 	// segment leaves records that bbolt already holds: replaying them
-	// would undo what came after.
+	// would undo what came after. (The store's first segment is smaller
+	// than its largest, so it is removed, not recycled.)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hub.db")
-	s, err := openFile(path, 1<<20)
+	s, err := openFile(path, 2<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,8 +273,143 @@ func TestReplaySkipsWhatTheCheckpointWrote(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2 := openSmall(t, path, 1<<20)
+	s2 := openSmall(t, path, 2<<20)
 	wantRecords(t, s2, C2D, "n=second")
+}
+
+func TestRecycledSegmentsReplayOnlyTheirNewRecords(t *testing.T) {
+	// Segments at the largest size are written over once bbolt holds
+	// their records: past the new records they hold old ones, which a
+	// replay must neither apply nor mistake for the end of the log.
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := openFile(path, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 400 {
+		mustApply(t, s, Op{Devices, fmt.Sprintf("d%d", i%37), []byte(strconv.Itoa(i))})
+	}
+	// The active segment was recycled: past its offset lie old records.
+	b, err := os.ReadFile(s.seg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allZero(b[s.seg.off:]) {
+		t.Fatal("the active segment is a fresh one; no segment was recycled")
+	}
+	if ns := segments(t, path); len(ns) > 3 {
+		t.Fatalf("%d segments on disk, want at most the active, the spare and one being written back", len(ns))
+	}
+	abandon(t, s)
+
+	s2 := openSmall(t, path, 4096)
+	want := map[string]string{}
+	for i := range 400 {
+		want[fmt.Sprintf("d%d", i%37)] = strconv.Itoa(i)
+	}
+	for k, v := range want {
+		if got, err := s2.Get(Devices, k); err != nil || string(got) != v {
+			t.Fatalf("after the replay %s = %q, %v; want %q", k, got, err, v)
+		}
+	}
+}
+
+func TestReplayReadsPastTheOldRecordsOfARecycledSegment(t *testing.T) {
+	// A recycled segment holds, past its new records, whole old ones when
+	// the sizes line up. A replay skips them and goes on to the next
+	// segment; stopping there would lose what that one holds.
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := openFile(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ {
+		mustApply(t, s, Op{C2D, "k" + strconv.Itoa(i), []byte("old")})
+	}
+	if err := s.Close(); err != nil { // bbolt holds records 1 to 4
+		t.Fatal(err)
+	}
+	rec := func(seq uint64, key, value string) []byte {
+		return appendRecord(nil, seq, []Op{{C2D, key, []byte(value)}})
+	}
+	recycled := slices.Concat(rec(5, "k1", "new"), rec(6, "k5", "new"), rec(2, "k2", "stale"), rec(3, "k3", "stale"))
+	if err := os.WriteFile(segmentPath(path, 7), recycled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segmentPath(path, 8), rec(7, "k6", "new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := openSmall(t, path, 1<<20)
+	wantRecords(t, s2, C2D, "k1=new k2=old k3=old k4=old k5=new k6=new")
+}
+
+func TestCrashDuringACheckpoint(t *testing.T) {
+	// The files as a crash leaves them while a checkpoint is writing a
+	// recycled segment back: bbolt without that segment's records, the
+	// segment with older records past its new ones, and the next segment
+	// with records after them. The replay must take all of the new.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.db")
+	s := openSmall(t, path, 4096)
+	want := map[string]string{}
+	// Records of one size, so that past the new records in a recycled
+	// segment lie whole old ones, not the middle of one.
+	write := func(i int) {
+		k, v := fmt.Sprintf("d%02d", i%53), fmt.Sprintf("%06d", i)
+		mustApply(t, s, Op{Devices, k, []byte(v)})
+		want[k] = v
+	}
+	i := 0
+	for ; i < 600; i++ { // enough for segments to be recycled
+		write(i)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.checkpointHook = func() {
+		once.Do(func() { close(entered) })
+		<-release
+	}
+	for blocked := false; !blocked; i++ {
+		write(i)
+		select {
+		case <-entered:
+			blocked = true
+		default:
+		}
+		if i > 2000 {
+			t.Fatal("no checkpoint began")
+		}
+	}
+	for range 40 { // into the next segment, well short of filling it
+		write(i)
+		i++
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.Mkdir(crashed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crashed, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+
+	s2 := openSmall(t, filepath.Join(crashed, "hub.db"), 4096)
+	for k, v := range want {
+		if got, err := s2.Get(Devices, k); err != nil || string(got) != v {
+			t.Fatalf("after the crash %s = %q, %v; want %q", k, got, err, v)
+		}
+	}
 }
 
 func TestCloseLeavesTheDatabaseAlone(t *testing.T) {
