@@ -545,6 +545,12 @@ func appendView(b []byte, e *entry) []byte {
 	return append(b, '}')
 }
 
+// SameTags tells the query index that a write left the tags alone.
+func (e *entry) SameTags(other query.Doc) bool {
+	o, ok := other.(*entry)
+	return ok && e.twin.SameTags(o.twin)
+}
+
 // Lookup reads the service view at path, for queries, without rendering
 // it: tags and properties are read in the twin's own form. Only paths into
 // a section's $metadata, or naming a whole section, render it.

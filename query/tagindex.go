@@ -78,8 +78,23 @@ func tagLeaves(doc Doc) []tagKey {
 	return out
 }
 
+// SameTagser is a Doc that can tell when another holds the very same tags
+// (as the document a write that left the tags alone replaced): the index
+// then only points the postings at the new document.
+type SameTagser interface {
+	SameTags(other Doc) bool
+}
+
 // update moves key from the old document's leaves to the new one's.
 func (ti *tagIndex) update(key string, old, doc Doc) {
+	if st, ok := doc.(SameTagser); ok && old != nil && st.SameTags(old) {
+		for _, k := range tagLeaves(doc) {
+			if pl := ti.postings[k]; pl != nil {
+				pl.set(key, doc)
+			}
+		}
+		return
+	}
 	var oldLeaves, newLeaves []tagKey
 	if old != nil {
 		oldLeaves = tagLeaves(old)

@@ -70,7 +70,7 @@ func appendMembers(b []byte, n *node, comma bool) []byte {
 // appendMetadata appends a node's $metadata object.
 func appendMetadata(b []byte, n *node) []byte {
 	b = append(b, `{"$lastUpdated":"`...)
-	b = n.updated.time().AppendFormat(b, TimeFormat)
+	b = n.updated.appendTime(b)
 	b = append(b, '"')
 	if n.version != 0 {
 		b = append(b, `,"$lastUpdatedVersion":`...)
@@ -151,7 +151,7 @@ func appendViewSection(b []byte, s section) []byte {
 func appendViewMetadata(b []byte, n *node) []byte {
 	extra := []viewMember{{"$lastUpdated", func(b []byte) []byte {
 		b = append(b, '"')
-		b = n.updated.time().AppendFormat(b, TimeFormat)
+		b = n.updated.appendTime(b)
 		return append(b, '"')
 	}}}
 	if n.version != 0 {

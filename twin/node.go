@@ -54,6 +54,68 @@ func (t ticks) time() time.Time {
 	return time.Unix(sec, rem*100).UTC()
 }
 
+// appendTime appends t as TimeFormat would format t.time(), without going
+// through time.Time: every $lastUpdated of every twin written passes here.
+func (t ticks) appendTime(b []byte) []byte {
+	const ticksPerDay = 864_000_000_000
+	if t < 0 || t >= maxFormattedTicks {
+		return t.time().AppendFormat(b, TimeFormat)
+	}
+	days, rem := int64(t)/ticksPerDay, int64(t)%ticksPerDay
+	y, m, d := civil(days)
+	hh, rem := rem/36_000_000_000, rem%36_000_000_000
+	mm, rem := rem/600_000_000, rem%600_000_000
+	ss, frac := rem/10_000_000, rem%10_000_000
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, m, 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hh, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mm, 2)
+	b = append(b, ':')
+	b = appendDigits(b, ss, 2)
+	b = append(b, '.')
+	b = appendDigits(b, frac, 7)
+	return append(b, 'Z')
+}
+
+// maxFormattedTicks is 10000-01-01: from there on years take five digits,
+// which appendTime leaves to the time package.
+const maxFormattedTicks = 3_155_378_976_000_000_000
+
+// civil turns days since 0001-01-01 into a proleptic Gregorian date, by
+// counting 400-year eras from 0000-03-01 so that leap days fall last.
+func civil(days int64) (year, month, day int64) {
+	z := days + 306 // 0000-03-01 to 0001-01-01
+	era := z / 146097
+	doe := z - era*146097                                  // day of era
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of era
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of year, from March
+	mp := (5*doy + 2) / 153                                // month, from March
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	year = era*400 + yoe
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
+}
+
+func appendDigits(b []byte, v int64, width int) []byte {
+	var buf [8]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
+}
+
 // stamp is what a write records on every node it touches.
 type stamp struct {
 	at      ticks
@@ -184,7 +246,7 @@ func (n *node) plain() any {
 // metadata is the node's $metadata object as IoT Hub renders it.
 func (n *node) metadata() map[string]any {
 	m := make(map[string]any, len(n.children)+2)
-	m["$lastUpdated"] = n.updated.time().Format(TimeFormat)
+	m["$lastUpdated"] = string(n.updated.appendTime(nil))
 	if n.version != 0 {
 		m["$lastUpdatedVersion"] = float64(n.version)
 	}

@@ -3,6 +3,7 @@ package twin
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 )
 
 // Tags returns a fresh copy of the tags; never nil.
@@ -11,6 +12,13 @@ func (t *Twin) Tags() map[string]any {
 		return map[string]any{}
 	}
 	return copyMap(t.tags)
+}
+
+// SameTags reports whether t and o hold the very same tags, as a twin and
+// the twin a write that left the tags alone made of it do. False says
+// nothing: equal tags built apart are not the same.
+func (t *Twin) SameTags(o *Twin) bool {
+	return t != nil && o != nil && t.tags != nil && o.tags != nil && reflect.ValueOf(t.tags).UnsafePointer() == reflect.ValueOf(o.tags).UnsafePointer()
 }
 
 // SharedTags returns the tags themselves, not a copy: a twin never changes

@@ -3,10 +3,11 @@ package twin_test
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/testkit"
 	"github.com/iothub-emulator/iothub-emulator/twin"
 )
 
@@ -177,5 +178,42 @@ func TestCloneIsIndependent(t *testing.T) {
 	}
 	if snapshot(t, clone) == before {
 		t.Errorf("clone did not change; the test proves nothing")
+	}
+}
+
+func TestSameTagsHoldsUntilATagWrite(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	tw := twin.New(now)
+	tagged, _, err := tw.Patched(twin.ServiceUpdate{Tags: map[string]any{"plant": "north"}, HasTags: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported, err := tagged.PatchedReported([]byte(`{"fw":"1.2"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired, _, err := reported.Patched(twin.ServiceUpdate{Desired: map[string]any{"fw": "1.3"}, HasDesired: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retagged, _, err := desired.Patched(twin.ServiceUpdate{Tags: map[string]any{"plant": "north"}, HasTags: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		a, b *twin.Twin
+		want bool
+	}{
+		{"a reported write", tagged, reported, true},
+		{"a desired write", reported, desired, true},
+		{"a clone", desired, desired.Clone(), true},
+		{"a tag write, even of equal tags", desired, retagged, false},
+		{"a tag write from a fresh twin", tw, tagged, false},
+		{"no twin", tagged, nil, false},
+	} {
+		if got := c.a.SameTags(c.b); got != c.want {
+			t.Errorf("%s: SameTags = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
