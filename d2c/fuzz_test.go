@@ -97,3 +97,51 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// recordByReflection is what encodeRecord must write: encoding/json's
+// encoding of the stored record.
+func recordByReflection(m Message) ([]byte, error) {
+	return json.Marshal(record{Message: m, Partition: &m.Partition, PartitionSequenceNumber: &m.PartitionSequenceNumber, Offset: &m.Offset})
+}
+
+func TestEncodeRecordMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 30, 1, 123_000_000, time.UTC)
+	for _, m := range []Message{
+		{SequenceNumber: 1, EnqueuedTime: at, DeviceID: "d1", SystemProperties: map[string]string{}, Properties: map[string]string{}, Body: []byte{}},
+		{SequenceNumber: 1 << 40, EnqueuedTime: at.Add(-123 * time.Millisecond), DeviceID: "d<1>&\"q\"", ModuleID: "m/é",
+			SystemProperties: map[string]string{"message-id": "x", "content-type": "application/json", "iothub-connection-device-id": "d<1>"},
+			Properties:       map[string]string{"z": "1", "a": "\u2028\x01\xff", "": ""},
+			Body:             []byte(`{"t":21.5}` + "\x00\xff"), Partition: 3, PartitionSequenceNumber: 99, Offset: 123456},
+		{SequenceNumber: 2, DeviceID: "nil maps and body"},
+		{SequenceNumber: 3, EnqueuedTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)), DeviceID: "zone"},
+	} {
+		want, err := recordByReflection(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeRecord(m)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("encodeRecord = %s, %v\nwant           %s", got, err, want)
+		}
+	}
+	if _, err := encodeRecord(Message{DeviceID: "d", EnqueuedTime: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}); err == nil {
+		t.Fatal("a year json cannot write was encoded")
+	}
+}
+
+func FuzzEncodeRecord(f *testing.F) {
+	f.Add(int64(1), int64(1_700_000_000_123), "d1", "", "message-id", "x", "k", "v", []byte("body"), 0, int64(0), int64(0))
+	f.Add(int64(-5), int64(-1), "d<&>", "m\xff", "", "\u2028", "\x00", "é", []byte(nil), 31, int64(-1), int64(1<<62))
+	f.Fuzz(func(t *testing.T, seq, ms int64, device, module, sk, sv, pk, pv string, body []byte, part int, pseq, off int64) {
+		m := Message{
+			SequenceNumber: seq, EnqueuedTime: time.UnixMilli(ms).UTC(), DeviceID: device, ModuleID: module,
+			SystemProperties: map[string]string{sk: sv}, Properties: map[string]string{pk: pv, sk: pv},
+			Body: body, Partition: part, PartitionSequenceNumber: pseq, Offset: off,
+		}
+		want, wantErr := recordByReflection(m)
+		got, err := encodeRecord(m)
+		if (wantErr != nil) != (err != nil) || string(got) != string(want) {
+			t.Fatalf("encodeRecord = %s, %v\nencoding/json  %s, %v", got, err, want, wantErr)
+		}
+	})
+}

@@ -2,10 +2,16 @@ package d2c
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/jsonenc"
 	"github.com/iothub-emulator/iothub-emulator/store"
 )
 
@@ -58,8 +64,60 @@ type record struct {
 	Offset                  *int64 `json:"offset"`
 }
 
+// encodeRecord writes m's record byte for byte as encoding/json writes
+// record, without its reflection: every telemetry message passes here.
 func encodeRecord(m Message) ([]byte, error) {
-	return json.Marshal(record{Message: m, Partition: &m.Partition, PartitionSequenceNumber: &m.PartitionSequenceNumber, Offset: &m.Offset})
+	if y := m.EnqueuedTime.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("d2c: enqueued time %v cannot be written", m.EnqueuedTime)
+	}
+	b := make([]byte, 0, 256+len(m.Body)*4/3)
+	b = append(b, `{"sequenceNumber":`...)
+	b = strconv.AppendInt(b, m.SequenceNumber, 10)
+	b = append(b, `,"enqueuedTime":"`...)
+	b = m.EnqueuedTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","deviceId":`...)
+	b = jsonenc.AppendString(b, m.DeviceID)
+	if m.ModuleID != "" {
+		b = append(b, `,"moduleId":`...)
+		b = jsonenc.AppendString(b, m.ModuleID)
+	}
+	b = append(b, `,"systemProperties":`...)
+	b = appendStringMap(b, m.SystemProperties)
+	b = append(b, `,"properties":`...)
+	b = appendStringMap(b, m.Properties)
+	b = append(b, `,"body":`...)
+	if m.Body == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, m.Body)
+		b = append(b, '"')
+	}
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(m.Partition), 10)
+	b = append(b, `,"partitionSequenceNumber":`...)
+	b = strconv.AppendInt(b, m.PartitionSequenceNumber, 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, m.Offset, 10)
+	return append(b, '}'), nil
+}
+
+// appendStringMap writes a property bag as encoding/json does: keys in
+// order, nil as null.
+func appendStringMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, k)
+		b = append(b, ':')
+		b = jsonenc.AppendString(b, m[k])
+	}
+	return append(b, '}')
 }
 
 // deleteChunk bounds the changes Open sends to the store at once.
