@@ -25,6 +25,11 @@ type NewIdentity struct {
 	// sections ahead of time (a bulk load checks its document so before
 	// writing anything). CreateMany stamps it with the time of the create.
 	Twin *twin.Twin
+	// DeviceInput or ModuleInput, if set, is what Body parses to, parsed
+	// ahead of time (a bulk load checks its document so); CreateMany does
+	// not parse Body again.
+	DeviceInput *registry.DeviceInput
+	ModuleInput *registry.ModuleInput
 }
 
 // CreateMany creates identities that do not exist yet, with their twins,
@@ -130,7 +135,20 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 
 // newEntry builds one new identity with its twin.
 func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
-	in, err := parseInput(it.DeviceID, it.ModuleID, it.Body)
+	var in input
+	var err error
+	switch {
+	case it.ModuleID == "" && it.DeviceInput != nil:
+		if err = registry.ValidateID("Device", it.DeviceID); err == nil {
+			in = deviceInput(*it.DeviceInput)
+		}
+	case it.ModuleID != "" && it.ModuleInput != nil:
+		if err = registry.ValidateID("Module", it.ModuleID); err == nil {
+			in = moduleInput(*it.ModuleInput)
+		}
+	default:
+		in, err = parseInput(it.DeviceID, it.ModuleID, it.Body)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func parseInput(deviceID, moduleID string, body []byte) (input, error) {
 		if err != nil {
 			return input{}, err
 		}
-		return input{status: registry.StatusEnabled, auth: *m.Authentication, managedBy: m.ManagedBy}, nil
+		return moduleInput(m), nil
 	}
 	if err := registry.ValidateID("Device", deviceID); err != nil {
 		return input{}, err
@@ -127,6 +127,14 @@ func parseInput(deviceID, moduleID string, body []byte) (input, error) {
 	if err != nil {
 		return input{}, err
 	}
+	return deviceInput(d), nil
+}
+
+func moduleInput(m registry.ModuleInput) input {
+	return input{status: registry.StatusEnabled, auth: *m.Authentication, managedBy: m.ManagedBy}
+}
+
+func deviceInput(d registry.DeviceInput) input {
 	return input{
 		status:       d.Status,
 		statusReason: d.StatusReason,
@@ -134,7 +142,7 @@ func parseInput(deviceID, moduleID string, body []byte) (input, error) {
 		capabilities: d.Capabilities,
 		deviceScope:  d.DeviceScope,
 		parentScopes: d.ParentScopes,
-	}, nil
+	}
 }
 
 // set applies a PUT body at now. The status time moves only when the status

@@ -148,24 +148,35 @@ func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) e
 // newIdentities is a device the hub does not have, and its modules, as
 // CreateMany takes them.
 func newIdentities(d *Device) ([]hub.NewIdentity, error) {
-	body, err := json.Marshal(deviceInput(d, nil))
-	if err != nil {
-		return nil, fmt.Errorf("encode device: %w", err)
+	body := d.body
+	if body == nil || d.parsed == nil {
+		var err error
+		if body, err = json.Marshal(deviceInput(d, nil)); err != nil {
+			return nil, fmt.Errorf("encode device: %w", err)
+		}
 	}
 	dev, err := newIdentity(d.ID, "", body, d.identity())
 	if err != nil {
 		return nil, err
 	}
+	if d.body != nil {
+		dev.DeviceInput = d.parsed
+	}
 	out := []hub.NewIdentity{dev}
 	for i := range d.Modules {
 		m := &d.Modules[i]
-		body, err := json.Marshal(moduleInput(d.ID, m, nil))
-		if err != nil {
-			return nil, fmt.Errorf("encode module: %w", err)
+		body := m.body
+		if body == nil || m.parsed == nil {
+			if body, err = json.Marshal(moduleInput(d.ID, m, nil)); err != nil {
+				return nil, fmt.Errorf("encode module: %w", err)
+			}
 		}
 		mod, err := newIdentity(d.ID, m.ID, body, m.identity())
 		if err != nil {
 			return nil, err
+		}
+		if m.body != nil {
+			mod.ModuleInput = m.parsed
 		}
 		out = append(out, mod)
 	}

@@ -167,10 +167,11 @@ func withoutChecks(d *Document) *Document {
 	c := *d
 	c.Devices = make([]Device, len(d.Devices))
 	for i, dev := range d.Devices {
-		dev.built = nil
+		dev.built, dev.body, dev.parsed = nil, nil, nil
 		dev.Modules = append([]Module(nil), dev.Modules...)
 		for j := range dev.Modules {
-			dev.Modules[j].built = nil
+			m := &dev.Modules[j]
+			m.built, m.body, m.parsed = nil, nil, nil
 		}
 		if d.Devices[i].Modules == nil {
 			dev.Modules = nil

@@ -277,7 +277,10 @@ func checkSections(p *problems, dev, mod int, id string, x identity) {
 func checkRegistryAccepts(p *problems, i int, dev *Device) {
 	body, err := json.Marshal(deviceInput(dev, nil))
 	if err == nil {
-		_, err = registry.ParseDeviceInput(dev.ID, body)
+		var in registry.DeviceInput
+		if in, err = registry.ParseDeviceInput(dev.ID, body); err == nil {
+			dev.body, dev.parsed = body, &in
+		}
 	}
 	if err != nil {
 		p.add(i, -1, dev.ID, "%s", errcode.From(err).Message)
@@ -286,7 +289,10 @@ func checkRegistryAccepts(p *problems, i int, dev *Device) {
 		m := &dev.Modules[j]
 		body, err := json.Marshal(moduleInput(dev.ID, m, nil))
 		if err == nil {
-			_, err = registry.ParseModuleInput(dev.ID, m.ID, body)
+			var in registry.ModuleInput
+			if in, err = registry.ParseModuleInput(dev.ID, m.ID, body); err == nil {
+				m.body, m.parsed = body, &in
+			}
 		}
 		if err != nil {
 			p.add(i, j, m.ID, "%s", errcode.From(err).Message)
