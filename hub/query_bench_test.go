@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
-	"sort"
 	"testing"
-	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/querybench"
 	"github.com/iothub-emulator/iothub-emulator/query"
 )
 
@@ -72,22 +70,22 @@ func BenchmarkTwinQuery(b *testing.B) {
 	}
 
 	b.Run("range", func(b *testing.B) {
-		const text = "SELECT * FROM devices WHERE properties.reported.temperature > 30 AND properties.reported.temperature < 31"
-		want := len(loopReportedRange(docs))
-		pairedAgainst(b, func() {
+		text := querybench.ReportedRangeQuery
+		want := len(querybench.ReportedRange(docs))
+		querybench.Paired(b, func() {
 			if got := len(drainHub(b, h, text)); got != want {
 				b.Fatalf("%d rows, the loop has %d", got, want)
 			}
-		}, func() { loopReportedRange(docs) })
+		}, func() { querybench.ReportedRange(docs) })
 	})
 	b.Run("groupBy", func(b *testing.B) {
-		const text = "SELECT properties.reported.fw AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fw"
-		want := fmt.Sprint(loopGroupBy(docs))
-		pairedAgainst(b, func() {
+		text := querybench.GroupByQuery
+		want := fmt.Sprint(querybench.GroupBy(docs))
+		querybench.Paired(b, func() {
 			if got := fmt.Sprint(drainHub(b, h, text)); got != want {
 				b.Fatalf("rows %s, the loop has %s", got, want)
 			}
-		}, func() { loopGroupBy(docs) })
+		}, func() { querybench.GroupBy(docs) })
 	})
 }
 
@@ -106,82 +104,4 @@ func drainHub(b *testing.B, h *Hub, text string) []any {
 		}
 		opts.Continuation = p.Continuation
 	}
-}
-
-// pairedAgainst runs run and baseline in turn, first one then the other,
-// and reports ratio: the median over the pairs of the baseline's time over
-// run's, which does not move with the machine's speed the way two
-// benchmarks run one after the other do. ns/op is run's alone.
-func pairedAgainst(b *testing.B, run, baseline func()) {
-	b.ReportAllocs()
-	var ratios []float64
-	for i := 0; b.Loop(); i++ {
-		var base time.Duration
-		measureBaseline := func() {
-			b.StopTimer()
-			t0 := time.Now()
-			baseline()
-			base = time.Since(t0)
-			b.StartTimer()
-		}
-		if i%2 == 1 {
-			measureBaseline()
-		}
-		t0 := time.Now()
-		run()
-		took := time.Since(t0)
-		if i%2 == 0 {
-			measureBaseline()
-		}
-		ratios = append(ratios, base.Seconds()/took.Seconds())
-	}
-	slices.Sort(ratios)
-	b.ReportMetric(ratios[len(ratios)/2], "ratio")
-}
-
-func loopReportedRange(docs []map[string]any) []any {
-	var out []any
-	for _, d := range docs {
-		props, ok := d["properties"].(map[string]any)
-		if !ok {
-			continue
-		}
-		rep, ok := props["reported"].(map[string]any)
-		if !ok {
-			continue
-		}
-		if t, ok := rep["temperature"].(float64); ok && t > 30 && t < 31 {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// loopGroupBy builds the rows the query answers, in its order: the group
-// without a firmware first, then the versions as strings in order.
-func loopGroupBy(docs []map[string]any) []any {
-	counts := map[string]int{}
-	missing := 0
-	for _, d := range docs {
-		props, _ := d["properties"].(map[string]any)
-		rep, _ := props["reported"].(map[string]any)
-		if fw, ok := rep["fw"].(string); ok {
-			counts[fw]++
-		} else {
-			missing++
-		}
-	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []any
-	if missing > 0 {
-		out = append(out, map[string]any{"n": float64(missing)})
-	}
-	for _, k := range keys {
-		out = append(out, map[string]any{"fw": k, "n": float64(counts[k])})
-	}
-	return out
 }

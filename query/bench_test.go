@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
-	"sort"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/iothub-emulator/iothub-emulator/internal/querybench"
 )
 
 // benchFleet is 100,000 generated device twins, decoded from JSON once and
@@ -72,8 +71,8 @@ var loadBench = sync.OnceValue(func() *benchFleet {
 	}
 	// Settle the collector so the first benchmark does not pay for the build.
 	runtime.GC()
-	bf.plant42 = len(baselineTagEquality(bf.docs))
-	bf.tempRange = len(baselineReportedRange(bf.docs))
+	bf.plant42 = len(querybench.TagEquality(bf.docs))
+	bf.tempRange = len(querybench.ReportedRange(bf.docs))
 	return bf
 })
 
@@ -106,73 +105,25 @@ func benchQuery(b *testing.B, ix *Index, text string, want int) {
 	}
 }
 
-// benchAgainst is benchQuery that also runs baseline beside each query,
-// first one then the other in turn, and reports ratio: the median over
-// those pairs of the baseline's time over the query's. Measured side by
-// side, the ratio does not move with the machine's speed between two
-// benchmarks run one after the other, which BenchmarkXBaseline's ns/op
-// does. ns/op stays the query's alone.
+// benchAgainst is benchQuery with baseline run beside each query, in turn
+// (querybench.Paired), reporting the median ratio of their times.
 func benchAgainst(b *testing.B, ix *Index, text string, want int, baseline func()) {
 	q := mustParse(b, text)
 	if got := len(drain(b, ix, q)); got != want {
 		b.Fatalf("%q: %d rows, baseline has %d", text, got, want)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var ratios []float64
-	for i := 0; i < b.N; i++ {
-		var engine, base time.Duration
-		measureBaseline := func() {
-			b.StopTimer()
-			t0 := time.Now()
-			baseline()
-			base = time.Since(t0)
-			b.StartTimer()
-		}
-		if i%2 == 1 {
-			measureBaseline()
-		}
-		t0 := time.Now()
-		drain(b, ix, q)
-		engine = time.Since(t0)
-		if i%2 == 0 {
-			measureBaseline()
-		}
-		ratios = append(ratios, base.Seconds()/engine.Seconds())
-	}
-	slices.Sort(ratios)
-	b.ReportMetric(ratios[len(ratios)/2], "ratio")
+	querybench.Paired(b, func() { drain(b, ix, q) }, baseline)
 }
 
 // (a) a selective equality on a nested tag: about 1% of the fleet.
-const tagEqualityQuery = "SELECT * FROM devices WHERE tags.location.plant = 'Plant42'"
-
-func baselineTagEquality(docs []map[string]any) []any {
-	var out []any
-	for _, d := range docs {
-		tags, ok := d["tags"].(map[string]any)
-		if !ok {
-			continue
-		}
-		loc, ok := tags["location"].(map[string]any)
-		if !ok {
-			continue
-		}
-		if p, ok := loc["plant"].(string); ok && p == "Plant42" {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 func BenchmarkTagEquality(b *testing.B) {
 	bf := loadBench()
-	benchAgainst(b, bf.scan, tagEqualityQuery, bf.plant42, func() { baselineTagEquality(bf.docs) })
+	benchAgainst(b, bf.scan, querybench.TagEqualityQuery, bf.plant42, func() { querybench.TagEquality(bf.docs) })
 }
 
 func BenchmarkTagEqualityIndexed(b *testing.B) {
 	bf := loadBench()
-	benchQuery(b, bf.indexed, tagEqualityQuery, bf.plant42)
+	benchQuery(b, bf.indexed, querybench.TagEqualityQuery, bf.plant42)
 }
 
 func BenchmarkTagEqualityBaseline(b *testing.B) {
@@ -180,34 +131,14 @@ func BenchmarkTagEqualityBaseline(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		baselineTagEquality(bf.docs)
+		querybench.TagEquality(bf.docs)
 	}
 }
 
 // (b) a range on a reported number: about 2% of the fleet.
-const reportedRangeQuery = "SELECT * FROM devices WHERE properties.reported.temperature > 30 AND properties.reported.temperature < 31"
-
-func baselineReportedRange(docs []map[string]any) []any {
-	var out []any
-	for _, d := range docs {
-		props, ok := d["properties"].(map[string]any)
-		if !ok {
-			continue
-		}
-		rep, ok := props["reported"].(map[string]any)
-		if !ok {
-			continue
-		}
-		if t, ok := rep["temperature"].(float64); ok && t > 30 && t < 31 {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
 func BenchmarkReportedRange(b *testing.B) {
 	bf := loadBench()
-	benchAgainst(b, bf.scan, reportedRangeQuery, bf.tempRange, func() { baselineReportedRange(bf.docs) })
+	benchAgainst(b, bf.scan, querybench.ReportedRangeQuery, bf.tempRange, func() { querybench.ReportedRange(bf.docs) })
 }
 
 func BenchmarkReportedRangeBaseline(b *testing.B) {
@@ -215,49 +146,20 @@ func BenchmarkReportedRangeBaseline(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		baselineReportedRange(bf.docs)
+		querybench.ReportedRange(bf.docs)
 	}
 }
 
 // (c) GROUP BY a reported string with COUNT().
-const groupByQuery = "SELECT properties.reported.fw AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fw"
-
-func baselineGroupBy(docs []map[string]any) []any {
-	counts := map[string]int{}
-	missing := 0
-	for _, d := range docs {
-		props, _ := d["properties"].(map[string]any)
-		rep, _ := props["reported"].(map[string]any)
-		if fw, ok := rep["fw"].(string); ok {
-			counts[fw]++
-		} else {
-			missing++
-		}
-	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []any
-	if missing > 0 {
-		out = append(out, map[string]any{"n": float64(missing)})
-	}
-	for _, k := range keys {
-		out = append(out, map[string]any{"fw": k, "n": float64(counts[k])})
-	}
-	return out
-}
-
 func BenchmarkGroupBy(b *testing.B) {
 	bf := loadBench()
-	want := baselineGroupBy(bf.docs)
-	q := mustParse(b, groupByQuery)
+	want := querybench.GroupBy(bf.docs)
+	q := mustParse(b, querybench.GroupByQuery)
 	got := drain(b, bf.scan, q)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		b.Fatalf("query rows %v, baseline %v", got, want)
 	}
-	benchAgainst(b, bf.scan, groupByQuery, len(want), func() { baselineGroupBy(bf.docs) })
+	benchAgainst(b, bf.scan, querybench.GroupByQuery, len(want), func() { querybench.GroupBy(bf.docs) })
 }
 
 func BenchmarkGroupByBaseline(b *testing.B) {
@@ -265,6 +167,6 @@ func BenchmarkGroupByBaseline(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		baselineGroupBy(bf.docs)
+		querybench.GroupBy(bf.docs)
 	}
 }
