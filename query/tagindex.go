@@ -32,6 +32,9 @@ func newTagKey(path string, v val) tagKey {
 // it, in key order, so "tags.a.b = 'x'" visits only the matching twins.
 type tagIndex struct {
 	postings map[tagKey]*sortedList[Doc]
+	// Scratch for update's leaves, reused from write to write (writers
+	// hold the index's lock): every twin loaded or written passes there.
+	oldLeaves, newLeaves []tagKey
 }
 
 func newTagIndex() *tagIndex {
@@ -43,16 +46,15 @@ func newTagIndex() *tagIndex {
 // planner only uses the index for paths it can have indexed).
 const maxTagDepth = 16
 
-// leaves lists the indexable (path, value) pairs of doc's tags. Keys that
-// contain NUL are skipped: no query path can name them, and skipping them
-// keeps the joined path unambiguous.
-func tagLeaves(doc Doc) []tagKey {
+// tagLeaves appends the indexable (path, value) pairs of doc's tags to out.
+// Keys that contain NUL are skipped: no query path can name them, and
+// skipping them keeps the joined path unambiguous.
+func tagLeaves(out []tagKey, doc Doc) []tagKey {
 	x, _ := doc.Lookup(tagsPath)
 	tags, ok := x.(map[string]any)
 	if !ok {
-		return nil
+		return out
 	}
-	var out []tagKey
 	var walk func(prefix string, m map[string]any, depth int)
 	walk = func(prefix string, m map[string]any, depth int) {
 		for k, x := range m {
@@ -88,20 +90,22 @@ type SameTagser interface {
 // update moves key from the old document's leaves to the new one's.
 func (ti *tagIndex) update(key string, old, doc Doc) {
 	if st, ok := doc.(SameTagser); ok && old != nil && st.SameTags(old) {
-		for _, k := range tagLeaves(doc) {
+		ti.newLeaves = tagLeaves(ti.newLeaves[:0], doc)
+		for _, k := range ti.newLeaves {
 			if pl := ti.postings[k]; pl != nil {
 				pl.set(key, doc)
 			}
 		}
 		return
 	}
-	var oldLeaves, newLeaves []tagKey
+	ti.oldLeaves, ti.newLeaves = ti.oldLeaves[:0], ti.newLeaves[:0]
 	if old != nil {
-		oldLeaves = tagLeaves(old)
+		ti.oldLeaves = tagLeaves(ti.oldLeaves, old)
 	}
 	if doc != nil {
-		newLeaves = tagLeaves(doc)
+		ti.newLeaves = tagLeaves(ti.newLeaves, doc)
 	}
+	oldLeaves, newLeaves := ti.oldLeaves, ti.newLeaves
 	var keep map[tagKey]bool
 	if len(oldLeaves) > 0 {
 		keep = make(map[tagKey]bool, len(newLeaves))
