@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -280,26 +281,34 @@ func (s *File) writeBack(o *overlay) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		// Keys in order fill bbolt's pages as it splits them best.
 		for name, kv := range o.buckets {
-			b := tx.Bucket([]byte(name))
-			keys := make([]string, 0, len(kv))
-			for k := range kv {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				var err error
-				if v := kv[k]; v == nil {
-					err = b.Delete([]byte(k))
-				} else {
-					err = b.Put([]byte(k), v)
-				}
-				if err != nil {
-					return fmt.Errorf("%s/%s: %w", name, k, err)
+			for _, k := range slices.Sorted(maps.Keys(kv)) {
+				if err := putOp(tx, name, k, kv[k]); err != nil {
+					return err
 				}
 			}
 		}
-		return tx.Bucket([]byte(metaBucket)).Put([]byte(metaSeqKey), binary.LittleEndian.AppendUint64(nil, o.seq))
+		return putSeq(tx, o.seq)
 	})
+}
+
+// putOp writes one op into its bucket: value nil deletes key.
+func putOp(tx *bolt.Tx, bucket, key string, value []byte) error {
+	b := tx.Bucket([]byte(bucket))
+	var err error
+	if value == nil {
+		err = b.Delete([]byte(key))
+	} else {
+		err = b.Put([]byte(key), value)
+	}
+	if err != nil {
+		return fmt.Errorf("%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// putSeq records the sequence number of the last record bbolt holds.
+func putSeq(tx *bolt.Tx, seq uint64) error {
+	return tx.Bucket([]byte(metaBucket)).Put([]byte(metaSeqKey), binary.LittleEndian.AppendUint64(nil, seq))
 }
 
 // Apply commits ops atomically and returns once they are durable.
@@ -367,18 +376,11 @@ func (s *File) commitDirect(ops []Op) error {
 	seq := s.seq + 1
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, op := range ops {
-			b := tx.Bucket([]byte(op.Bucket))
-			var err error
-			if op.Value == nil {
-				err = b.Delete([]byte(op.Key))
-			} else {
-				err = b.Put([]byte(op.Key), op.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("%s/%s: %w", op.Bucket, op.Key, err)
+			if err := putOp(tx, op.Bucket, op.Key, op.Value); err != nil {
+				return err
 			}
 		}
-		return tx.Bucket([]byte(metaBucket)).Put([]byte(metaSeqKey), binary.LittleEndian.AppendUint64(nil, seq))
+		return putSeq(tx, seq)
 	})
 	if err != nil {
 		return closedErr(err) // rolled back: nothing of it was written
@@ -388,7 +390,7 @@ func (s *File) commitDirect(ops []Op) error {
 }
 
 func (s *File) append(ops []Op) error {
-	rec := appendRecord(nil, s.seq+1, ops)
+	rec, put := encodeRecord(s.seq+1, ops)
 	if s.seg.off > 0 && s.seg.off+int64(len(rec)) > s.seg.size {
 		if err := s.checkpoint(false); err != nil {
 			return err
@@ -402,12 +404,8 @@ func (s *File) append(ops []Op) error {
 	if s.spare == nil && s.seg.off > s.seg.size/2 {
 		s.prepareSpare()
 	}
-	decoded, _, err := decodeRecord(rec)
-	if err != nil { // cannot happen: the record was just encoded
-		panic(fmt.Sprintf("store: own log record does not decode: %v", err))
-	}
 	s.mu.Lock()
-	s.active.put(decoded)
+	s.active.put(put)
 	s.mu.Unlock()
 	return nil
 }

@@ -69,14 +69,26 @@ func bucketIndex(name string) int {
 	return slices.Index(buckets, name)
 }
 
-// appendRecord appends the record of ops, numbered seq, to buf. The ops
-// have passed checkOps.
-func appendRecord(buf []byte, seq uint64, ops []Op) []byte {
-	start := len(buf)
-	buf = append(buf, make([]byte, recordHeader)...)
+// encodeRecord encodes ops (which have passed checkOps) as the record
+// numbered seq, and returns it with the record it reads back as: the same
+// keys, and values that are slices of the encoding, so that what the
+// overlay keeps of a batch is one allocation and nothing of its callers'.
+func encodeRecord(seq uint64, ops []Op) ([]byte, logRecord) {
+	size := recordHeader + 12
+	for _, op := range ops {
+		size += 4 + len(op.Key)
+		if op.Value != nil {
+			size += 4 + len(op.Value)
+		}
+	}
+	// Sized exactly, so the slices taken below are never left behind by
+	// append moving the buffer.
+	buf := make([]byte, recordHeader, size)
+	rec := logRecord{seq: seq, ops: make([]Op, len(ops))}
 	buf = binary.LittleEndian.AppendUint64(buf, seq)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(ops)))
-	for _, op := range ops {
+	for i, op := range ops {
+		rec.ops[i] = Op{Bucket: op.Bucket, Key: op.Key}
 		kind := byte(opPut)
 		if op.Value == nil {
 			kind = opDelete
@@ -86,13 +98,15 @@ func appendRecord(buf []byte, seq uint64, ops []Op) []byte {
 		buf = append(buf, op.Key...)
 		if kind == opPut {
 			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(op.Value)))
+			start := len(buf)
 			buf = append(buf, op.Value...)
+			rec.ops[i].Value = buf[start:len(buf):len(buf)]
 		}
 	}
-	payload := buf[start+recordHeader:]
-	binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, castagnoli))
-	return buf
+	payload := buf[recordHeader:]
+	binary.LittleEndian.PutUint32(buf, uint32(len(payload)))
+	binary.LittleEndian.PutUint32(buf[4:], crc32.Checksum(payload, castagnoli))
+	return buf, rec
 }
 
 // decodeRecord reads the record at the start of b and returns it with the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,7 +71,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		{Telemetry, strings.Repeat("k", 300), nil},
 		{ImportExport, "j", bytes.Repeat([]byte("v"), 70000)},
 	}
-	buf := appendRecord([]byte("prefix"), 42, ops)
+	enc, put := encodeRecord(42, ops)
+	buf := slices.Concat([]byte("prefix"), enc)
 	rec, n, err := decodeRecord(buf[len("prefix"):])
 	if err != nil || n != len(buf)-len("prefix") {
 		t.Fatalf("decode = %d, %v", n, err)
@@ -83,6 +85,15 @@ func TestRecordRoundTrip(t *testing.T) {
 		if op.Bucket != want.Bucket || op.Key != want.Key || !bytes.Equal(op.Value, want.Value) || (op.Value == nil) != (want.Value == nil) {
 			t.Errorf("op %d = %s/%s %q (nil %v), want %s/%s %q", i, op.Bucket, op.Key, op.Value, op.Value == nil, want.Bucket, want.Key, want.Value)
 		}
+	}
+	// What encodeRecord returns beside the bytes is what they decode to,
+	// its values slices of the encoding (the overlay keeps nothing of the
+	// caller's).
+	if !reflect.DeepEqual(put, rec) {
+		t.Fatalf("encodeRecord's record %+v, decoded %+v", put, rec)
+	}
+	if v := put.ops[0].Value; &v[0] != &enc[bytes.Index(enc, ops[0].Value)] {
+		t.Fatal("a value encodeRecord returned is not a slice of the encoding")
 	}
 	// Every cut of the record is torn; zeros are the end of the log.
 	whole := buf[len("prefix"):]
@@ -104,7 +115,8 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(appendRecord(nil, 1, []Op{{Devices, "d1", []byte("{}")}, {C2D, "q", nil}}))
+	seed, _ := encodeRecord(1, []Op{{Devices, "d1", []byte("{}")}, {C2D, "q", nil}})
+	f.Add(seed)
 	f.Add([]byte{})
 	f.Add([]byte{5, 0, 0, 0, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -116,7 +128,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("took %d of %d bytes", n, len(b))
 		}
 		// What decodes encodes back to the same bytes.
-		if again := appendRecord(nil, rec.seq, rec.ops); !bytes.Equal(again, b[:n]) {
+		if again, _ := encodeRecord(rec.seq, rec.ops); !bytes.Equal(again, b[:n]) {
 			t.Fatalf("re-encoded record differs:\n%x\n%x", again, b[:n])
 		}
 	})
@@ -330,7 +342,8 @@ func TestReplayReadsPastTheOldRecordsOfARecycledSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := func(seq uint64, key, value string) []byte {
-		return appendRecord(nil, seq, []Op{{C2D, key, []byte(value)}})
+		b, _ := encodeRecord(seq, []Op{{C2D, key, []byte(value)}})
+		return b
 	}
 	recycled := slices.Concat(rec(5, "k1", "new"), rec(6, "k5", "new"), rec(2, "k2", "stale"), rec(3, "k3", "stale"))
 	if err := os.WriteFile(segmentPath(path, 7), recycled, 0o600); err != nil {
