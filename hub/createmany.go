@@ -15,7 +15,8 @@ import (
 // NewIdentity is one identity CreateMany creates, with its twin.
 type NewIdentity struct {
 	DeviceID, ModuleID string
-	// Body is the identity as a PUT body.
+	// Body is the identity as a PUT body, unless DeviceInput or
+	// ModuleInput is set.
 	Body []byte
 	// Tags and Desired, if set, are the twin's sections, and Reported its
 	// reported properties as the device would send them: decoded JSON
@@ -25,9 +26,9 @@ type NewIdentity struct {
 	// sections ahead of time (a bulk load checks its document so before
 	// writing anything). CreateMany stamps it with the time of the create.
 	Twin *twin.Twin
-	// DeviceInput or ModuleInput, if set, is what Body parses to, parsed
-	// ahead of time (a bulk load checks its document so); CreateMany does
-	// not parse Body again.
+	// DeviceInput or ModuleInput, if set, is the identity as the registry
+	// parsed its PUT body ahead of time (a bulk load checks its document
+	// so), in place of Body.
 	DeviceInput *registry.DeviceInput
 	ModuleInput *registry.ModuleInput
 }
@@ -135,20 +136,7 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 
 // newEntry builds one new identity with its twin.
 func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
-	var in input
-	var err error
-	switch {
-	case it.ModuleID == "" && it.DeviceInput != nil:
-		if err = registry.ValidateID("Device", it.DeviceID); err == nil {
-			in = deviceInput(*it.DeviceInput)
-		}
-	case it.ModuleID != "" && it.ModuleInput != nil:
-		if err = registry.ValidateID("Module", it.ModuleID); err == nil {
-			in = moduleInput(*it.ModuleInput)
-		}
-	default:
-		in, err = parseInput(it.DeviceID, it.ModuleID, it.Body)
-	}
+	in, err := inputFor(it.DeviceID, it.ModuleID, it.Body, it.DeviceInput, it.ModuleInput)
 	if err != nil {
 		return nil, err
 	}

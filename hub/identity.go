@@ -110,39 +110,43 @@ type input struct {
 // parseInput checks the URL's id and decodes a PUT body for a device
 // (moduleID "") or a module, with the registry's rules for that kind.
 func parseInput(deviceID, moduleID string, body []byte) (input, error) {
+	return inputFor(deviceID, moduleID, body, nil, nil)
+}
+
+// inputFor is parseInput, given what the body parses to (dev for a device,
+// mod for a module) when that was parsed ahead.
+func inputFor(deviceID, moduleID string, body []byte, dev *registry.DeviceInput, mod *registry.ModuleInput) (input, error) {
 	if moduleID != "" {
 		if err := registry.ValidateID("Module", moduleID); err != nil {
 			return input{}, err
 		}
-		m, err := registry.ParseModuleInput(deviceID, moduleID, body)
-		if err != nil {
-			return input{}, err
+		if mod == nil {
+			m, err := registry.ParseModuleInput(deviceID, moduleID, body)
+			if err != nil {
+				return input{}, err
+			}
+			mod = &m
 		}
-		return moduleInput(m), nil
+		return input{status: registry.StatusEnabled, auth: *mod.Authentication, managedBy: mod.ManagedBy}, nil
 	}
 	if err := registry.ValidateID("Device", deviceID); err != nil {
 		return input{}, err
 	}
-	d, err := registry.ParseDeviceInput(deviceID, body)
-	if err != nil {
-		return input{}, err
+	if dev == nil {
+		d, err := registry.ParseDeviceInput(deviceID, body)
+		if err != nil {
+			return input{}, err
+		}
+		dev = &d
 	}
-	return deviceInput(d), nil
-}
-
-func moduleInput(m registry.ModuleInput) input {
-	return input{status: registry.StatusEnabled, auth: *m.Authentication, managedBy: m.ManagedBy}
-}
-
-func deviceInput(d registry.DeviceInput) input {
 	return input{
-		status:       d.Status,
-		statusReason: d.StatusReason,
-		auth:         *d.Authentication,
-		capabilities: d.Capabilities,
-		deviceScope:  d.DeviceScope,
-		parentScopes: d.ParentScopes,
-	}
+		status:       dev.Status,
+		statusReason: dev.StatusReason,
+		auth:         *dev.Authentication,
+		capabilities: dev.Capabilities,
+		deviceScope:  dev.DeviceScope,
+		parentScopes: dev.ParentScopes,
+	}, nil
 }
 
 // set applies a PUT body at now. The status time moves only when the status

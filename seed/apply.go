@@ -148,8 +148,8 @@ func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) e
 // newIdentities is a device the hub does not have, and its modules, as
 // CreateMany takes them.
 func newIdentities(d *Device) ([]hub.NewIdentity, error) {
-	body := d.body
-	if body == nil || d.parsed == nil {
+	var body []byte
+	if d.parsed == nil {
 		var err error
 		if body, err = json.Marshal(deviceInput(d, nil)); err != nil {
 			return nil, fmt.Errorf("encode device: %w", err)
@@ -159,14 +159,12 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.body != nil {
-		dev.DeviceInput = d.parsed
-	}
+	dev.DeviceInput = d.parsed
 	out := []hub.NewIdentity{dev}
 	for i := range d.Modules {
 		m := &d.Modules[i]
-		body := m.body
-		if body == nil || m.parsed == nil {
+		var body []byte
+		if m.parsed == nil {
 			if body, err = json.Marshal(moduleInput(d.ID, m, nil)); err != nil {
 				return nil, fmt.Errorf("encode module: %w", err)
 			}
@@ -175,9 +173,7 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.body != nil {
-			mod.ModuleInput = m.parsed
-		}
+		mod.ModuleInput = m.parsed
 		out = append(out, mod)
 	}
 	return out, nil

@@ -64,9 +64,8 @@ type Device struct {
 	Modules  []Module   `json:"modules,omitempty" yaml:"modules,omitempty"`
 
 	built *twin.Twin // the twin prepare checked the sections with
-	// The PUT body prepare checked with the registry's parser, and what
-	// it parsed to, so that creating the device does not do both again.
-	body   []byte
+	// parsed is the PUT body prepare checked with the registry's parser,
+	// as it parsed it, so that creating the device does not do it again.
 	parsed *registry.DeviceInput
 }
 
@@ -80,9 +79,8 @@ type Module struct {
 	Desired     Properties   `json:"desired,omitempty" yaml:"desired,omitempty"`
 	Reported    Properties   `json:"reported,omitempty" yaml:"reported,omitempty"`
 
-	built  *twin.Twin // the twin prepare checked the sections with
-	body   []byte     // the PUT body prepare checked, as Device's
-	parsed *registry.ModuleInput
+	built  *twin.Twin            // the twin prepare checked the sections with
+	parsed *registry.ModuleInput // the PUT body prepare checked, as Device's
 }
 
 // Keys are an identity's symmetric keys, base64 of 16 to 64 bytes.

@@ -167,11 +167,11 @@ func withoutChecks(d *Document) *Document {
 	c := *d
 	c.Devices = make([]Device, len(d.Devices))
 	for i, dev := range d.Devices {
-		dev.built, dev.body, dev.parsed = nil, nil, nil
+		dev.built, dev.parsed = nil, nil
 		dev.Modules = append([]Module(nil), dev.Modules...)
 		for j := range dev.Modules {
 			m := &dev.Modules[j]
-			m.built, m.body, m.parsed = nil, nil, nil
+			m.built, m.parsed = nil, nil
 		}
 		if d.Devices[i].Modules == nil {
 			dev.Modules = nil

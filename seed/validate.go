@@ -279,7 +279,7 @@ func checkRegistryAccepts(p *problems, i int, dev *Device) {
 	if err == nil {
 		var in registry.DeviceInput
 		if in, err = registry.ParseDeviceInput(dev.ID, body); err == nil {
-			dev.body, dev.parsed = body, &in
+			dev.parsed = &in
 		}
 	}
 	if err != nil {
@@ -291,7 +291,7 @@ func checkRegistryAccepts(p *problems, i int, dev *Device) {
 		if err == nil {
 			var in registry.ModuleInput
 			if in, err = registry.ParseModuleInput(dev.ID, m.ID, body); err == nil {
-				m.body, m.parsed = body, &in
+				m.parsed = &in
 			}
 		}
 		if err != nil {
