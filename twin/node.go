@@ -66,20 +66,17 @@ func (t ticks) appendTime(b []byte) []byte {
 	hh, rem := rem/36_000_000_000, rem%36_000_000_000
 	mm, rem := rem/600_000_000, rem%600_000_000
 	ss, frac := rem/10_000_000, rem%10_000_000
-	b = appendDigits(b, y, 4)
-	b = append(b, '-')
-	b = appendDigits(b, m, 2)
-	b = append(b, '-')
-	b = appendDigits(b, d, 2)
-	b = append(b, 'T')
-	b = appendDigits(b, hh, 2)
-	b = append(b, ':')
-	b = appendDigits(b, mm, 2)
-	b = append(b, ':')
-	b = appendDigits(b, ss, 2)
-	b = append(b, '.')
-	b = appendDigits(b, frac, 7)
-	return append(b, 'Z')
+	out := [len(TimeFormat)]byte([]byte("0000-00-00T00:00:00.0000000Z"))
+	for _, f := range [...]struct {
+		at, width int
+		v         int64
+	}{{0, 4, y}, {5, 2, m}, {8, 2, d}, {11, 2, hh}, {14, 2, mm}, {17, 2, ss}, {20, 7, frac}} {
+		for i := f.at + f.width - 1; i >= f.at; i-- {
+			out[i] = byte('0' + f.v%10)
+			f.v /= 10
+		}
+	}
+	return append(b, out[:]...)
 }
 
 // maxFormattedTicks is 10000-01-01: from there on years take five digits,
@@ -105,15 +102,6 @@ func civil(days int64) (year, month, day int64) {
 		year++
 	}
 	return year, month, day
-}
-
-func appendDigits(b []byte, v int64, width int) []byte {
-	var buf [8]byte
-	for i := width - 1; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(b, buf[:width]...)
 }
 
 // stamp is what a write records on every node it touches.
