@@ -160,6 +160,15 @@ func ParseDeviceInput(id string, body []byte) (DeviceInput, error) {
 	}
 	in = w.DeviceInput
 	in.Authentication = w.Authentication.authentication()
+	return CheckDeviceInput(id, in)
+}
+
+// CheckDeviceInput validates a decoded device body for id, as
+// ParseDeviceInput does after decoding: it fills the id, the status and
+// generated keys, and refuses what the hub refuses. Callers that build an
+// input in code (a seed document) check it here instead of encoding it to
+// be parsed again. It fills in's Authentication, so in must not share it.
+func CheckDeviceInput(id string, in DeviceInput) (DeviceInput, error) {
 	if in.DeviceID == "" {
 		in.DeviceID = id
 	}

@@ -47,6 +47,11 @@ func ParseModuleInput(deviceID, moduleID string, body []byte) (ModuleInput, erro
 	}
 	in = w.ModuleInput
 	in.Authentication = w.Authentication.authentication()
+	return CheckModuleInput(deviceID, moduleID, in)
+}
+
+// CheckModuleInput is CheckDeviceInput for a module.
+func CheckModuleInput(deviceID, moduleID string, in ModuleInput) (ModuleInput, error) {
 	if in.ModuleID == "" {
 		in.ModuleID = moduleID
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,128 @@ func TestAuthenticationWireShape(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &a); err != nil || a.SymmetricKey != nil {
 			t.Errorf("Unmarshal(%s) = %+v, %v; want no key", in, a.SymmetricKey, err)
 		}
+	}
+}
+
+// TestCheckMatchesParse: checking an input built in code gives what
+// encoding it and parsing the body gave (the seeder did that before it
+// called the checks directly), apart from the random keys both generate.
+func TestCheckMatchesParse(t *testing.T) {
+	key := "MDEyMzQ1Njc4OWFiY2RlZg=="
+	str := func(s string) *string { return &s }
+	reason := "maintenance"
+	devices := []DeviceInput{
+		{},
+		{DeviceID: "d1", Status: "Disabled", StatusReason: &reason},
+		{DeviceID: "d1", Status: "paused"},
+		{DeviceID: "other"},
+		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{}}},
+		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{PrimaryKey: key}}},
+		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{PrimaryKey: key, SecondaryKey: key}}},
+		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{PrimaryKey: "not base64"}}},
+		{Authentication: &Authentication{Type: AuthSelfSigned, X509Thumbprint: X509Thumbprint{PrimaryThumbprint: str("AB"), SecondaryThumbprint: str("")}}},
+		{Authentication: &Authentication{Type: AuthSelfSigned, X509Thumbprint: X509Thumbprint{PrimaryThumbprint: str("")}}},
+		{Authentication: &Authentication{Type: AuthCertificateAuthority, SymmetricKey: &SymmetricKey{}}},
+		{Authentication: &Authentication{Type: AuthNone}},
+		{Authentication: &Authentication{Type: "weird"}},
+		{Authentication: &Authentication{}, Capabilities: &Capabilities{IotEdge: true}, DeviceScope: "s", ParentScopes: []string{"p"}},
+	}
+	for i, in := range devices {
+		body, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, perr := ParseDeviceInput("d1", body)
+		checked, cerr := CheckDeviceInput("d1", cloneDeviceInput(in))
+		if fmt.Sprint(perr) != fmt.Sprint(cerr) {
+			t.Errorf("device %d: parse says %v, check says %v", i, perr, cerr)
+			continue
+		}
+		if perr != nil {
+			continue
+		}
+		maskKeys(t, parsed.Authentication, in.Authentication)
+		maskKeys(t, checked.Authentication, in.Authentication)
+		p, _ := json.Marshal(parsed)
+		c, _ := json.Marshal(checked)
+		if string(p) != string(c) {
+			t.Errorf("device %d:\nparse %s\ncheck %s", i, p, c)
+		}
+	}
+
+	modules := []ModuleInput{
+		{},
+		{ModuleID: "m1", DeviceID: "d1", ManagedBy: "IotEdge"},
+		{ModuleID: "m2"},
+		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{SecondaryKey: key}}},
+		{Authentication: &Authentication{Type: AuthSelfSigned}},
+	}
+	for i, in := range modules {
+		body, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, perr := ParseModuleInput("d1", "m1", body)
+		cp := in
+		if in.Authentication != nil {
+			a := cloneAuth(*in.Authentication)
+			cp.Authentication = &a
+		}
+		checked, cerr := CheckModuleInput("d1", "m1", cp)
+		if fmt.Sprint(perr) != fmt.Sprint(cerr) {
+			t.Errorf("module %d: parse says %v, check says %v", i, perr, cerr)
+			continue
+		}
+		if perr != nil {
+			continue
+		}
+		maskKeys(t, parsed.Authentication, in.Authentication)
+		maskKeys(t, checked.Authentication, in.Authentication)
+		p, _ := json.Marshal(parsed)
+		c, _ := json.Marshal(checked)
+		if string(p) != string(c) {
+			t.Errorf("module %d:\nparse %s\ncheck %s", i, p, c)
+		}
+	}
+}
+
+func cloneDeviceInput(in DeviceInput) DeviceInput {
+	if in.Authentication != nil {
+		a := cloneAuth(*in.Authentication)
+		in.Authentication = &a
+	}
+	return in
+}
+
+func cloneAuth(a Authentication) Authentication {
+	if a.SymmetricKey != nil {
+		k := *a.SymmetricKey
+		a.SymmetricKey = &k
+	}
+	return a
+}
+
+// maskKeys replaces the keys the registry generated (those the input left
+// empty) with a fixed text, after checking that they were generated.
+func maskKeys(t *testing.T, got, in *Authentication) {
+	t.Helper()
+	if got == nil || got.SymmetricKey == nil {
+		return
+	}
+	var given SymmetricKey
+	if in != nil && in.SymmetricKey != nil {
+		given = *in.SymmetricKey
+	}
+	for _, k := range []struct {
+		got   *string
+		given string
+	}{{&got.SymmetricKey.PrimaryKey, given.PrimaryKey}, {&got.SymmetricKey.SecondaryKey, given.SecondaryKey}} {
+		if k.given != "" {
+			continue
+		}
+		if *k.got == "" {
+			t.Errorf("no key was generated")
+		}
+		*k.got = "generated"
 	}
 }

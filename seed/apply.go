@@ -148,14 +148,14 @@ func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) e
 // newIdentities is a device the hub does not have, and its modules, as
 // CreateMany takes them.
 func newIdentities(d *Device) ([]hub.NewIdentity, error) {
-	var body []byte
 	if d.parsed == nil {
-		var err error
-		if body, err = json.Marshal(deviceInput(d, nil)); err != nil {
-			return nil, fmt.Errorf("encode device: %w", err)
+		in, err := registry.CheckDeviceInput(d.ID, deviceInput(d, nil))
+		if err != nil {
+			return nil, err
 		}
+		d.parsed = &in
 	}
-	dev, err := newIdentity(d.ID, "", body, d.identity())
+	dev, err := newIdentity(d.ID, "", d.identity())
 	if err != nil {
 		return nil, err
 	}
@@ -163,13 +163,14 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 	out := []hub.NewIdentity{dev}
 	for i := range d.Modules {
 		m := &d.Modules[i]
-		var body []byte
 		if m.parsed == nil {
-			if body, err = json.Marshal(moduleInput(d.ID, m, nil)); err != nil {
-				return nil, fmt.Errorf("encode module: %w", err)
+			in, err := registry.CheckModuleInput(d.ID, m.ID, moduleInput(d.ID, m, nil))
+			if err != nil {
+				return nil, err
 			}
+			m.parsed = &in
 		}
-		mod, err := newIdentity(d.ID, m.ID, body, m.identity())
+		mod, err := newIdentity(d.ID, m.ID, m.identity())
 		if err != nil {
 			return nil, err
 		}
@@ -179,10 +180,10 @@ func newIdentities(d *Device) ([]hub.NewIdentity, error) {
 	return out, nil
 }
 
-func newIdentity(deviceID, moduleID string, body []byte, x identity) (hub.NewIdentity, error) {
-	n := hub.NewIdentity{DeviceID: deviceID, ModuleID: moduleID, Body: body}
+func newIdentity(deviceID, moduleID string, x identity) (hub.NewIdentity, error) {
+	n := hub.NewIdentity{DeviceID: deviceID, ModuleID: moduleID}
 	if *x.built != nil {
-		n.Twin = *x.built
+		n.Twin, *x.built = *x.built, nil // CreateMany takes it over
 		return n, nil
 	}
 	if t := orEmpty(*x.tags); len(t) > 0 {

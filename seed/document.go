@@ -64,8 +64,8 @@ type Device struct {
 	Modules  []Module   `json:"modules,omitempty" yaml:"modules,omitempty"`
 
 	built *twin.Twin // the twin prepare checked the sections with
-	// parsed is the PUT body prepare checked with the registry's parser,
-	// as it parsed it, so that creating the device does not do it again.
+	// parsed is the identity as prepare checked it with the registry's
+	// rules, so that creating the device does not do it again.
 	parsed *registry.DeviceInput
 }
 
@@ -80,7 +80,7 @@ type Module struct {
 	Reported    Properties   `json:"reported,omitempty" yaml:"reported,omitempty"`
 
 	built  *twin.Twin            // the twin prepare checked the sections with
-	parsed *registry.ModuleInput // the PUT body prepare checked, as Device's
+	parsed *registry.ModuleInput // the identity prepare checked, as Device's
 }
 
 // Keys are an identity's symmetric keys, base64 of 16 to 64 bytes.

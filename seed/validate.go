@@ -2,7 +2,6 @@ package seed
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -272,29 +271,19 @@ func checkSections(p *problems, dev, mod int, id string, x identity) {
 	}
 }
 
-// checkRegistryAccepts runs the registry's own parser over the bodies Apply
+// checkRegistryAccepts runs the registry's own checks over the inputs Apply
 // will send, so that no rule of the registry is first met half-way through.
 func checkRegistryAccepts(p *problems, i int, dev *Device) {
-	body, err := json.Marshal(deviceInput(dev, nil))
-	if err == nil {
-		var in registry.DeviceInput
-		if in, err = registry.ParseDeviceInput(dev.ID, body); err == nil {
-			dev.parsed = &in
-		}
-	}
-	if err != nil {
+	if in, err := registry.CheckDeviceInput(dev.ID, deviceInput(dev, nil)); err == nil {
+		dev.parsed = &in
+	} else {
 		p.add(i, -1, dev.ID, "%s", errcode.From(err).Message)
 	}
 	for j := range dev.Modules {
 		m := &dev.Modules[j]
-		body, err := json.Marshal(moduleInput(dev.ID, m, nil))
-		if err == nil {
-			var in registry.ModuleInput
-			if in, err = registry.ParseModuleInput(dev.ID, m.ID, body); err == nil {
-				m.parsed = &in
-			}
-		}
-		if err != nil {
+		if in, err := registry.CheckModuleInput(dev.ID, m.ID, moduleInput(dev.ID, m, nil)); err == nil {
+			m.parsed = &in
+		} else {
 			p.add(i, j, m.ID, "%s", errcode.From(err).Message)
 		}
 	}
