@@ -24,7 +24,8 @@ type NewIdentity struct {
 	Tags, Desired, Reported map[string]any
 	// Twin, if set, is the twin instead: one twin.Build made of the
 	// sections ahead of time (a bulk load checks its document so before
-	// writing anything). CreateMany stamps it with the time of the create.
+	// writing anything). CreateMany takes it over and stamps it with the
+	// time of the create, in place.
 	Twin *twin.Twin
 	// DeviceInput or ModuleInput, if set, is the identity as the registry
 	// parsed its PUT body ahead of time (a bulk load checks its document
@@ -143,7 +144,8 @@ func newEntry(it NewIdentity, now, stamp time.Time) (*entry, error) {
 	e := &entry{identity: newIdentity(it.DeviceID, it.ModuleID, now)}
 	e.set(in, stamp, false)
 	if it.Twin != nil {
-		e.twin = it.Twin.Restamped(now)
+		it.Twin.Restamp(now)
+		e.twin = it.Twin
 		return e, nil
 	}
 	if e.twin, err = twin.Build(now, it.Tags, it.Desired, it.Reported); err != nil {

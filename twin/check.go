@@ -41,7 +41,40 @@ func invalid(format string, args ...any) error {
 // copy in which every number is a float64. Nulls are kept (a patch uses them
 // to delete; Replace drops them afterwards). It never modifies m.
 func checked(section string, m map[string]any) (map[string]any, error) {
-	return checkObject(section, m, 0)
+	c := checker{section: section}
+	return c.object(m, 0, true)
+}
+
+// checker checks the values of one section. It keeps the path down to the
+// value it checks as a stack of members and indexes, and turns it into the
+// text error messages name ("properties.desired.a.b[2]") only when a check
+// fails, so that a valid write builds no strings.
+type checker struct {
+	section string
+	path    []pathStep
+}
+
+// pathStep is a member's name, or (name "") an array element's index.
+type pathStep struct {
+	name  string
+	index int
+}
+
+func (c *checker) push(name string) { c.path = append(c.path, pathStep{name: name}) }
+func (c *checker) pushIndex(i int)  { c.path = append(c.path, pathStep{index: i}) }
+func (c *checker) pop()             { c.path = c.path[:len(c.path)-1] }
+
+// at is the path of the value being checked.
+func (c *checker) at() string {
+	b := []byte(c.section)
+	for _, st := range c.path {
+		if st.name == "" {
+			b = append(strconv.AppendInt(append(b, '['), int64(st.index), 10), ']')
+			continue
+		}
+		b = append(append(b, '.'), st.name...)
+	}
+	return string(b)
 }
 
 // withoutReadOnly drops the read-only members a desired section copied from
@@ -66,18 +99,23 @@ func withoutReadOnly(section string, m map[string]any) map[string]any {
 	return c
 }
 
-// checkObject validates an object whose own nesting level is depth (0 for a
-// section root).
-func checkObject(path string, m map[string]any, depth int) (map[string]any, error) {
+// object validates an object whose own nesting level is depth (0 for a
+// section root) and copies it, without its null members unless keepNulls.
+func (c *checker) object(m map[string]any, depth int, keepNulls bool) (map[string]any, error) {
 	if depth > MaxDepth {
-		return nil, invalid("%s: objects are nested more than %d levels deep inside the section", path, MaxDepth)
+		return nil, invalid("%s: objects are nested more than %d levels deep inside the section", c.at(), MaxDepth)
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		if err := checkKey(k); err != nil {
-			return nil, invalid("invalid key %s in %s: %v", quoteShort(k), path, err)
+			return nil, invalid("invalid key %s in %s: %v", quoteShort(k), c.at(), err)
 		}
-		cv, err := checkValue(path+"."+k, v, depth)
+		if v == nil && !keepNulls {
+			continue
+		}
+		c.push(k)
+		cv, err := c.value(v, depth, keepNulls)
+		c.pop()
 		if err != nil {
 			return nil, err
 		}
@@ -86,30 +124,33 @@ func checkObject(path string, m map[string]any, depth int) (map[string]any, erro
 	return out, nil
 }
 
-// checkValue validates one value; depth is the level of the enclosing object.
-func checkValue(path string, v any, depth int) (any, error) {
+// value validates one value; depth is the level of the enclosing object.
+// Nulls inside arrays are values, kept whatever keepNulls says.
+func (c *checker) value(v any, depth int, keepNulls bool) (any, error) {
 	switch x := v.(type) {
 	case nil, bool:
 		return x, nil
 	case string:
 		if len(x) > MaxStringBytes {
-			return nil, invalid("value of %s is %d bytes; a string value must not exceed %d bytes", path, len(x), MaxStringBytes)
+			return nil, invalid("value of %s is %d bytes; a string value must not exceed %d bytes", c.at(), len(x), MaxStringBytes)
 		}
-		return x, nil
+		return v, nil
 	case float64:
-		return checkNumber(path, x)
+		return v, c.number(x) // v, not x: no new box for the number
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil {
-			return nil, invalid("value of %s (%s) is not a representable number", path, quoteShort(string(x)))
+			return nil, invalid("value of %s (%s) is not a representable number", c.at(), quoteShort(string(x)))
 		}
-		return checkNumber(path, f)
+		return f, c.number(f)
 	case map[string]any:
-		return checkObject(path, x, depth+1)
+		return c.object(x, depth+1, keepNulls)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			ce, err := checkValue(fmt.Sprintf("%s[%d]", path, i), e, depth)
+			c.pushIndex(i)
+			ce, err := c.value(e, depth, true)
+			c.pop()
 			if err != nil {
 				return nil, err
 			}
@@ -117,23 +158,57 @@ func checkValue(path string, v any, depth int) (any, error) {
 		}
 		return out, nil
 	default:
-		return nil, invalid("value of %s has unsupported type %T", path, v)
+		return nil, invalid("value of %s has unsupported type %T", c.at(), v)
 	}
 }
 
-// checkNumber rejects numbers JSON cannot carry and integral numbers outside
+// tree validates an object as object does (nulls dropped) and builds its
+// node in the same pass, every node stamped with s: what a replaced
+// section, or a patch merged into an empty one, becomes.
+func (c *checker) tree(m map[string]any, depth int, s stamp) (node, error) {
+	if depth > MaxDepth {
+		return node{}, invalid("%s: objects are nested more than %d levels deep inside the section", c.at(), MaxDepth)
+	}
+	n := node{children: make([]member, 0, len(m)), updated: s.at, version: s.version}
+	for k, v := range m {
+		if err := checkKey(k); err != nil {
+			return node{}, invalid("invalid key %s in %s: %v", quoteShort(k), c.at(), err)
+		}
+		if v == nil {
+			continue
+		}
+		c.push(k)
+		var child node
+		var err error
+		if x, ok := v.(map[string]any); ok {
+			child, err = c.tree(x, depth+1, s)
+		} else {
+			child = node{updated: s.at, version: s.version}
+			child.value, err = c.value(v, depth, false)
+		}
+		c.pop()
+		if err != nil {
+			return node{}, err
+		}
+		n.children = append(n.children, member{name: k, node: child})
+	}
+	sortMembers(n.children)
+	return n, nil
+}
+
+// number rejects numbers JSON cannot carry and integral numbers outside
 // ±2^52. The integer rule is applied to the value, not to how it was written,
 // so 1e20 is refused like 100000000000000000000: everything stored can be
 // read back and written again.
-func checkNumber(path string, f float64) (any, error) {
+func (c *checker) number(f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, invalid("value of %s is not a finite number", path)
+		return invalid("value of %s is not a finite number", c.at())
 	}
 	if f == math.Trunc(f) && (f > MaxInteger || f < MinInteger) {
-		return nil, invalid("value of %s (%s) is an integer outside the supported range %d to %d",
-			path, formatNumber(f), int64(MinInteger), int64(MaxInteger))
+		return invalid("value of %s (%s) is an integer outside the supported range %d to %d",
+			c.at(), formatNumber(f), int64(MinInteger), int64(MaxInteger))
 	}
-	return f, nil
+	return nil
 }
 
 // formatNumber writes an integral number in full unless it is too long to read.
