@@ -339,7 +339,9 @@ func (s *File) commit(batch []*applyReq) {
 		}
 		switch {
 		case len(ops) == 0:
-		case opsSize(ops) > directCommitSize:
+		case int64(opsSize(ops)) > s.segSize/2:
+			// It would have a segment, and so a checkpoint, nearly to
+			// itself: written to bbolt directly, it is written once.
 			err = s.commitDirect(ops)
 		default:
 			err = s.append(ops)
@@ -352,11 +354,6 @@ func (s *File) commit(batch []*applyReq) {
 		r.err = err
 	}
 }
-
-// directCommitSize is the batch beyond which a commit goes straight to
-// bbolt: there a commit's fixed cost is small beside the batch's writing,
-// and going through the log would write the batch twice.
-const directCommitSize = 1 << 20
 
 func opsSize(ops []Op) int {
 	n := 0

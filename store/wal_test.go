@@ -616,6 +616,54 @@ func crashChild(path string) {
 	os.Exit(3)
 }
 
+// TestBatchLargerThanItsSegment: a batch up to half the largest segment
+// goes through the log even when it is larger than the segment it lands
+// in (the first segments are small): the segment grows to hold it, and a
+// restart after a crash replays it with what came before and after.
+func TestBatchLargerThanItsSegment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := openFile(path, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Op{Twins, "before", []byte("1")})
+	var big []Op
+	for i := range 750 {
+		big = append(big, Op{Twins, fmt.Sprintf("big%03d", i), bytes.Repeat([]byte{'a' + byte(i%26)}, 4000)})
+	}
+	mustApply(t, s, big...) // 3 MB, into a first segment of 1 MiB
+	// Only the next commit moves to a new segment and checkpoints this one.
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte(Twins)).Get([]byte("big001")); v != nil {
+			return fmt.Errorf("the batch went straight to bbolt")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Op{Twins, "after", []byte("2")}, Op{Twins, "big000", nil})
+	abandon(t, s)
+
+	s2 := openSmall(t, path, 16<<20)
+	for i := range 750 {
+		k := fmt.Sprintf("big%03d", i)
+		v, err := s2.Get(Twins, k)
+		want := bytes.Repeat([]byte{'a' + byte(i%26)}, 4000)
+		if i == 0 {
+			want = nil
+		}
+		if err != nil || !bytes.Equal(v, want) {
+			t.Fatalf("after the crash %s has %d bytes, %v", k, len(v), err)
+		}
+	}
+	for k, want := range map[string]string{"before": "1", "after": "2"} {
+		if v, err := s2.Get(Twins, k); err != nil || string(v) != want {
+			t.Fatalf("after the crash %s = %q, %v", k, v, err)
+		}
+	}
+}
+
 func TestLargeBatchesGoStraightToTheDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
 	s, err := openFile(path, 1<<20)
