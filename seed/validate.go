@@ -228,12 +228,15 @@ func checkSections(p *problems, dev, mod int, id string, x identity) {
 		name string
 		v    *Properties
 	}{{"tags", x.tags}, {"desired", x.desired}, {"reported", x.reported}} {
-		n, err := normalize("", map[string]any(*s.v))
-		if err != nil {
-			p.add(dev, mod, id, "%s: %v", s.name, err)
-			continue
+		m := map[string]any(*s.v)
+		if !isNormal(m) {
+			n, err := normalize("", m)
+			if err != nil {
+				p.add(dev, mod, id, "%s: %v", s.name, err)
+				continue
+			}
+			m = n.(map[string]any)
 		}
-		m := n.(map[string]any)
 		ok[s.name] = true
 		for k := range m {
 			if strings.HasPrefix(k, "$") {

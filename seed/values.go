@@ -249,6 +249,33 @@ func normalize(path string, v any) (any, error) {
 	}
 }
 
+// isNormal reports whether normalize would return a copy equal to v:
+// what the JSON document scanner builds already is, and then needs no copy.
+func isNormal(v any) bool {
+	switch x := v.(type) {
+	case nil, bool, string:
+		return true
+	case float64:
+		return !math.IsNaN(x) && !math.IsInf(x, 0)
+	case map[string]any:
+		for _, e := range x {
+			if e == nil || !isNormal(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !isNormal(e) {
+				return false
+			}
+		}
+		return true
+	default:
+		return false
+	}
+}
+
 func finite(path string, f float64) (any, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("%snumber is not finite", at(path))
