@@ -23,6 +23,10 @@ type Loader struct {
 	kids  []metaKid
 	stack []metaKid
 	names map[string]string
+	// strs holds short string values as interfaces, boxed once: a fleet's
+	// values repeat (modes, regions, firmware versions), and a twin that
+	// shares them costs neither the bytes nor the box.
+	strs map[string]any
 }
 
 // metaNode is one object of a stored $metadata tree; its members are
@@ -39,8 +43,12 @@ type metaKid struct {
 	meta int32
 }
 
-// maxInterned bounds the names a Loader shares between twins.
-const maxInterned = 4096
+// maxInterned bounds the names, and the string values, a Loader shares
+// between twins; maxInternedLen is the longest value it shares.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 64
+)
 
 // Load decodes one stored twin.
 func (l *Loader) Load(b []byte) (*Twin, error) {
@@ -59,7 +67,7 @@ func (l *Loader) Load(b []byte) (*Twin, error) {
 func value(s *jsonscan.Scanner, l *Loader) any {
 	switch s.Peek() {
 	case '"':
-		return s.String()
+		return l.str(s)
 	case '{':
 		m := map[string]any{}
 		s.Object(func(k []byte) {
@@ -86,6 +94,28 @@ func value(s *jsonscan.Scanner, l *Loader) any {
 	default:
 		return s.Float()
 	}
+}
+
+// str reads a string value, shared with earlier twins if it is short.
+func (l *Loader) str(s *jsonscan.Scanner) any {
+	b, ok := s.PlainString()
+	if !ok {
+		return s.String()
+	}
+	if len(b) > maxInternedLen {
+		return string(b)
+	}
+	if v, ok := l.strs[string(b)]; ok {
+		return v
+	}
+	v := any(string(b))
+	if l.strs == nil {
+		l.strs = map[string]any{}
+	}
+	if len(l.strs) < maxInterned {
+		l.strs[v.(string)] = v
+	}
+	return v
 }
 
 // name returns k as a string shared with earlier twins.

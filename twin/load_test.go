@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // loadCorpus is stored twins the fast path must read itself (fast) and odd
@@ -144,4 +145,38 @@ func FuzzLoader(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { sameLoad(t, data) })
+}
+
+// TestLoaderSharesShortStrings: twins one Loader reads share the bytes of
+// their short string values; long ones and escaped ones are their own.
+func TestLoaderSharesShortStrings(t *testing.T) {
+	long := strings.Repeat("v", maxInternedLen+1)
+	var l Loader
+	var tags []map[string]any
+	for range 2 {
+		tw := New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+		u, err := NewServiceUpdate(map[string]any{"mode": "normal", "long": long, "esc": "a\nb"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Replace(u, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := tw.MarshalJSON()
+		got, err := l.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tags = append(tags, got.SharedTags())
+	}
+	data := func(m map[string]any, k string) *byte { return unsafe.StringData(m[k].(string)) }
+	if data(tags[0], "mode") != data(tags[1], "mode") {
+		t.Error("two twins hold their own copies of a short value")
+	}
+	if data(tags[0], "long") == data(tags[1], "long") || data(tags[0], "esc") == data(tags[1], "esc") {
+		t.Error("a long or escaped value is shared")
+	}
+	if tags[0]["esc"] != "a\nb" || tags[0]["long"] != long {
+		t.Errorf("values read back as %q", tags[0])
+	}
 }

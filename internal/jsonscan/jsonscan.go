@@ -126,6 +126,27 @@ func (s *Scanner) RawString() []byte {
 	return nil
 }
 
+// PlainString reads a string of printable ASCII without escapes, whose
+// bytes are its value, and returns them (valid until the input changes);
+// for any other string, or no string, it returns false and reads nothing,
+// so that the caller can read it with String.
+func (s *Scanner) PlainString() ([]byte, bool) {
+	if s.Peek() != '"' {
+		return nil, false
+	}
+	for i := s.i + 1; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			out := s.b[s.i+1 : i]
+			s.i = i + 1
+			return out, true
+		case c < 0x20 || c >= 0x80 || c == '\\':
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
 // String reads a string value: plain ones directly, others through
 // encoding/json so that escapes and invalid UTF-8 read exactly as they would
 // there.

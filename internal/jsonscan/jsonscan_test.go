@@ -108,3 +108,43 @@ func FuzzValue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) { checkValue(t, in) })
 }
+
+// checkPlainString: PlainString reads what String reads, and stops where
+// it stops, or declines and leaves the scanner where it was.
+func checkPlainString(t *testing.T, in string) {
+	t.Helper()
+	s, ref := New([]byte(in)), New([]byte(in))
+	b, ok := s.PlainString()
+	want := ref.String()
+	if !ok {
+		if got := s.String(); got != want || s.Failed() != ref.Failed() {
+			t.Fatalf("after PlainString declined %q, String read %q (failed %v), want %q (failed %v)", in, got, s.Failed(), want, ref.Failed())
+		}
+		return
+	}
+	if ref.Failed() || string(b) != want {
+		t.Fatalf("PlainString read %q as %q, String as %q (failed %v)", in, b, want, ref.Failed())
+	}
+	if s.End() != ref.End() {
+		t.Fatalf("PlainString and String stop at different places in %q", in)
+	}
+}
+
+func TestPlainString(t *testing.T) {
+	for _, in := range []string{
+		`"abc"`, `""`, `  "x y" `, `"a\"b"`, `"\u0041"`, `"é"`, "\"\xff\"", "\"tab\t\"", `"unterminated`, `1`, `null`, ``, `"a" "b"`,
+	} {
+		checkPlainString(t, in)
+	}
+	s := New([]byte(`"a\nb"`))
+	if _, ok := s.PlainString(); ok {
+		t.Fatal("PlainString took a string with an escape")
+	}
+}
+
+func FuzzPlainString(f *testing.F) {
+	for _, in := range []string{`"abc"`, `"a\"b"`, `"é"`, `""`} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) { checkPlainString(t, in) })
+}
