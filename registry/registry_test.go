@@ -229,27 +229,11 @@ func TestCheckMatchesParse(t *testing.T) {
 		{Authentication: &Authentication{Type: "weird"}},
 		{Authentication: &Authentication{}, Capabilities: &Capabilities{IotEdge: true}, DeviceScope: "s", ParentScopes: []string{"p"}},
 	}
+	deviceAuth := func(d *DeviceInput) **Authentication { return &d.Authentication }
 	for i, in := range devices {
-		body, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed, perr := ParseDeviceInput("d1", body)
-		checked, cerr := CheckDeviceInput("d1", cloneDeviceInput(in))
-		if fmt.Sprint(perr) != fmt.Sprint(cerr) {
-			t.Errorf("device %d: parse says %v, check says %v", i, perr, cerr)
-			continue
-		}
-		if perr != nil {
-			continue
-		}
-		maskKeys(t, parsed.Authentication, in.Authentication)
-		maskKeys(t, checked.Authentication, in.Authentication)
-		p, _ := json.Marshal(parsed)
-		c, _ := json.Marshal(checked)
-		if string(p) != string(c) {
-			t.Errorf("device %d:\nparse %s\ncheck %s", i, p, c)
-		}
+		sameCheck(t, fmt.Sprintf("device %d", i), in, deviceAuth,
+			func(b []byte) (DeviceInput, error) { return ParseDeviceInput("d1", b) },
+			func(d DeviceInput) (DeviceInput, error) { return CheckDeviceInput("d1", d) })
 	}
 
 	modules := []ModuleInput{
@@ -259,41 +243,45 @@ func TestCheckMatchesParse(t *testing.T) {
 		{Authentication: &Authentication{Type: AuthSAS, SymmetricKey: &SymmetricKey{SecondaryKey: key}}},
 		{Authentication: &Authentication{Type: AuthSelfSigned}},
 	}
+	moduleAuth := func(m *ModuleInput) **Authentication { return &m.Authentication }
 	for i, in := range modules {
-		body, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parsed, perr := ParseModuleInput("d1", "m1", body)
-		cp := in
-		if in.Authentication != nil {
-			a := cloneAuth(*in.Authentication)
-			cp.Authentication = &a
-		}
-		checked, cerr := CheckModuleInput("d1", "m1", cp)
-		if fmt.Sprint(perr) != fmt.Sprint(cerr) {
-			t.Errorf("module %d: parse says %v, check says %v", i, perr, cerr)
-			continue
-		}
-		if perr != nil {
-			continue
-		}
-		maskKeys(t, parsed.Authentication, in.Authentication)
-		maskKeys(t, checked.Authentication, in.Authentication)
-		p, _ := json.Marshal(parsed)
-		c, _ := json.Marshal(checked)
-		if string(p) != string(c) {
-			t.Errorf("module %d:\nparse %s\ncheck %s", i, p, c)
-		}
+		sameCheck(t, fmt.Sprintf("module %d", i), in, moduleAuth,
+			func(b []byte) (ModuleInput, error) { return ParseModuleInput("d1", "m1", b) },
+			func(m ModuleInput) (ModuleInput, error) { return CheckModuleInput("d1", "m1", m) })
 	}
 }
 
-func cloneDeviceInput(in DeviceInput) DeviceInput {
-	if in.Authentication != nil {
-		a := cloneAuth(*in.Authentication)
-		in.Authentication = &a
+// sameCheck checks that the input check makes of in (given a copy of its
+// authentication, which check fills) is the one parse makes of in encoded,
+// or that both refuse it alike.
+func sameCheck[T any](t *testing.T, what string, in T, auth func(*T) **Authentication, parse func([]byte) (T, error), check func(T) (T, error)) {
+	t.Helper()
+	body, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return in
+	parsed, perr := parse(body)
+	cp := in
+	if a := *auth(&cp); a != nil {
+		c := cloneAuth(*a)
+		*auth(&cp) = &c
+	}
+	checked, cerr := check(cp)
+	if fmt.Sprint(perr) != fmt.Sprint(cerr) {
+		t.Errorf("%s: parse says %v, check says %v", what, perr, cerr)
+		return
+	}
+	if perr != nil {
+		return
+	}
+	given := *auth(&in)
+	maskKeys(t, *auth(&parsed), given)
+	maskKeys(t, *auth(&checked), given)
+	p, _ := json.Marshal(parsed)
+	c, _ := json.Marshal(checked)
+	if string(p) != string(c) {
+		t.Errorf("%s:\nparse %s\ncheck %s", what, p, c)
+	}
 }
 
 func cloneAuth(a Authentication) Authentication {
