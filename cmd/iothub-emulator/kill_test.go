@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iothub-emulator/iothub-emulator/internal/scalebench"
 	"github.com/iothub-emulator/iothub-emulator/sas"
 )
 
@@ -26,9 +27,11 @@ func killArgs(dataDir string) []string {
 
 // TestKillNineKeepsAcknowledgedWrites runs the emulator in a child process
 // (this test binary, re-executed), writes devices and desired properties
-// to it from several clients over REST, kills it with SIGKILL while they
-// write, starts it again over the same data directory and checks that
-// every write the emulator answered with a success is there.
+// to it from several clients over REST, and fleets of twins through
+// /emulator/import (batches that go through the write-ahead log as large
+// records), kills it with SIGKILL while they write, starts it again over
+// the same data directory and checks that every write the emulator
+// answered with a success is there.
 func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 	if dir := os.Getenv("IOTHUB_EMULATOR_KILL_CHILD"); dir != "" {
 		os.Exit(run(killArgs(dir), os.Stdout, os.Stderr))
@@ -43,8 +46,25 @@ func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 	var mu sync.Mutex
 	created := map[string]bool{} // devices whose PUT got a 200
 	desired := map[string]int{}  // the last desired n a PATCH got a 200 for
+	imported := 0                // twins imp-000000 on, in chunks that got a 200
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	wg.Go(func() {
+		const chunk = 300 // about 1 MB a batch
+		for from := 0; from < 200*chunk; from += chunk {
+			if svc.do("POST", "/emulator/import", string(scalebench.FleetDocument("imp", from, from+chunk))) != 200 {
+				return
+			}
+			mu.Lock()
+			imported = from + chunk
+			mu.Unlock()
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	})
 	for c := range clients {
 		wg.Go(func() {
 			for i := range devicesEach {
@@ -76,13 +96,13 @@ func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		mu.Lock()
-		n := len(created)
+		n, m := len(created), imported
 		mu.Unlock()
-		if n >= 200 {
+		if n >= 150 && m >= 1500 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d devices created before the deadline", n)
+			t.Fatalf("only %d devices created and %d twins imported before the deadline", n, m)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -109,7 +129,18 @@ func TestKillNineKeepsAcknowledgedWrites(t *testing.T) {
 			t.Fatalf("device %s: desired n %d after the kill, %d was acknowledged", id, twin.Properties.Desired.N, desired[id])
 		}
 	}
-	t.Logf("%d devices and %d desired patches acknowledged before the kill, all there after it", len(created), sum(desired))
+	for i := range imported {
+		id := fmt.Sprintf("imp-%06d", i)
+		var twin struct {
+			Tags struct {
+				Floor int `json:"floor"`
+			} `json:"tags"`
+		}
+		if st := svc2.get("/twins/"+id, &twin); st != 200 || twin.Tags.Floor != i%10 {
+			t.Fatalf("imported twin %s: GET answered %d, tags.floor %d (want %d) after the kill", id, st, twin.Tags.Floor, i%10)
+		}
+	}
+	t.Logf("%d devices, %d desired patches and %d imported twins acknowledged before the kill, all there after it", len(created), sum(desired), imported)
 	svc2.cmd.Process.Signal(syscall.SIGTERM)
 	if err := svc2.cmd.Wait(); err != nil {
 		t.Fatalf("second emulator after SIGTERM: %v", err)
