@@ -345,3 +345,25 @@ func TestTagIndexFollowsADocumentWhoseTagsStayed(t *testing.T) {
 		t.Fatalf("after the tag change north = %v, %v", ids(p.Items), err)
 	}
 }
+
+// TestShortListsStaySmall: a list grows with its items. A tag index holds
+// a list for every value, and a value only one twin has (a serial number)
+// must not cost a whole chunk of room.
+func TestShortListsStaySmall(t *testing.T) {
+	var l sortedList[Doc]
+	l.set("a", nil)
+	if c := cap(l.chunks[0]); c > 4 {
+		t.Fatalf("a list of one item has room for %d", c)
+	}
+	for i := range 3 * chunkSize {
+		l.set(fmt.Sprintf("k%05d", i), nil)
+	}
+	for i, c := range l.chunks {
+		if len(c) > chunkSize {
+			t.Fatalf("chunk %d holds %d items, more than %d", i, len(c), chunkSize)
+		}
+	}
+	if l.len() != 3*chunkSize+1 {
+		t.Fatalf("len %d", l.len())
+	}
+}

@@ -50,9 +50,10 @@ func (s *sortedList[V]) get(key string) (V, bool) {
 // set stores v under key, replacing any previous value.
 func (s *sortedList[V]) set(key string, v V) {
 	if len(s.chunks) == 0 {
-		c := make([]item[V], 1, chunkSize)
-		c[0] = item[V]{key: key, v: v}
-		s.chunks = [][]item[V]{c}
+		// One item, growing as items come: most lists of a tag index
+		// stay short (a value only a few twins hold, a serial number only
+		// one), and a chunk of room from the start cost 8 KiB a list.
+		s.chunks = [][]item[V]{{{key: key, v: v}}}
 		s.n = 1
 		return
 	}
@@ -63,9 +64,7 @@ func (s *sortedList[V]) set(key string, v V) {
 			// ...or start a new one: keys set in order (a start, an
 			// import) then fill every chunk instead of splitting each in
 			// half.
-			c := make([]item[V], 1, chunkSize)
-			c[0] = item[V]{key: key, v: v}
-			s.chunks = append(s.chunks, c)
+			s.chunks = append(s.chunks, []item[V]{{key: key, v: v}})
 			s.n++
 			return
 		}
