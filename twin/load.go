@@ -27,6 +27,7 @@ type Loader struct {
 	// values repeat (modes, regions, firmware versions), and a twin that
 	// shares them costs neither the bytes nor the box.
 	strs map[string]any
+	objs map[string]map[string]any // small objects by their stored bytes
 }
 
 // metaNode is one object of a stored $metadata tree; its members are
@@ -48,6 +49,8 @@ type metaKid struct {
 const (
 	maxInterned    = 4096
 	maxInternedLen = 64
+	// maxSharedObject is the longest stored object a Loader shares.
+	maxSharedObject = 512
 )
 
 // Load decodes one stored twin.
@@ -69,15 +72,7 @@ func value(s *jsonscan.Scanner, l *Loader) any {
 	case '"':
 		return l.str(s)
 	case '{':
-		m := map[string]any{}
-		s.Object(func(k []byte) {
-			name := l.name(k)
-			if _, dup := m[name]; dup {
-				s.Fail()
-			}
-			m[name] = value(s, l)
-		})
-		return m
+		return l.object(s)
 	case '[':
 		raw := s.Skip()
 		var v any
@@ -94,6 +89,45 @@ func value(s *jsonscan.Scanner, l *Loader) any {
 	default:
 		return s.Float()
 	}
+}
+
+// object reads an object (only tags hold objects as values). A small one is
+// shared with the earlier twins whose stored bytes for it are the same:
+// the encoder writes an object's members in order, so equal objects are
+// written alike, and a fleet's tags repeat, whole or in part (a location,
+// a group of settings). Sharing is safe because nothing modifies a twin's
+// tags in place: a tag write copies them, deeply, first.
+func (l *Loader) object(s *jsonscan.Scanner) any {
+	raw := s.Skip()
+	if s.Failed() {
+		return nil
+	}
+	share := len(raw) <= maxSharedObject
+	if share {
+		if m, ok := l.objs[string(raw)]; ok {
+			return m
+		}
+	}
+	sub := jsonscan.New(raw)
+	m := map[string]any{}
+	sub.Object(func(k []byte) {
+		name := l.name(k)
+		if _, dup := m[name]; dup {
+			sub.Fail()
+		}
+		m[name] = value(sub, l)
+	})
+	if sub.Failed() || !sub.End() {
+		s.Fail()
+		return nil
+	}
+	if share && len(l.objs) < maxInterned {
+		if l.objs == nil {
+			l.objs = map[string]map[string]any{}
+		}
+		l.objs[string(raw)] = m
+	}
+	return m
 }
 
 // str reads a string value, shared with earlier twins if it is short.
@@ -116,6 +150,23 @@ func (l *Loader) str(s *jsonscan.Scanner) any {
 		l.strs[v.(string)] = v
 	}
 	return v
+}
+
+// hasNull reports whether an object holds a null member at any depth
+// (outside arrays): noNulls without naming where, for the fast path, which
+// falls back on any problem.
+func hasNull(m map[string]any) bool {
+	for _, v := range m {
+		switch x := v.(type) {
+		case nil:
+			return true
+		case map[string]any:
+			if hasNull(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // name returns k as a string shared with earlier twins.
@@ -153,7 +204,7 @@ func (l *Loader) load(b []byte) (*Twin, bool) {
 		case "tags":
 			s.Once(&seen, 2)
 			tags, ok := value(s, l).(map[string]any)
-			if !ok || noNulls(secTags, tags) != nil {
+			if !ok || hasNull(tags) {
 				s.Fail()
 			}
 			t.tags = tags

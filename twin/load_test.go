@@ -2,6 +2,7 @@ package twin
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -153,9 +154,10 @@ func TestLoaderSharesShortStrings(t *testing.T) {
 	long := strings.Repeat("v", maxInternedLen+1)
 	var l Loader
 	var tags []map[string]any
-	for range 2 {
+	for i := range 2 {
 		tw := New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-		u, err := NewServiceUpdate(map[string]any{"mode": "normal", "long": long, "esc": "a\nb"}, nil)
+		// n differs, so that the tags objects themselves are not shared.
+		u, err := NewServiceUpdate(map[string]any{"mode": "normal", "long": long, "esc": "a\nb", "n": float64(i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,5 +180,64 @@ func TestLoaderSharesShortStrings(t *testing.T) {
 	}
 	if tags[0]["esc"] != "a\nb" || tags[0]["long"] != long {
 		t.Errorf("values read back as %q", tags[0])
+	}
+}
+
+// TestLoaderSharesSmallObjects: twins whose stored tags hold the same small
+// object share it; a tag write to one of them leaves the others as they
+// were; a large object is each twin's own.
+func TestLoaderSharesSmallObjects(t *testing.T) {
+	big := map[string]any{}
+	for i := range 40 {
+		big[fmt.Sprintf("k%02d", i)] = "value"
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var l Loader
+	var twins []*Twin
+	for i := range 3 {
+		tw := New(at)
+		u, err := NewServiceUpdate(map[string]any{"location": map[string]any{"region": "EU", "plant": "P1"}, "big": big, "serial": float64(i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Replace(u, at); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := tw.MarshalJSON()
+		got, err := l.Load(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twins = append(twins, got)
+	}
+	sub := func(tw *Twin, k string) map[string]any { return tw.SharedTags()[k].(map[string]any) }
+	same := func(a, b map[string]any) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	if !same(sub(twins[0], "location"), sub(twins[1], "location")) {
+		t.Error("two twins hold their own copies of the same small object")
+	}
+	if same(sub(twins[0], "big"), sub(twins[1], "big")) {
+		t.Error("a large object is shared")
+	}
+	if same(twins[0].SharedTags(), twins[1].SharedTags()) {
+		t.Error("tags that differ are shared")
+	}
+	// A tag write, merged or replacing, changes that twin alone.
+	u, err := NewServiceUpdate(map[string]any{"location": map[string]any{"region": "US", "plant": nil}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := twins[0].Patch(u, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := twins[1].Replace(u, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := sub(twins[0], "location"); !reflect.DeepEqual(got, map[string]any{"region": "US"}) {
+		t.Errorf("patched twin's location = %v", got)
+	}
+	if got := sub(twins[2], "location"); !reflect.DeepEqual(got, map[string]any{"region": "EU", "plant": "P1"}) {
+		t.Errorf("a write to other twins changed this one's location to %v", got)
 	}
 }
