@@ -152,6 +152,20 @@ func (l *Loader) str(s *jsonscan.Scanner) any {
 	return v
 }
 
+// timestamp reads a $lastUpdated: the layout the encoder writes directly,
+// anything else through the time package.
+func timestamp(s *jsonscan.Scanner) (ticks, bool) {
+	if b, ok := s.PlainString(); ok {
+		if t, ok := parseTime(b); ok {
+			return t, true
+		}
+		at, err := time.Parse(time.RFC3339Nano, string(b))
+		return toTicks(at), err == nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, s.String())
+	return toTicks(at), err == nil
+}
+
 // hasNull reports whether an object holds a null member at any depth
 // (outside arrays): noNulls without naming where, for the fast path, which
 // falls back on any problem.
@@ -365,11 +379,10 @@ func (l *Loader) meta(s *jsonscan.Scanner) int32 {
 				s.Fail()
 			}
 			haveUpdated = true
-			at, err := time.Parse(time.RFC3339Nano, s.String())
-			if err != nil {
+			var ok bool
+			if m.updated, ok = timestamp(s); !ok {
 				s.Fail()
 			}
-			m.updated = toTicks(at)
 		case "$lastUpdatedVersion":
 			if m.hasVersion {
 				s.Fail()

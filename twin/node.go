@@ -79,6 +79,67 @@ func (t ticks) appendTime(b []byte) []byte {
 	return append(b, out[:]...)
 }
 
+// parseTime reads a time in appendTime's layout (TimeFormat, the layout
+// every stored twin uses) as the time package would parse it as RFC 3339.
+// It reports false for anything else, valid or not, which the caller
+// leaves to the time package: a start reads millions of these.
+func parseTime(b []byte) (ticks, bool) {
+	if len(b) != len(TimeFormat) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[27] != 'Z' {
+		return 0, false
+	}
+	num := func(at, width int) (int64, bool) {
+		var v int64
+		for _, c := range b[at : at+width] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+		return v, true
+	}
+	var f [7]int64
+	for i, fld := range [...]struct{ at, width int }{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 7}} {
+		v, ok := num(fld.at, fld.width)
+		if !ok {
+			return 0, false
+		}
+		f[i] = v
+	}
+	y, m, d, hh, mm, ss, frac := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+	if y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) || hh > 23 || mm > 59 || ss > 59 {
+		return 0, false
+	}
+	const ticksPerDay = 864_000_000_000
+	return ticks(daysFromCivil(y, m, d)*ticksPerDay + hh*36_000_000_000 + mm*600_000_000 + ss*10_000_000 + frac), true
+}
+
+func daysIn(year, month int64) int64 {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is civil's inverse: days since 0001-01-01 of a date of
+// year 1 or later, counted in 400-year eras from 0000-03-01.
+func daysFromCivil(year, month, day int64) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := year / 400
+	yoe := year - era*400
+	mp := (month + 9) % 12 // month, from March
+	doy := (153*mp+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 306
+}
+
 // maxFormattedTicks is 10000-01-01: from there on years take five digits,
 // which appendTime leaves to the time package.
 const maxFormattedTicks = 3_155_378_976_000_000_000
