@@ -103,27 +103,11 @@ func (s *Scanner) Expect(c byte) {
 // RawString returns the bytes of a string without escapes or non-ASCII
 // bytes; anything else fails, and the caller falls back.
 func (s *Scanner) RawString() []byte {
-	if s.Peek() != '"' {
+	b, ok := s.PlainString()
+	if !ok {
 		s.Fail()
-		return nil
 	}
-	s.i++
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			out := s.b[start:s.i]
-			s.i++
-			return out
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			s.Fail()
-			return nil
-		}
-		s.i++
-	}
-	s.Fail()
-	return nil
+	return b
 }
 
 // PlainString reads a string of printable ASCII without escapes, whose
