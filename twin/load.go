@@ -166,23 +166,6 @@ func timestamp(s *jsonscan.Scanner) (ticks, bool) {
 	return toTicks(at), err == nil
 }
 
-// hasNull reports whether an object holds a null member at any depth
-// (outside arrays): noNulls without naming where, for the fast path, which
-// falls back on any problem.
-func hasNull(m map[string]any) bool {
-	for _, v := range m {
-		switch x := v.(type) {
-		case nil:
-			return true
-		case map[string]any:
-			if hasNull(x) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // name returns k as a string shared with earlier twins.
 func (l *Loader) name(k []byte) string {
 	if n, ok := l.names[string(k)]; ok {
@@ -218,7 +201,7 @@ func (l *Loader) load(b []byte) (*Twin, bool) {
 		case "tags":
 			s.Once(&seen, 2)
 			tags, ok := value(s, l).(map[string]any)
-			if !ok || hasNull(tags) {
+			if !ok || nullAt(tags) != nil {
 				s.Fail()
 			}
 			t.tags = tags

@@ -128,16 +128,25 @@ func loadNode(path string, v any, meta map[string]any, desired bool) (*node, err
 // noNulls rejects a stored null member of an object: nulls are never stored
 // (outside arrays, which keep their elements verbatim).
 func noNulls(path string, v any) error {
+	if at := nullAt(v); at != nil {
+		return fmt.Errorf("twin: decode: %s.%s is null", path, strings.Join(at, "."))
+	}
+	return nil
+}
+
+// nullAt returns the keys from v down to a null member of an object in it,
+// or nil if it holds none; it builds them only when it finds one.
+func nullAt(v any) []string {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil
 	}
 	for k, cv := range m {
 		if cv == nil {
-			return fmt.Errorf("twin: decode: %s.%s is null", path, k)
+			return []string{k}
 		}
-		if err := noNulls(path+"."+k, cv); err != nil {
-			return err
+		if at := nullAt(cv); at != nil {
+			return append([]string{k}, at...)
 		}
 	}
 	return nil
