@@ -66,44 +66,46 @@ func (t ticks) appendTime(b []byte) []byte {
 	hh, rem := rem/36_000_000_000, rem%36_000_000_000
 	mm, rem := rem/600_000_000, rem%600_000_000
 	ss, frac := rem/10_000_000, rem%10_000_000
-	out := [len(TimeFormat)]byte([]byte("0000-00-00T00:00:00.0000000Z"))
-	for _, f := range [...]struct {
-		at, width int
-		v         int64
-	}{{0, 4, y}, {5, 2, m}, {8, 2, d}, {11, 2, hh}, {14, 2, mm}, {17, 2, ss}, {20, 7, frac}} {
-		for i := f.at + f.width - 1; i >= f.at; i-- {
-			out[i] = byte('0' + f.v%10)
-			f.v /= 10
+	out := [len(TimeFormat)]byte([]byte(timeTemplate))
+	for i, v := range [len(timeFields)]int64{y, m, d, hh, mm, ss, frac} {
+		f := timeFields[i]
+		for j := f.at + f.width - 1; j >= f.at; j-- {
+			out[j] = byte('0' + v%10)
+			v /= 10
 		}
 	}
 	return append(b, out[:]...)
 }
+
+// timeTemplate is TimeFormat with zeros in its fields, and timeFields where
+// those are: year, month, day, hour, minute, second, 100 ns.
+const timeTemplate = "0000-00-00T00:00:00.0000000Z"
+
+var timeFields = [...]struct{ at, width int }{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 7}}
 
 // parseTime reads a time in appendTime's layout (TimeFormat, the layout
 // every stored twin uses) as the time package would parse it as RFC 3339.
 // It reports false for anything else, valid or not, which the caller
 // leaves to the time package: a start reads millions of these.
 func parseTime(b []byte) (ticks, bool) {
-	if len(b) != len(TimeFormat) || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[27] != 'Z' {
+	if len(b) != len(timeTemplate) {
 		return 0, false
 	}
-	num := func(at, width int) (int64, bool) {
-		var v int64
-		for _, c := range b[at : at+width] {
+	// Every byte outside the fields is the template's; every one inside
+	// is a digit.
+	for i := range b {
+		if timeTemplate[i] != '0' && b[i] != timeTemplate[i] {
+			return 0, false
+		}
+	}
+	var f [len(timeFields)]int64
+	for i, fld := range timeFields {
+		for _, c := range b[fld.at : fld.at+fld.width] {
 			if c < '0' || c > '9' {
 				return 0, false
 			}
-			v = v*10 + int64(c-'0')
+			f[i] = f[i]*10 + int64(c-'0')
 		}
-		return v, true
-	}
-	var f [7]int64
-	for i, fld := range [...]struct{ at, width int }{{0, 4}, {5, 2}, {8, 2}, {11, 2}, {14, 2}, {17, 2}, {20, 7}} {
-		v, ok := num(fld.at, fld.width)
-		if !ok {
-			return 0, false
-		}
-		f[i] = v
 	}
 	y, m, d, hh, mm, ss, frac := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
 	if y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) || hh > 23 || mm > 59 || ss > 59 {
