@@ -3,7 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -99,5 +103,175 @@ func TestBatcherHonoursContextAndClose(t *testing.T) {
 	}
 	if committed != 1 {
 		t.Fatalf("%d requests committed, want 1", committed)
+	}
+}
+
+// A request that finds the Batcher idle is committed on its caller's
+// goroutine: handing it to another would cost a wake-up, which on a quiet
+// machine can take longer than the commit.
+func TestBatcherCommitsALoneRequestOnItsCallersGoroutine(t *testing.T) {
+	var stacks []string
+	b := NewBatcher(8, func(batch []int) {
+		buf := make([]byte, 1<<16)
+		stacks = append(stacks, string(buf[:runtime.Stack(buf, false)]))
+	})
+	defer b.Close()
+	for i := range 3 {
+		if err := b.Do(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(stacks) != 3 {
+		t.Fatalf("%d commits, want 3", len(stacks))
+	}
+	for i, s := range stacks {
+		if !strings.Contains(s, "TestBatcherCommitsALoneRequestOnItsCallersGoroutine") {
+			t.Errorf("commit %d ran on another goroutine:\n%s", i, s)
+		}
+	}
+}
+
+// heldBatcher returns a Batcher whose commit of request 0 waits until
+// release is closed, the requests it committed, and a channel closed once
+// that commit has started.
+func heldBatcher(t *testing.T, size int) (b *Batcher[int], started, release chan struct{}, committed func() []int) {
+	t.Helper()
+	started, release = make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var got []int
+	b = NewBatcher(size, func(batch []int) {
+		if batch[0] == 0 {
+			close(started)
+			<-release
+		}
+		mu.Lock()
+		got = append(got, batch...)
+		mu.Unlock()
+	})
+	return b, started, release, func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// waitQueued waits until n requests are queued, for at most a few seconds.
+func waitQueued(t *testing.T, b *Batcher[int], n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b.mu.Lock()
+		q := len(b.queue)
+		b.mu.Unlock()
+		if q == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued, want %d", q, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestBatcherDropsARequestCanceledWhileQueued(t *testing.T) {
+	b, started, release, committed := heldBatcher(t, 8)
+	defer b.Close()
+	first := make(chan error, 1)
+	go func() { first <- b.Do(context.Background(), 0) }()
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	canceled := make(chan error, 1)
+	go func() { canceled <- b.Do(ctx, 1) }()
+	waitQueued(t, b, 1)
+	cancel()
+	if err := <-canceled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Do canceled while queued = %v, want context.Canceled", err)
+	}
+	waitQueued(t, b, 0)
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Do(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if got := committed(); !slices.Equal(got, []int{0, 2}) {
+		t.Fatalf("committed %v, want [0 2]: a canceled request is never committed", got)
+	}
+}
+
+func TestBatcherCloseWaitsForTheRunningCommitAndRefusesTheQueued(t *testing.T) {
+	b, started, release, committed := heldBatcher(t, 8)
+	first := make(chan error, 1)
+	go func() { first <- b.Do(context.Background(), 0) }()
+	<-started
+	queued := make(chan error, 1)
+	go func() { queued <- b.Do(context.Background(), 1) }()
+	waitQueued(t, b, 1)
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	if err := <-queued; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do queued at Close = %v, want ErrClosed", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a commit was running")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	<-closed
+	if err := <-first; err != nil {
+		t.Fatalf("the running commit's Do = %v", err)
+	}
+	if got := committed(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("committed %v, want [0]", got)
+	}
+}
+
+// TestBatcherCommitsNeverOverlap runs many writers at once: commits, inline
+// or on the worker, must run one at a time, each request exactly once, and
+// Do must return only after its request's commit.
+func TestBatcherCommitsNeverOverlap(t *testing.T) {
+	const writers, each = 16, 200
+	var running atomic.Int32
+	var overlaps atomic.Int32
+	done := make([]atomic.Bool, writers*each)
+	seen := make([]int, writers*each) // only commits touch it: they never overlap
+	b := NewBatcher(8, func(batch []int) {
+		if running.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		runtime.Gosched() // a window in which an overlapping commit would start
+		for _, r := range batch {
+			seen[r]++
+			done[r].Store(true)
+		}
+		running.Add(-1)
+	})
+	defer b.Close()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := w*each + i
+				if err := b.Do(context.Background(), r); err != nil {
+					t.Error(err)
+					return
+				}
+				if !done[r].Load() {
+					t.Errorf("Do(%d) returned before its commit", r)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n > 0 {
+		t.Fatalf("%d commits overlapped another", n)
+	}
+	for r, n := range seen {
+		if n != 1 {
+			t.Fatalf("request %d committed %d times", r, n)
+		}
 	}
 }
