@@ -2,6 +2,7 @@ package d2c
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -104,6 +105,15 @@ func recordByReflection(m Message) ([]byte, error) {
 	return json.Marshal(record{Message: m, Partition: &m.Partition, PartitionSequenceNumber: &m.PartitionSequenceNumber, Offset: &m.Offset})
 }
 
+// manyKeys is a map of n keys that arrive in no particular order.
+func manyKeys(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("k%03d", (i*37)%n)] = fmt.Sprint(i)
+	}
+	return m
+}
+
 func TestEncodeRecordMatchesEncodingJSON(t *testing.T) {
 	at := time.Date(2026, 12, 3, 9, 30, 1, 123_000_000, time.UTC)
 	for _, m := range []Message{
@@ -113,6 +123,7 @@ func TestEncodeRecordMatchesEncodingJSON(t *testing.T) {
 			Properties:       map[string]string{"z": "1", "a": "\u2028\x01\xff", "": ""},
 			Body:             []byte(`{"t":21.5}` + "\x00\xff"), Partition: 3, PartitionSequenceNumber: 99, Offset: 123456},
 		{SequenceNumber: 2, DeviceID: "nil maps and body"},
+		{SequenceNumber: 4, EnqueuedTime: at, DeviceID: "more keys than the sort's array", SystemProperties: manyKeys(40), Properties: manyKeys(17), Body: []byte{}},
 		{SequenceNumber: 3, EnqueuedTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600)), DeviceID: "zone"},
 	} {
 		want, err := recordByReflection(m)

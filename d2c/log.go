@@ -88,9 +88,10 @@ type Log struct {
 // writeReq is one request to the writer: append a message, clear the log
 // or sweep out old messages. The writer reports the outcome in it.
 type writeReq struct {
-	kind writeKind
-	msg  Message // appendMsg: the message, then as stored
-	err  error
+	kind  writeKind
+	msg   Message // appendMsg: the message, then as stored if reply
+	reply bool    // appendMsg: the caller wants the stored message back
+	err   error
 }
 
 type writeKind int

@@ -595,3 +595,47 @@ func TestOpenRequiresAStore(t *testing.T) {
 		t.Fatal("Open without a store succeeded")
 	}
 }
+
+// Send stores what Append stores; it keeps the caller's maps but copies the
+// body, which a protocol head may reuse.
+func TestSendStoresWhatAppendStores(t *testing.T) {
+	c := newClock()
+	l := openLog(t, Options{Now: c.Now})
+	in := func() Message {
+		return Message{
+			DeviceID:         "dev",
+			SystemProperties: map[string]string{"message-id": "m-1", PropConnectionDeviceID: "spoofed"},
+			Properties:       map[string]string{"k": "v"},
+			Body:             []byte(`{"t":1}`),
+		}
+	}
+	appended := mustAppend(t, l, in())
+	sent := in()
+	if err := l.Send(context.Background(), sent); err != nil {
+		t.Fatal(err)
+	}
+	sent.Body[0] = 'X' // the head reuses its buffer
+	read, _ := l.Read(Filter{}, 2)
+	if len(read) != 2 {
+		t.Fatalf("read %d messages, want 2", len(read))
+	}
+	got := read[1]
+	if got.SequenceNumber != appended.SequenceNumber+1 || got.PartitionSequenceNumber != appended.PartitionSequenceNumber+1 {
+		t.Fatalf("sent message numbered %d/%d after %d/%d", got.SequenceNumber, got.PartitionSequenceNumber, appended.SequenceNumber, appended.PartitionSequenceNumber)
+	}
+	got.SequenceNumber, got.PartitionSequenceNumber, got.Offset = appended.SequenceNumber, appended.PartitionSequenceNumber, appended.Offset
+	if fmt.Sprint(got) != fmt.Sprint(appended) {
+		t.Fatalf("Send stored %+v\nAppend stored %+v", got, appended)
+	}
+
+	for _, bad := range []Message{msg("", "m", "x"), {DeviceID: "d", Body: make([]byte, MaxMessageSize+1)}} {
+		_, appendErr := l.Append(context.Background(), bad)
+		sendErr := l.Send(context.Background(), bad)
+		if appendErr == nil || fmt.Sprint(sendErr) != fmt.Sprint(appendErr) {
+			t.Errorf("Send refused with %v, Append with %v", sendErr, appendErr)
+		}
+	}
+	if n := l.NextSequenceNumber(); n != 3 {
+		t.Fatalf("next sequence number %d after the refusals, want 3", n)
+	}
+}

@@ -1,6 +1,7 @@
 package d2c
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,13 +16,33 @@ import (
 // message is durable and visible to Read. The caller's maps and body are
 // copied, never kept.
 func (l *Log) Append(ctx context.Context, m Message) (Message, error) {
+	req, err := l.append(ctx, m.clone(), true)
+	if err != nil {
+		return Message{}, err
+	}
+	return req.msg, nil
+}
+
+// Send is Append for a caller that hands m's maps over and wants nothing
+// back: the log keeps the maps as its own, so the caller must not use them
+// again. The body is still copied (protocol heads pass slices of their
+// read buffers). It spares each telemetry message two copies of its
+// property maps.
+func (l *Log) Send(ctx context.Context, m Message) error {
+	m.Body = bytes.Clone(m.Body)
+	_, err := l.append(ctx, m, false)
+	return err
+}
+
+// append stores m, which the log now owns; with reply the request carries
+// a copy of the stored message back.
+func (l *Log) append(ctx context.Context, m Message, reply bool) (*writeReq, error) {
 	if m.DeviceID == "" {
-		return Message{}, errcode.New(errcode.ArgumentNull, "A device-to-cloud message needs the id of the device that sent it.")
+		return nil, errcode.New(errcode.ArgumentNull, "A device-to-cloud message needs the id of the device that sent it.")
 	}
 	if n := m.Size(); n > MaxMessageSize {
-		return Message{}, errcode.New(errcode.MessageTooLarge, "The message is %d bytes; the limit is %d.", n, MaxMessageSize)
+		return nil, errcode.New(errcode.MessageTooLarge, "The message is %d bytes; the limit is %d.", n, MaxMessageSize)
 	}
-	m = m.clone()
 	if m.Body == nil {
 		m.Body = []byte{}
 	}
@@ -31,17 +52,17 @@ func (l *Log) Append(ctx context.Context, m Message) (Message, error) {
 	if m.Properties == nil {
 		m.Properties = map[string]string{}
 	}
-	req := &writeReq{kind: appendMsg, msg: m}
+	req := &writeReq{kind: appendMsg, msg: m, reply: reply}
 	// Once taken the message commits or fails as a whole; the writer
 	// returns after the outcome (not ctx), keeping "returned" meaning
 	// "durable".
 	if err := l.do(ctx, req); err != nil {
-		return Message{}, err
+		return nil, err
 	}
 	if req.err != nil {
-		return Message{}, req.err
+		return nil, req.err
 	}
-	return req.msg, nil
+	return req, nil
 }
 
 // do hands req to the writer and waits for it to be done.
@@ -120,6 +141,7 @@ func (l *Log) expiredCount(now time.Time) int {
 // makes it visible.
 func (l *Log) commit(batch []*writeReq) {
 	now := l.clock()
+	enqueued := now.Format(enqueuedTimeLayout)
 	msgs := make([]Message, len(batch))
 	for i, r := range batch {
 		m := r.msg
@@ -136,7 +158,7 @@ func (l *Log) commit(batch []*writeReq) {
 		} else {
 			delete(m.SystemProperties, PropConnectionModuleID)
 		}
-		m.SystemProperties[PropEnqueuedTime] = now.Format(enqueuedTimeLayout)
+		m.SystemProperties[PropEnqueuedTime] = enqueued
 		if m.SystemProperties[PropMessageSource] == "" {
 			m.SystemProperties[PropMessageSource] = "Telemetry"
 		}
@@ -189,7 +211,9 @@ func (l *Log) commit(batch []*writeReq) {
 	l.mu.Unlock()
 
 	for i, r := range batch {
-		r.msg = msgs[i].clone()
+		if r.reply {
+			r.msg = msgs[i].clone()
+		}
 	}
 	l.log.Debug("device-to-cloud messages stored", "count", len(msgs), "last", msgs[len(msgs)-1].SequenceNumber, "dropped", dropOld+skipNew)
 }

@@ -37,6 +37,15 @@ func (k kind) String() string {
 	return "device"
 }
 
+// authMethod is the iothub-connection-auth-method system property of
+// telemetry an identity of the kind sends with a SAS token.
+func (k kind) authMethod() string {
+	if k == moduleKind {
+		return `{"scope":"module","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
+	}
+	return `{"scope":"device","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
+}
+
 // bucket is the store bucket that holds identities of the kind.
 func (k kind) bucket() string {
 	if k == moduleKind {

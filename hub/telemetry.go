@@ -31,7 +31,7 @@ func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t
 		return err
 	}
 	sys := d2c.SystemProperties(t.SystemProperties)
-	sys["iothub-connection-auth-method"] = `{"scope":"` + e.kind.String() + `","type":"sas","issuer":"iothub","acceptingIpFilterRule":null}`
+	sys["iothub-connection-auth-method"] = e.kind.authMethod()
 	sys["iothub-connection-auth-generation-id"] = e.generationID
 	props := maps.Clone(t.Properties)
 	if props == nil {
@@ -43,9 +43,10 @@ func (h *Hub) ReceiveTelemetry(ctx context.Context, deviceID, moduleID string, t
 	if t.Will {
 		props["iothub-MessageType"] = "Will"
 	}
-	// Append refuses a message over d2c.MaxMessageSize.
+	// Send refuses a message over d2c.MaxMessageSize. The maps are this
+	// call's own, so they go to the log as they are.
 	msg := d2c.Message{DeviceID: deviceID, ModuleID: moduleID, SystemProperties: sys, Properties: props, Body: t.Body}
-	if _, err := h.telemetry.Append(ctx, msg); err != nil {
+	if err := h.telemetry.Send(ctx, msg); err != nil {
 		return err
 	}
 	h.stats.d2cMessages.Inc("")
