@@ -294,6 +294,12 @@ func (s *File) writeBack(o *overlay) error {
 // putOp writes one op into its bucket: value nil deletes key.
 func putOp(tx *bolt.Tx, bucket, key string, value []byte) error {
 	b := tx.Bucket([]byte(bucket))
+	if appendOrdered(bucket) {
+		// bbolt splits a full page in half, which suits keys that land
+		// anywhere; keys that only grow would leave every page half
+		// empty behind them, twice the pages to write and to keep.
+		b.FillPercent = 1.0
+	}
 	var err error
 	if value == nil {
 		err = b.Delete([]byte(key))
@@ -304,6 +310,17 @@ func putOp(tx *bolt.Tx, bucket, key string, value []byte) error {
 		return fmt.Errorf("%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// appendOrdered reports whether a bucket's keys are written in increasing
+// order: the message logs, keyed by their sequence numbers (a few other
+// keys of theirs sort after every message's).
+func appendOrdered(bucket string) bool {
+	switch bucket {
+	case Telemetry, Feedback, FileNotifications:
+		return true
+	}
+	return false
 }
 
 // putSeq records the sequence number of the last record bbolt holds.

@@ -131,3 +131,53 @@ func parallelWrites(b *testing.B, writers int, write func(key string) error) {
 	}
 	wg.Wait()
 }
+
+// Message logs are keyed by growing sequence numbers: bbolt fills their
+// pages instead of leaving each half empty, as it does for keys that land
+// anywhere (the twins). A bucket's leaf bytes in use over the bytes its
+// leaf pages take tell which.
+func TestMessageLogsFillTheirPages(t *testing.T) {
+	s, path := openTemp(t)
+	value := make([]byte, 400)
+	ctx := context.Background()
+	for batch := range 200 {
+		var ops []Op
+		for i := range 10 {
+			n := batch*10 + i
+			ops = append(ops,
+				Op{Bucket: Telemetry, Key: fmt.Sprintf("%020d", n), Value: value},
+				Op{Bucket: Twins, Key: fmt.Sprintf("%08d", (n*7919)%2000), Value: value})
+		}
+		// The log's own counters sort after every message.
+		ops = append(ops, Op{Bucket: Telemetry, Key: "lastSequenceNumber", Value: []byte(strconv.Itoa(batch))})
+		if err := s.Apply(ctx, ops...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil { // writes the log back
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fill := map[string]float64{}
+	db.View(func(tx *bolt.Tx) error {
+		for _, name := range []string{Telemetry, Twins} {
+			st := tx.Bucket([]byte(name)).Stats()
+			if st.KeyN < 2000 {
+				t.Fatalf("%s holds %d keys, want 2000 or more", name, st.KeyN)
+			}
+			fill[name] = float64(st.LeafInuse) / float64(st.LeafAlloc)
+		}
+		return nil
+	})
+	if fill[Telemetry] < 0.9 {
+		t.Errorf("the message log's leaf pages are %.0f%% full, want 90%% or more", 100*fill[Telemetry])
+	}
+	if fill[Twins] > 0.8 {
+		t.Errorf("twins' leaf pages are %.0f%% full: keys in any order should keep room to grow", 100*fill[Twins])
+	}
+	t.Logf("leaf pages in use: message log %.0f%%, twins %.0f%%", 100*fill[Telemetry], 100*fill[Twins])
+}
