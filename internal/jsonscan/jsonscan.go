@@ -229,7 +229,10 @@ func (s *Scanner) Literal(word string, v any) any {
 	return v
 }
 
-// Skip passes over any JSON value, returning its bytes.
+// Skip passes over any JSON value, returning its bytes. It finds where
+// the value ends without decoding its strings (which would allocate each
+// one): callers hand what it returns to a parser, or compare it with bytes
+// one already read.
 func (s *Scanner) Skip() []byte {
 	s.ws()
 	start := s.i
@@ -237,7 +240,7 @@ func (s *Scanner) Skip() []byte {
 	for s.i < len(s.b) && !s.failed {
 		switch c := s.b[s.i]; c {
 		case '"':
-			_ = s.String()
+			s.skipString()
 		case '[', '{':
 			depth++
 			s.i++
@@ -246,6 +249,9 @@ func (s *Scanner) Skip() []byte {
 			s.i++
 		default:
 			s.i++
+		}
+		if s.failed {
+			return nil
 		}
 		if depth == 0 {
 			return s.b[start:s.i]
@@ -256,6 +262,24 @@ func (s *Scanner) Skip() []byte {
 	}
 	s.Fail()
 	return nil
+}
+
+// skipString passes over a string, ending where String would end it.
+func (s *Scanner) skipString() {
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			s.i++
+			return
+		case c == '\\':
+			s.i++ // the escaped byte cannot end the string
+		case c < 0x20:
+			s.Fail()
+			return
+		}
+	}
+	s.i = len(s.b) // past a final backslash
+	s.Fail()
 }
 
 // Object calls member for each member of an object, in order, with the

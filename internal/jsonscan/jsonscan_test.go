@@ -148,3 +148,69 @@ func FuzzPlainString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) { checkPlainString(t, in) })
 }
+
+// decodingSkip is Skip as it was, decoding every string it passes: where
+// it finds a value, Skip must find the same bytes and stop at the same
+// place.
+func decodingSkip(s *Scanner) []byte {
+	s.ws()
+	start, depth := s.i, 0
+	for s.i < len(s.b) && !s.failed {
+		switch s.b[s.i] {
+		case '"':
+			_ = s.String()
+		case '[', '{':
+			depth++
+			s.i++
+		case ']', '}':
+			depth--
+			s.i++
+		default:
+			s.i++
+		}
+		if s.failed {
+			return nil
+		}
+		if depth == 0 {
+			return s.b[start:s.i]
+		}
+		if depth < 0 {
+			s.Fail()
+		}
+	}
+	s.Fail()
+	return nil
+}
+
+func checkSkip(t *testing.T, in string) {
+	t.Helper()
+	s, ref := New([]byte(in)), New([]byte(in))
+	got, want := s.Skip(), decodingSkip(ref)
+	if ref.Failed() {
+		return // Skip may find an extent in what does not decode
+	}
+	if s.Failed() || string(got) != string(want) || s.i != ref.i {
+		t.Fatalf("Skip of %q = %q at %d (failed %v), want %q at %d", in, got, s.i, s.Failed(), want, ref.i)
+	}
+}
+
+func TestSkip(t *testing.T) {
+	for _, in := range []string{
+		`[]`, `{}`, ` [1, "a]", {"b": "}\"{"}] ,`, `{"a\\":"\\"}x`, `"str" 1`, `"é\u00e9"`, `[["\\\""]]`,
+		`12 3`, `true]`, `["a` + "\t" + `"]`, `["unterminated]`, `{"a":1`, `]`, `["\x"]`, `"ends in a backslash\`, `["ends in a backslash\`,
+	} {
+		checkSkip(t, in)
+	}
+	// What Skip passes over without checking, its callers' parser refuses.
+	s := New([]byte(`["\x"]`))
+	if raw := s.Skip(); s.Failed() || string(raw) != `["\x"]` {
+		t.Fatalf("Skip of a bad escape = %q (failed %v): it finds the extent, the parser refuses", raw, s.Failed())
+	}
+}
+
+func FuzzSkip(f *testing.F) {
+	for _, in := range []string{`[1,{"a":"]"}]`, `{"a":"\""}`, `"x"`, `[`, `["\u00e9"]`} {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) { checkSkip(t, in) })
+}
