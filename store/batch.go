@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 )
@@ -78,10 +80,7 @@ func (b *Batcher[T]) Do(ctx context.Context, req T) error {
 	if !b.busy && len(b.queue) == 0 {
 		b.busy = true
 		b.mu.Unlock()
-		b.lone[0] = req
-		b.commit(b.lone)
-		clear(b.lone)
-		b.release()
+		b.commitInline(req)
 		return nil
 	}
 	it := &batchItem[T]{req: req, done: make(chan struct{})}
@@ -102,6 +101,26 @@ func (b *Batcher[T]) Do(ctx context.Context, req T) error {
 	b.mu.Unlock()
 	<-it.done
 	return it.err
+}
+
+// commitInline commits req alone on the caller's goroutine. A commit
+// that panics leaves what it commits to in a state nobody knows, and the
+// Batcher busy for good; a caller may recover its panics (an HTTP server
+// recovers its handlers'), which would leave every later write waiting
+// instead. So, as when every commit ran on the Batcher's own goroutine,
+// the panic ends the process.
+func (b *Batcher[T]) commitInline(req T) {
+	defer func() {
+		if p := recover(); p != nil {
+			stack := debug.Stack() // where the commit panicked
+			go panic(fmt.Sprintf("store: a commit panicked: %v\n\n%s", p, stack))
+			select {} // the caller never returns
+		}
+	}()
+	b.lone[0] = req
+	b.commit(b.lone)
+	clear(b.lone)
+	b.release()
 }
 
 // unqueue removes it, not yet taken, from the queue. mu is held.

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -273,5 +276,37 @@ func TestBatcherCommitsNeverOverlap(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("request %d committed %d times", r, n)
 		}
+	}
+}
+
+// A commit that panics on its caller's goroutine ends the process, even
+// when the caller recovers its panics (as an HTTP server does): recovered,
+// it would leave the Batcher busy and every later write waiting. The test
+// runs itself as a child that does exactly that.
+func TestBatcherPanicInACommitEndsTheProcess(t *testing.T) {
+	if os.Getenv("BATCHER_PANIC_CHILD") == "1" {
+		b := NewBatcher(4, func(batch []int) { panic("disk on fire") })
+		func() {
+			defer func() { recover() }()
+			b.Do(context.Background(), 1)
+		}()
+		fmt.Println("the caller recovered and went on")
+		os.Exit(0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBatcherPanicInACommitEndsTheProcess$")
+	cmd.Env = append(os.Environ(), "BATCHER_PANIC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("the child exited with %v (context %v); want a crash:\n%s", err, ctx.Err(), out)
+	}
+	for _, want := range []string{"store: a commit panicked: disk on fire", "TestBatcherPanicInACommitEndsTheProcess.func1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the crash does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "the caller recovered") {
+		t.Errorf("the caller went on after the panic:\n%s", out)
 	}
 }
