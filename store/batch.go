@@ -166,9 +166,7 @@ func (b *Batcher[T]) run() {
 		for !b.busy && len(b.queue) > 0 {
 			n := min(len(b.queue), b.max)
 			items = append(items[:0], b.queue[:n]...)
-			rest := copy(b.queue, b.queue[n:])
-			clear(b.queue[rest:])
-			b.queue = b.queue[:rest]
+			b.queue = slices.Delete(b.queue, 0, n) // clears what it moved from
 			for _, it := range items {
 				it.taken = true
 			}
