@@ -296,7 +296,9 @@ type moduleRecord struct {
 // (TestRecordMatchesEncodingJSON checks), by hand: a bulk load writes one
 // per identity.
 func (r *identity) record() (bucket string, value []byte, err error) {
-	b := make([]byte, 0, 512)
+	// A device with its two keys takes about 650 bytes: start where it
+	// will not grow.
+	b := make([]byte, 0, 1024)
 	if r.kind == moduleKind {
 		m := r.toModule()
 		b = m.AppendJSON(append(b, `{"module":`...))
