@@ -110,9 +110,8 @@ abstract class DeviceScenarios {
      * log shows) completes nothing and the call times out. It hit one call in most
      * runs of this suite (over AMQP mostly, over MQTT too), with this emulator and
      * with earlier ones alike, and once two tries of the same call in a row, so one
-     * retry was not enough. Both
-     * calls are idempotent, so trying again is safe; a hub that never answers still
-     * fails the test.
+     * retry was not enough. Both calls are idempotent, so trying again is safe; a
+     * hub that never answers still fails the test.
      */
     private static <T> T twinCall(String what, TwinCall<T> call) throws Exception {
         for (int attempt = 1; ; attempt++) {
