@@ -6,7 +6,7 @@ import (
 )
 
 func TestForCallsEachIndexOnce(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 3, 7, 1000} {
+	for _, n := range []int{0, 1, 2, 3, 7, 31, 32, 33, 1000, 4097} {
 		counts := make([]atomic.Int32, n)
 		For(n, func(i int) { counts[i].Add(1) })
 		for i := range counts {
