@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -66,7 +68,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	restoreGC := collectLessWhileLoading()
 	emu, err := emulator.New(cfg)
+	restoreGC()
 	if err != nil {
 		return err
 	}
@@ -168,4 +172,26 @@ func dashboardURLs(emu *emulator.Emulator) []string {
 		out = append(out, l.scheme+"://"+net.JoinHostPort(emu.HostName(), port)+"/ui/")
 	}
 	return out
+}
+
+// loadGCPercent is the collector's target (GOGC) while a start loads the
+// store. Nearly everything a load allocates is kept by the hub, so with
+// the default of 100 the collector marks the growing heap again at every
+// doubling and finds little to free; at 400 it runs about half as many
+// cycles. Alternating starts over 100,000 twins took 0.86 s against 1.02 s.
+const loadGCPercent = 400
+
+// collectLessWhileLoading sets the collector's target to loadGCPercent
+// for the start unless the user chose one (GOGC), and returns what puts
+// the previous target back. Two starts in one process may overlap: one
+// that finds loadGCPercent already set leaves the restoring to the other.
+func collectLessWhileLoading() (restore func()) {
+	if os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(loadGCPercent)
+	if prev == loadGCPercent {
+		return func() {}
+	}
+	return func() { debug.SetGCPercent(prev) }
 }
