@@ -236,8 +236,30 @@ func (h *Hub) HostName() string { return h.hostNames[0] }
 func (h *Hub) Policies() registry.Policies { return h.policies }
 
 func (h *Hub) load() error {
-	// Decoding is most of a start's work: it runs on every core.
-	twins := make(map[string]*twin.Twin)
+	// Decoding is most of a start's work: it runs on every core. The
+	// identities are read first and the twins after, so that indexing
+	// each identity with its twin, which runs on one core, overlaps with
+	// decoding the twins, the larger half.
+	ids := make(map[string]*entry)
+	var maxSeq int64
+	for _, k := range []kind{deviceKind, moduleKind} {
+		err := loadBucket(h.store, k.bucket(), func(key string, value []byte) (*entry, error) {
+			id, err := decodeIdentity(k, value)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", k, key, err)
+			}
+			// Nothing is connected to a hub that has just started.
+			id.connected = false
+			return &entry{identity: id}, nil
+		}, func(key string, e *entry) error {
+			maxSeq = max(maxSeq, e.etagSeq)
+			ids[key] = e
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("load %s: %w", k.bucket(), err)
+		}
+	}
 	loaders := sync.Pool{New: func() any { return new(twin.Loader) }}
 	err := loadBucket(h.store, store.Twins, func(key string, value []byte) (*twin.Twin, error) {
 		l := loaders.Get().(*twin.Loader)
@@ -248,33 +270,19 @@ func (h *Hub) load() error {
 		}
 		return t, nil
 	}, func(key string, t *twin.Twin) error {
-		twins[key] = t
+		// A twin whose identity is gone is left alone, as it always was.
+		if e := ids[key]; e != nil {
+			e.twin = t
+			h.publish(key, e)
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("load twins: %w", err)
 	}
-	var maxSeq int64
-	for _, k := range []kind{deviceKind, moduleKind} {
-		err = loadBucket(h.store, k.bucket(), func(key string, value []byte) (*entry, error) {
-			id, err := decodeIdentity(k, value)
-			if err != nil {
-				return nil, fmt.Errorf("%s %q: %w", k, key, err)
-			}
-			tw := twins[key] // read only, while no one writes the map
-			if tw == nil {
-				return nil, fmt.Errorf("%s %q has no twin", k, key)
-			}
-			// Nothing is connected to a hub that has just started.
-			id.connected = false
-			return &entry{identity: id, twin: tw}, nil
-		}, func(key string, e *entry) error {
-			maxSeq = max(maxSeq, e.etagSeq)
-			h.publish(key, e)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("load %s: %w", k.bucket(), err)
+	for key, e := range ids {
+		if e.twin == nil {
+			return fmt.Errorf("load %s: %s %q has no twin", e.kind.bucket(), e.kind, key)
 		}
 	}
 	h.etagSeq.Store(maxSeq)
