@@ -1,6 +1,7 @@
 package twin
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"time"
@@ -28,6 +29,12 @@ type Loader struct {
 	// shares them costs neither the bytes nor the box.
 	strs map[string]any
 	objs map[string]map[string]any // small objects by their stored bytes
+	// lastStamp is the last $lastUpdated read in the encoder's layout, as
+	// stored, and lastTicks its time: every member one patch wrote
+	// carries the same timestamp, so most of a twin's repeat the one
+	// before.
+	lastStamp []byte
+	lastTicks ticks
 }
 
 // metaNode is one object of a stored $metadata tree; its members are
@@ -154,9 +161,13 @@ func (l *Loader) str(s *jsonscan.Scanner) any {
 
 // timestamp reads a $lastUpdated: the layout the encoder writes directly,
 // anything else through the time package.
-func timestamp(s *jsonscan.Scanner) (ticks, bool) {
+func (l *Loader) timestamp(s *jsonscan.Scanner) (ticks, bool) {
 	if b, ok := s.PlainString(); ok {
+		if len(l.lastStamp) > 0 && bytes.Equal(b, l.lastStamp) {
+			return l.lastTicks, true
+		}
 		if t, ok := parseTime(b); ok {
+			l.lastStamp, l.lastTicks = append(l.lastStamp[:0], b...), t
 			return t, true
 		}
 		at, err := time.Parse(time.RFC3339Nano, string(b))
@@ -363,7 +374,7 @@ func (l *Loader) meta(s *jsonscan.Scanner) int32 {
 			}
 			haveUpdated = true
 			var ok bool
-			if m.updated, ok = timestamp(s); !ok {
+			if m.updated, ok = l.timestamp(s); !ok {
 				s.Fail()
 			}
 		case "$lastUpdatedVersion":
