@@ -113,15 +113,9 @@ func (h *Hub) CreateMany(ctx context.Context, items []NewIdentity) error {
 
 	// Encoding the records, on every core.
 	opsOf := make([][]store.Op, len(entries))
-	encErrs := make([]error, len(entries))
-	parallel.For(len(entries), func(i int) {
-		opsOf[i], encErrs[i] = ops(keys[i], entries[i], true)
-	})
+	parallel.For(len(entries), func(i int) { opsOf[i] = h.ops(keys[i], entries[i], true) })
 	all := make([]store.Op, 0, 2*len(entries))
 	for i := range entries {
-		if encErrs[i] != nil {
-			return encErrs[i]
-		}
 		all = append(all, opsOf[i]...)
 	}
 	if err := h.storeErr(h.store.Apply(ctx, all...)); err != nil {

@@ -298,7 +298,11 @@ type moduleRecord struct {
 func (r *identity) record() (bucket string, value []byte, err error) {
 	// A device with its two keys takes about 650 bytes: start where it
 	// will not grow.
-	b := make([]byte, 0, 1024)
+	return r.kind.bucket(), r.appendRecord(make([]byte, 0, 1024)), nil
+}
+
+// appendRecord appends the stored record to b.
+func (r *identity) appendRecord(b []byte) []byte {
 	if r.kind == moduleKind {
 		m := r.toModule()
 		b = m.AppendJSON(append(b, `{"module":`...))
@@ -318,7 +322,7 @@ func (r *identity) record() (bucket string, value []byte, err error) {
 		b = append(b, `,"configurations":`...)
 		b = jsonenc.AppendValue(b, cfgs)
 	}
-	return r.kind.bucket(), append(b, '}'), nil
+	return append(b, '}')
 }
 
 // storedRecord reads a record of either bucket: the device and module

@@ -27,6 +27,9 @@ func (t *Twin) MarshalJSON() ([]byte, error) {
 	return t.appendStored(make([]byte, 0, 1024)), nil
 }
 
+// AppendStored appends the storage form, as MarshalJSON writes it, to b.
+func (t *Twin) AppendStored(b []byte) []byte { return t.appendStored(b) }
+
 // UnmarshalJSON reads the storage form written by MarshalJSON. On error the
 // receiver is unchanged.
 func (t *Twin) UnmarshalJSON(b []byte) error {
