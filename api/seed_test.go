@@ -1,9 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
-	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
-	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,8 +13,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/iothub-emulator/iothub-emulator/hub"
+	"github.com/iothub-emulator/iothub-emulator/internal/hubtest"
+	"github.com/iothub-emulator/iothub-emulator/internal/storetest"
 	"github.com/iothub-emulator/iothub-emulator/seed"
 )
 
@@ -209,5 +213,56 @@ func TestSeedImportThenExportJSON(t *testing.T) {
 	}
 	if len(d.Devices) != 1 || !reflect.DeepEqual(d.Devices[0].Tags, seed.Properties{"a": 1.0}) || d.Devices[0].Keys == nil {
 		t.Fatalf("export %s", r.body)
+	}
+}
+
+// chunkedReader hands out its data a few bytes a read, the last read
+// with io.EOF, as a network body may.
+type chunkedReader struct {
+	data []byte
+	step int
+}
+
+func (r *chunkedReader) Read(p []byte) (int, error) {
+	n := copy(p, r.data[:min(r.step, len(r.data))])
+	r.data = r.data[n:]
+	if len(r.data) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func TestReadSized(t *testing.T) {
+	body := []byte(`{"devices":[{"id":"d1"},{"id":"d2"}]}`)
+	errBroken := errors.New("connection reset")
+	tests := []struct {
+		name    string
+		r       io.Reader
+		length  int64
+		limit   int64
+		want    string
+		wantErr error
+		// wantCap is the buffer's capacity when the length decides it (0:
+		// not checked).
+		wantCap int
+	}{
+		{"stated length", bytes.NewReader(body), int64(len(body)), 1 << 20, string(body), nil, len(body) + 1},
+		{"small reads", &chunkedReader{data: body, step: 3}, int64(len(body)), 1 << 20, string(body), nil, len(body) + 1},
+		{"no length", bytes.NewReader(body), -1, 1 << 20, string(body), nil, 0},
+		{"length over the limit", bytes.NewReader(body), 1 << 30, 1 << 20, string(body), nil, 0},
+		{"longer than stated", bytes.NewReader(body), 5, 1 << 20, string(body), nil, 0},
+		{"shorter than stated", bytes.NewReader(body[:5]), int64(len(body)), 1 << 20, string(body[:5]), nil, len(body) + 1},
+		{"read error", io.MultiReader(bytes.NewReader(body[:4]), iotest.ErrReader(errBroken)), int64(len(body)), 1 << 20, string(body[:4]), errBroken, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readSized(tt.r, tt.length, tt.limit)
+			if !errors.Is(err, tt.wantErr) || string(got) != tt.want {
+				t.Fatalf("readSized = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+			if tt.wantCap != 0 && cap(got) != tt.wantCap {
+				t.Fatalf("the body took a buffer of %d bytes, want %d", cap(got), tt.wantCap)
+			}
+		})
 	}
 }
