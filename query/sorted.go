@@ -34,8 +34,23 @@ func searchChunk[V any](c []item[V], key string) int {
 	return sort.Search(len(c), func(i int) bool { return c[i].key >= key })
 }
 
+// beyondLast reports whether key sorts after every key of the list, as
+// each key does when keys come in order (a start, an import): one
+// comparison instead of a search.
+func (s *sortedList[V]) beyondLast(key string) bool {
+	if len(s.chunks) == 0 {
+		return true
+	}
+	last := s.chunks[len(s.chunks)-1]
+	return key > last[len(last)-1].key
+}
+
 // get returns the value stored under key.
 func (s *sortedList[V]) get(key string) (V, bool) {
+	if s.beyondLast(key) {
+		var zero V
+		return zero, false
+	}
 	ci := s.chunkFor(key)
 	if ci < len(s.chunks) {
 		c := s.chunks[ci]
@@ -57,18 +72,23 @@ func (s *sortedList[V]) set(key string, v V) {
 		s.n = 1
 		return
 	}
-	ci := s.chunkFor(key)
-	if ci == len(s.chunks) {
-		ci-- // beyond the last key: append to the last chunk
+	if s.beyondLast(key) {
+		// Append to the last chunk, or start a new one: keys set in order
+		// then fill every chunk instead of splitting each in half. A new
+		// chunk after a full one has room for a whole chunk from the
+		// start, as the list is long already.
+		ci := len(s.chunks) - 1
 		if len(s.chunks[ci]) == chunkSize {
-			// ...or start a new one: keys set in order (a start, an
-			// import) then fill every chunk instead of splitting each in
-			// half.
-			s.chunks = append(s.chunks, []item[V]{{key: key, v: v}})
-			s.n++
-			return
+			c := make([]item[V], 1, chunkSize)
+			c[0] = item[V]{key: key, v: v}
+			s.chunks = append(s.chunks, c)
+		} else {
+			s.chunks[ci] = append(s.chunks[ci], item[V]{key: key, v: v})
 		}
+		s.n++
+		return
 	}
+	ci := s.chunkFor(key)
 	c := s.chunks[ci]
 	i := searchChunk(c, key)
 	if i < len(c) && c[i].key == key {
