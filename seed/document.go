@@ -63,7 +63,8 @@ type Device struct {
 	Reported Properties `json:"reported,omitempty" yaml:"reported,omitempty"`
 	Modules  []Module   `json:"modules,omitempty" yaml:"modules,omitempty"`
 
-	built *twin.Twin // the twin prepare checked the sections with
+	built    *twin.Twin  // the twin prepare checked the sections with
+	sections rawSections // the sections as the scanner passed over them
 	// parsed is the identity as prepare checked it with the registry's
 	// rules, so that creating the device does not do it again.
 	parsed *registry.DeviceInput
@@ -79,8 +80,9 @@ type Module struct {
 	Desired     Properties   `json:"desired,omitempty" yaml:"desired,omitempty"`
 	Reported    Properties   `json:"reported,omitempty" yaml:"reported,omitempty"`
 
-	built  *twin.Twin            // the twin prepare checked the sections with
-	parsed *registry.ModuleInput // the identity prepare checked, as Device's
+	built    *twin.Twin            // the twin prepare checked the sections with
+	sections rawSections           // the sections as the scanner passed over them
+	parsed   *registry.ModuleInput // the identity prepare checked, as Device's
 }
 
 // Keys are an identity's symmetric keys, base64 of 16 to 64 bytes.

@@ -36,10 +36,13 @@ func scanCorpus(t testing.TB) (fast, other [][]byte) {
 		[]byte(`{"devices":[{"id":"d1","tags":{"a":null,"b":{"c":null,"d":[1,null,{"e":null}]}},"reported":{"s":"\u00e9","n":-1.5e-3}}]}`),
 		[]byte(`{"devices":[]}`), []byte(`{}`), []byte(`{"hub":{}}`),
 		[]byte(`{"devices":[{"id":"d1","desired":{"a":null,"a":1}}]}`),
+		[]byte(`{"devices":[{"id":"d1","modules":[{"id":"m1","tags":{"x":"y"},"reported":{"r":{"s":1}}}]},{"id":"d2","desired":{"d":true}}]}`),
 	)
 	other = [][]byte{
 		[]byte(`{"Devices":[]}`), []byte(`{"devices":[{"ID":"d1"}]}`),
 		[]byte(`{"devices":[{"id":"d1","tags":{"a":1,"a":2}}]}`),
+		[]byte(`{"devices":[{"id":"d1"},{"id":"d2","modules":[{"id":"m1","reported":{"a":1,"a":2}}]}]}`),
+		[]byte(`{"devices":[{"id":"d1","desired":[1]}]}`),
 		[]byte(`{"devices":[{"id":"d1","tags":null}]}`), []byte(`{"devices":null}`),
 		[]byte(`{"devices":[{"id":"d1","tags":{"n":1e400}}]}`),
 		[]byte(`{"devices":[{"id":"d1","x":1}]}`), []byte(`{"hub":{"x":1}}`),
