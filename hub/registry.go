@@ -101,6 +101,11 @@ func (h *Hub) PutModule(ctx context.Context, deviceID, moduleID string, body []b
 	return moduleOf(h.put(ctx, deviceID, moduleID, body, ifMatch))
 }
 
+// HasDevice reports whether the device is registered: a bulk load asks it
+// of every device it names, and most are new, so the answer costs no
+// error built and thrown away.
+func (h *Hub) HasDevice(id string) bool { return h.device(id) != nil }
+
 // GetDevice returns a device identity.
 func (h *Hub) GetDevice(_ context.Context, id string) (registry.Device, error) {
 	return deviceOf(h.lookup(id, ""))

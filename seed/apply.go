@@ -107,7 +107,7 @@ func applyDevices(ctx context.Context, h *hub.Hub, doc *Document, res *Result) e
 			return err
 		}
 		dev := &doc.Devices[i]
-		if _, err := h.GetDevice(ctx, dev.ID); errcode.Is(err, errcode.DeviceNotFound) {
+		if !h.HasDevice(dev.ID) {
 			items, err := newIdentities(dev)
 			if err != nil {
 				return applyError(dev.ID, err)
@@ -228,9 +228,12 @@ func applyError(key string, err error) error {
 // document does not name, would be more than a device may have.
 func checkAgainstHub(ctx context.Context, h *hub.Hub, d *Document) error {
 	for _, dev := range d.Devices {
+		if !h.HasDevice(dev.ID) {
+			continue
+		}
 		have, err := h.ListModules(ctx, dev.ID)
 		if errcode.Is(err, errcode.DeviceNotFound) {
-			continue
+			continue // deleted since
 		}
 		if err != nil {
 			return err
