@@ -39,7 +39,8 @@ func appendSection(b []byte, s section) []byte {
 		root = emptyObject()
 	}
 	b = append(b, `{"$metadata":`...)
-	b = appendMetadata(b, root)
+	var last stampMemo
+	b = appendMetadata(b, root, &last)
 	b = append(b, `,"$version":`...)
 	b = strconv.AppendInt(b, s.version, 10)
 	return append(appendMembers(b, root, true), '}')
@@ -67,10 +68,33 @@ func appendMembers(b []byte, n *node, comma bool) []byte {
 	return b
 }
 
+// stampMemo is where the last $lastUpdated of a section was written: most
+// of a section's timestamps repeat the one before (every member one patch
+// wrote carries the patch's), and copying the bytes written already is
+// cheaper than formatting them again.
+type stampMemo struct {
+	at  ticks
+	off int // where in b its text starts
+	set bool
+}
+
+// appendTime appends t as ticks.appendTime does.
+func (m *stampMemo) appendTime(b []byte, t ticks) []byte {
+	if m.set && m.at == t {
+		return append(b, b[m.off:m.off+len(TimeFormat)]...)
+	}
+	off := len(b)
+	b = t.appendTime(b)
+	if len(b)-off == len(TimeFormat) {
+		*m = stampMemo{at: t, off: off, set: true}
+	}
+	return b
+}
+
 // appendMetadata appends a node's $metadata object.
-func appendMetadata(b []byte, n *node) []byte {
+func appendMetadata(b []byte, n *node, last *stampMemo) []byte {
 	b = append(b, `{"$lastUpdated":"`...)
-	b = n.updated.appendTime(b)
+	b = last.appendTime(b, n.updated)
 	b = append(b, '"')
 	if n.version != 0 {
 		b = append(b, `,"$lastUpdatedVersion":`...)
@@ -80,7 +104,7 @@ func appendMetadata(b []byte, n *node) []byte {
 		b = append(b, ',')
 		b = jsonenc.AppendString(b, n.children[i].name)
 		b = append(b, ':')
-		b = appendMetadata(b, &n.children[i].node)
+		b = appendMetadata(b, &n.children[i].node, last)
 	}
 	return append(b, '}')
 }

@@ -49,6 +49,24 @@ func TestMarshalJSONMatchesEncodingJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	twins = append(twins, next)
+	// Timestamps that differ from node to node, made without the encoder
+	// (corpusTwins' stored forms are its output): a node's $lastUpdated
+	// is its own, however many before it repeat another.
+	at := func(s int) time.Time { return time.Date(2026, 5, 6, 7, 8, s, 0, time.UTC) }
+	mixed := New(at(0))
+	for i, body := range []string{`{"a":1,"o":{"x":1,"y":2}}`, `{"b":2,"o":{"y":3}}`, `{"c":{"d":{"e":4}},"a":5}`} {
+		u, err := ParseServiceBody([]byte(`{"properties":{"desired":` + body + `}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mixed, _, err = mixed.Patched(u, at(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if mixed, err = mixed.PatchedReported([]byte(body), at(i+10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twins = append(twins, mixed)
 	for i, tw := range twins {
 		got, err := tw.MarshalJSON()
 		if err != nil {
@@ -88,4 +106,22 @@ func TestAppendViewMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("twin %d tags:\n got %s\nwant %s", i, got, want)
 		}
 	}
+}
+
+// BenchmarkAppendStored encodes a twin of the scale benchmarks' fleet
+// (tags, desired and reported properties, two levels deep), as every
+// write of a twin does.
+func BenchmarkAppendStored(b *testing.B) {
+	tw, err := Build(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC),
+		map[string]any{"location": map[string]any{"region": "US", "plant": "Plant7"}, "floor": 3.0, "owner": "ops-team"},
+		map[string]any{"telemetryInterval": 17.0, "thresholds": map[string]any{"high": 40.5, "low": -5.0}, "mode": "normal"},
+		map[string]any{"temperature": 23.45, "battery": 77.0, "fw": "1.2.1", "connectivity": map[string]any{"type": "wifi", "rssi": -61.0}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	for b.Loop() {
+		buf = tw.AppendStored(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
 }
