@@ -90,6 +90,7 @@ type Broker struct {
 
 	ctx    context.Context // cancelled by Close; parent of hub calls
 	cancel context.CancelFunc
+	calls  callDeadlines // hub calls' contexts, children of ctx
 
 	sessionExpiry time.Duration
 
@@ -157,6 +158,7 @@ func New(hub Hub, opts Options) (*Broker, error) {
 		prov:   opts.Provisioning,
 		ctx:    ctx,
 		cancel: cancel,
+		calls:  callDeadlines{parent: ctx},
 		conns:  map[*trackedConn]struct{}{},
 		slots:  map[string]*slot{},
 
@@ -346,7 +348,9 @@ func (b *Broker) Close() error {
 	return b.closeErr
 }
 
-// hubContext bounds one hub call and ends it when the broker closes.
+// hubContext bounds one hub call (see callDeadlines) and ends it when the
+// broker closes. The cancel function does nothing: the context is shared
+// with the calls that start beside this one.
 func (b *Broker) hubContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(b.ctx, hubTimeout)
+	return b.calls.context(), func() {}
 }
