@@ -365,19 +365,25 @@ func (h *Hub) ops(key string, e *entry, twinChanged bool) []store.Op {
 		}
 		return []store.Op{{Bucket: bucket, Key: key}, {Bucket: store.Twins, Key: key}}
 	}
+	all := make([]store.Op, 1, 2)
+	all[0] = store.Op{Bucket: e.kind.bucket(), Key: key, Value: h.encode(e.appendRecord)}
+	if twinChanged {
+		all = append(all, store.Op{Bucket: store.Twins, Key: key, Value: h.encode(e.twin.AppendStored)})
+	}
+	return all
+}
+
+// encode returns what appendTo appends to an empty slice, written into
+// scratch space the hub keeps and copied out at its exact size (see ops).
+func (h *Hub) encode(appendTo func([]byte) []byte) []byte {
 	scratch, _ := h.encodeBufs.Get().(*[]byte)
 	if scratch == nil {
 		scratch = new([]byte)
 	}
-	defer h.encodeBufs.Put(scratch)
-	*scratch = e.appendRecord((*scratch)[:0])
-	all := make([]store.Op, 1, 2)
-	all[0] = store.Op{Bucket: e.kind.bucket(), Key: key, Value: bytes.Clone(*scratch)}
-	if twinChanged {
-		*scratch = e.twin.AppendStored((*scratch)[:0])
-		all = append(all, store.Op{Bucket: store.Twins, Key: key, Value: bytes.Clone(*scratch)})
-	}
-	return all
+	*scratch = appendTo((*scratch)[:0])
+	out := bytes.Clone(*scratch)
+	h.encodeBufs.Put(scratch)
+	return out
 }
 
 // persist writes the given identities atomically (nil entries are deleted)
@@ -403,10 +409,7 @@ func (h *Hub) persist(ctx context.Context, changes map[string]*entry) error {
 // differs from e's at most in lastActivityTime (which, as for telemetry,
 // the next write of the record stores), and publishes e.
 func (h *Hub) commitTwin(ctx context.Context, key string, e *entry) error {
-	tw, err := e.twin.MarshalJSON()
-	if err != nil {
-		return errcode.Wrap(errcode.ServerError, err, "could not encode twin of %s", key)
-	}
+	tw := h.encode(e.twin.AppendStored)
 	if err := h.storeErr(h.store.Apply(ctx, store.Op{Bucket: store.Twins, Key: key, Value: tw})); err != nil {
 		return err
 	}
