@@ -111,7 +111,7 @@ type Hub struct {
 	c2d     *c2d.Queues
 	etagSeq atomic.Int64 // source of identity etags, unique across the hub
 
-	encodeBufs sync.Pool // *[]byte: scratch space for ops
+	encodeBufs sync.Pool // *[]byte: scratch space for encode
 }
 
 // entry is one identity (a device or a module): its registry record and its
