@@ -6,6 +6,7 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 )
@@ -118,17 +119,42 @@ func (s *Scanner) PlainString() ([]byte, bool) {
 	if s.Peek() != '"' {
 		return nil, false
 	}
-	for i := s.i + 1; i < len(s.b); i++ {
-		switch c := s.b[i]; {
-		case c == '"':
-			out := s.b[s.i+1 : i]
-			s.i = i + 1
-			return out, true
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			return nil, false
+	rest := s.b[s.i+1:]
+	n := plainRun(rest)
+	if n == len(rest) || rest[n] != '"' {
+		return nil, false
+	}
+	s.i += n + 2
+	return rest[:n], true
+}
+
+// Eight bytes at a time: lo8 has 1 in every byte, hi8 the top bit.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// plainRun returns how many bytes at the start of b are printable ASCII
+// other than '"' and '\\'. It tests a word of eight at a time while none
+// of them is anything else (a start reads millions of timestamps and
+// names), then finds the first that is one by one.
+func plainRun(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^('"'*lo8), x^('\\'*lo8)
+		// Each term is nonzero exactly when some byte is, in order: 0x80
+		// or above, below 0x20, a quote, a backslash.
+		if x&hi8|(x-0x20*lo8)&^x&hi8|(q-lo8)&^q&hi8|(bs-lo8)&^bs&hi8 != 0 {
+			break
 		}
 	}
-	return nil, false
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			break
+		}
+	}
+	return i
 }
 
 // String reads a string value: plain ones directly, others through
@@ -275,6 +301,9 @@ func (s *Scanner) skip(decode bool) []byte {
 // skipString passes over a string, ending where String would end it.
 func (s *Scanner) skipString() {
 	for s.i++; s.i < len(s.b); s.i++ {
+		if s.i += plainRun(s.b[s.i:]); s.i == len(s.b) {
+			break
+		}
 		switch c := s.b[s.i]; {
 		case c == '"':
 			s.i++

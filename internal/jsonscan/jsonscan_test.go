@@ -2,6 +2,8 @@ package jsonscan
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -187,4 +189,62 @@ func FuzzSkip(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, in string) { checkSkip(t, in) })
+}
+
+// plainRunByBytes is plainRun a byte at a time.
+func plainRunByBytes(b []byte) int {
+	for i, c := range b {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// TestPlainRun puts every byte value at every place of runs up to three
+// words long, and pairs of them, and checks plainRun against a byte-wise
+// scan: the word-wide test must find the first byte that ends a run
+// wherever it is and whatever it is.
+func TestPlainRun(t *testing.T) {
+	for n := range 25 {
+		for p := range n {
+			for v := range 256 {
+				b := []byte(strings.Repeat("a", n))
+				b[p] = byte(v)
+				if got, want := plainRun(b), plainRunByBytes(b); got != want {
+					t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
+				}
+				if p+1 < n {
+					b[p+1] = '"'
+					if got, want := plainRun(b), plainRunByBytes(b); got != want {
+						t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzPlainRun(f *testing.F) {
+	f.Add([]byte("2026-01-02T03:04:05.1234567Z\""))
+	f.Add([]byte("abc\\\"def"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := plainRun(b), plainRunByBytes(b); got != want {
+			t.Fatalf("plainRun(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
+
+func BenchmarkPlainString(b *testing.B) {
+	for _, in := range []string{`"mode"`, `"2026-01-02T03:04:05.1234567Z"`} {
+		b.Run(fmt.Sprint(len(in)-2), func(b *testing.B) {
+			data := []byte(in)
+			for b.Loop() {
+				s := New(data)
+				if _, ok := s.PlainString(); !ok {
+					b.Fatal("not plain")
+				}
+			}
+		})
+	}
 }
