@@ -108,10 +108,10 @@ func TestAppendViewMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendStored encodes a twin of the scale benchmarks' fleet
-// (tags, desired and reported properties, two levels deep), as every
-// write of a twin does.
-func BenchmarkAppendStored(b *testing.B) {
+// fleetTwin is a twin of the scale benchmarks' fleet: tags, desired and
+// reported properties, two levels deep.
+func fleetTwin(b *testing.B) *Twin {
+	b.Helper()
 	tw, err := Build(time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC),
 		map[string]any{"location": map[string]any{"region": "US", "plant": "Plant7"}, "floor": 3.0, "owner": "ops-team"},
 		map[string]any{"telemetryInterval": 17.0, "thresholds": map[string]any{"high": 40.5, "low": -5.0}, "mode": "normal"},
@@ -119,6 +119,13 @@ func BenchmarkAppendStored(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return tw
+}
+
+// BenchmarkAppendStored encodes a fleet twin, as every write of a twin
+// does.
+func BenchmarkAppendStored(b *testing.B) {
+	tw := fleetTwin(b)
 	buf := make([]byte, 0, 4096)
 	for b.Loop() {
 		buf = tw.AppendStored(buf[:0])

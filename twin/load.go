@@ -1,7 +1,6 @@
 package twin
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"time"
@@ -29,6 +28,11 @@ type Loader struct {
 	// shares them costs neither the bytes nor the box.
 	strs map[string]any
 	objs map[string]map[string]any // small objects by their stored bytes
+	// prevNames are the names name returned while reading the twin
+	// before, in order, and curNames those of this one so far: a fleet's
+	// twins mostly have the same members in the same order, so the name
+	// at the same place is usually the one, found with no lookup.
+	prevNames, curNames []string
 	// lastStamp is the last $lastUpdated read in the encoder's layout, as
 	// stored, and lastTicks its time: every member one patch wrote
 	// carries the same timestamp, so most of a twin's repeat the one
@@ -162,10 +166,10 @@ func (l *Loader) str(s *jsonscan.Scanner) any {
 // timestamp reads a $lastUpdated: the layout the encoder writes directly,
 // anything else through the time package.
 func (l *Loader) timestamp(s *jsonscan.Scanner) (ticks, bool) {
+	if len(l.lastStamp) > 0 && s.TakeString(l.lastStamp) {
+		return l.lastTicks, true
+	}
 	if b, ok := s.PlainString(); ok {
-		if len(l.lastStamp) > 0 && bytes.Equal(b, l.lastStamp) {
-			return l.lastTicks, true
-		}
 		if t, ok := parseTime(b); ok {
 			l.lastStamp, l.lastTicks = append(l.lastStamp[:0], b...), t
 			return t, true
@@ -179,21 +183,28 @@ func (l *Loader) timestamp(s *jsonscan.Scanner) (ticks, bool) {
 
 // name returns k as a string shared with earlier twins.
 func (l *Loader) name(k []byte) string {
-	if n, ok := l.names[string(k)]; ok {
+	if i := len(l.curNames); i < len(l.prevNames) && l.prevNames[i] == string(k) {
+		n := l.prevNames[i]
+		l.curNames = append(l.curNames, n)
 		return n
 	}
-	n := string(k)
-	if l.names == nil {
-		l.names = map[string]string{}
+	n, ok := l.names[string(k)]
+	if !ok {
+		n = string(k)
+		if l.names == nil {
+			l.names = map[string]string{}
+		}
+		if len(l.names) < maxInterned {
+			l.names[n] = n
+		}
 	}
-	if len(l.names) < maxInterned {
-		l.names[n] = n
-	}
+	l.curNames = append(l.curNames, n)
 	return n
 }
 
 func (l *Loader) load(b []byte) (*Twin, bool) {
 	l.metas, l.kids, l.stack = l.metas[:0], l.kids[:0], l.stack[:0]
+	l.prevNames, l.curNames = l.curNames, l.prevNames[:0]
 	s := jsonscan.New(b)
 	t := &Twin{}
 	var seen jsonscan.Seen // version, etag, tags, properties
@@ -278,8 +289,7 @@ func (l *Loader) section(s *jsonscan.Scanner, desired bool) section {
 			root.children = make([]member, 0, l.metas[meta].end-l.metas[meta].start)
 			fallthrough
 		default:
-			name := l.name(k)
-			child, ok := l.kid(meta, name)
+			child, name, ok := l.kid(meta, k)
 			if !ok {
 				s.Fail()
 				return
@@ -328,8 +338,7 @@ func (l *Loader) node(s *jsonscan.Scanner, meta int32, desired bool) node {
 	}
 	n.children = make([]member, 0, l.metas[meta].end-l.metas[meta].start)
 	s.Object(func(k []byte) {
-		name := l.name(k)
-		child, ok := l.kid(meta, name)
+		child, name, ok := l.kid(meta, k)
 		if !ok {
 			s.Fail()
 			return
@@ -345,18 +354,20 @@ func (l *Loader) node(s *jsonscan.Scanner, meta int32, desired bool) node {
 	return n
 }
 
-// kid finds the metadata of member name under l.metas[meta].
-func (l *Loader) kid(meta int32, name string) (int32, bool) {
+// kid finds the metadata of the member named k under l.metas[meta], and
+// returns it with the member's name as $metadata had it: the same string,
+// with no lookup of its own.
+func (l *Loader) kid(meta int32, k []byte) (int32, string, bool) {
 	if meta < 0 {
-		return 0, false
+		return 0, "", false
 	}
 	m := l.metas[meta]
-	for _, k := range l.kids[m.start:m.end] {
-		if k.name == name {
-			return k.meta, true
+	for _, kid := range l.kids[m.start:m.end] {
+		if kid.name == string(k) {
+			return kid.meta, kid.name, true
 		}
 	}
-	return 0, false
+	return 0, "", false
 }
 
 // meta reads a $metadata object into l.metas and returns its index.

@@ -241,3 +241,20 @@ func TestLoaderSharesSmallObjects(t *testing.T) {
 		t.Errorf("a write to other twins changed this one's location to %v", got)
 	}
 }
+
+// BenchmarkLoad decodes a fleet twin's stored form with one Loader, as a
+// start does for every twin.
+func BenchmarkLoad(b *testing.B) {
+	data, err := fleetTwin(b).MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var l Loader
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Load(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

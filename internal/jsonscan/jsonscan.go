@@ -6,6 +6,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"strconv"
@@ -155,6 +156,20 @@ func plainRun(b []byte) int {
 		}
 	}
 	return i
+}
+
+// TakeString reads the string value whose bytes are lit, when that is
+// what comes next, and reports whether it did; otherwise it reads
+// nothing. lit must be plain (as PlainString returns them): a caller that
+// expects the value it read last compares it without scanning it first.
+func (s *Scanner) TakeString(lit []byte) bool {
+	s.ws()
+	end := s.i + len(lit) + 2
+	if end > len(s.b) || s.b[s.i] != '"' || s.b[end-1] != '"' || !bytes.Equal(s.b[s.i+1:end-1], lit) {
+		return false
+	}
+	s.i = end
+	return true
 }
 
 // String reads a string value: plain ones directly, others through

@@ -248,3 +248,30 @@ func BenchmarkPlainString(b *testing.B) {
 		})
 	}
 }
+
+func TestTakeString(t *testing.T) {
+	tests := []struct {
+		in, lit string
+		want    bool
+		rest    string // what is left after
+	}{
+		{`"abc",1`, "abc", true, ",1"},
+		{`  "abc"`, "abc", true, ""},
+		{`"abcd"`, "abc", false, `"abcd"`},
+		{`"ab"`, "abc", false, `"ab"`},
+		{`"abd"`, "abc", false, `"abd"`},
+		{`"abc`, "abc", false, `"abc`},
+		{`abc"`, "abc", false, `abc"`},
+		{`""`, "", true, ""},
+		{`1`, "", false, "1"},
+	}
+	for _, tt := range tests {
+		s := New([]byte(tt.in))
+		if got := s.TakeString([]byte(tt.lit)); got != tt.want {
+			t.Errorf("TakeString(%q) of %q = %v, want %v", tt.lit, tt.in, got, tt.want)
+		}
+		if rest := strings.TrimLeft(string(s.b[s.i:]), " "); rest != strings.TrimLeft(tt.rest, " ") || s.Failed() {
+			t.Errorf("TakeString(%q) of %q left %q (failed %v), want %q", tt.lit, tt.in, rest, s.Failed(), tt.rest)
+		}
+	}
+}
