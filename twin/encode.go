@@ -14,8 +14,9 @@ import (
 // $version, and a node's $lastUpdated and $lastUpdatedVersion, always come
 // first, as the Loader reads them fastest.
 
-// appendStored appends the storage form of t.
-func (t *Twin) appendStored(b []byte) []byte {
+// AppendStored appends the storage form of t to b, as MarshalJSON
+// writes it.
+func (t *Twin) AppendStored(b []byte) []byte {
 	b = append(b, `{"version":`...)
 	b = strconv.AppendInt(b, t.version, 10)
 	b = append(b, `,"etag":"`...)

@@ -24,11 +24,8 @@ type stored struct {
 // MarshalJSON writes the storage form (see encode.go). UnmarshalJSON and
 // Loader read it back exactly: values, metadata timestamps and all versions.
 func (t *Twin) MarshalJSON() ([]byte, error) {
-	return t.appendStored(make([]byte, 0, 1024)), nil
+	return t.AppendStored(make([]byte, 0, 1024)), nil
 }
-
-// AppendStored appends the storage form, as MarshalJSON writes it, to b.
-func (t *Twin) AppendStored(b []byte) []byte { return t.appendStored(b) }
 
 // UnmarshalJSON reads the storage form written by MarshalJSON. On error the
 // receiver is unchanged.
